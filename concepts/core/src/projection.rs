@@ -1,0 +1,31 @@
+//! The projection interface a concept sees: an ordered key-value space of its own.
+//!
+//! Keys are relative to the concept (the store adds the concept's namespace), so a concept can
+//! neither read nor write another concept's rows. Reads outside a commit see committed state;
+//! reads inside a commit ([`ProjectionTxn`]) also see the commit's own pending writes.
+
+/// A failure of the underlying store (I/O, corruption). Never a refusal of an action.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreFault(pub String);
+
+impl StoreFault {
+    pub fn new(e: impl std::fmt::Display) -> Self {
+        StoreFault(e.to_string())
+    }
+}
+
+/// Read access to a concept's projection rows and stream heads.
+pub trait ProjectionRead {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault>;
+    /// Every row whose key starts with `prefix`, in key order.
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault>;
+    /// The current version of an event stream of this concept (0 when it has no events).
+    fn stream_version(&self, stream: &str) -> Result<u64, StoreFault>;
+}
+
+/// Read-write access to a concept's projection rows inside one atomic commit.
+pub trait ProjectionTxn: ProjectionRead {
+    fn put(&mut self, key: &[u8], value: Vec<u8>);
+    fn delete(&mut self, key: &[u8]);
+}
