@@ -141,6 +141,29 @@ impl ChunkedMap {
             .map(|i| entries[i].1.clone()))
     }
 
+    /// The values of many keys, loading each chunk they fall in once. The answer is in the
+    /// order of `keys`.
+    pub fn get_many(&self, view: &dyn ProjectionRead, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreFault> {
+        let index = self.load_index(view)?;
+        let mut out = vec![None; keys.len()];
+        if index.chunks.is_empty() {
+            return Ok(out);
+        }
+        let mut by_chunk: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            by_chunk.entry(chunk_for(&index, key)).or_default().push(i);
+        }
+        for (pos, wanted) in by_chunk {
+            let entries = self.load_chunk(view, index.chunks[pos].id)?;
+            for i in wanted {
+                if let Ok(found) = entries.binary_search_by(|(k, _)| k.as_slice().cmp(keys[i])) {
+                    out[i] = Some(entries[found].1.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies upserts and deletions, rewriting only the chunks they touch (and the index).
     /// Returns the number of rows written.
     pub fn update(

@@ -22,7 +22,13 @@ pub trait ProjectionRead {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault>;
     /// The current version of an event stream of this concept (0 when it has no events).
     fn stream_version(&self, stream: &str) -> Result<u64, StoreFault>;
+    /// Events of one of this concept's streams with a version above `after_version`, in order,
+    /// at most `limit`: each event's meta and its data (JSON).
+    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault>;
 }
+
+/// An event read back from a concept's own stream.
+pub type StoredEventData = (crate::EventMeta, Vec<u8>);
 
 /// Read-write access to a concept's projection rows inside one atomic commit.
 pub trait ProjectionTxn: ProjectionRead {

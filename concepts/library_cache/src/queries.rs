@@ -1,0 +1,265 @@
+//! The queries: each reads projection rows (and `_getChanges` the user's own event stream),
+//! never the whole log. An unknown user or playlist is a NOT_FOUND refusal, not an empty answer.
+
+use crate::apply::{load_meta, load_playlist};
+use crate::decide::user_not_found;
+use crate::events::LibraryEvent;
+use crate::model::*;
+use crate::rows::{self, UserMeta};
+use crate::validate;
+use concept_core::time::{format_rfc3339, parse_rfc3339};
+use concept_core::{ActionCtx, ActionError, ProjectionRead};
+
+/// The most rows a query answers with when no `limit` is given for the paged ones.
+pub const DEFAULT_PAGE: u64 = 1_000;
+/// The most change records `_getChanges` answers with at once.
+pub const MAX_CHANGES: u64 = 10_000;
+
+fn meta(view: &dyn ProjectionRead, user: &str) -> Result<UserMeta, ActionError> {
+    validate::id("userId", user)?;
+    load_meta(view, user)?.ok_or_else(|| user_not_found(user))
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<GetLikedOutput, ActionError> {
+    meta(view, &input.user_id)?;
+    let since = validate::opt_time("since", input.since.as_deref())?;
+    let list = rows::liked(&input.user_id);
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
+    let entries = match since {
+        // Newest first: likes at or after `since` are a prefix of the list.
+        Some(since) => {
+            let mut all = list.entries(view)?;
+            let cut = all.partition_point(|(k, _)| rows::time_of(k) >= since);
+            all.truncate(cut);
+            all.into_iter().skip(offset).take(limit).collect()
+        }
+        None if offset == 0 && limit == usize::MAX => list.entries(view)?,
+        None => list.page(view, offset, limit)?,
+    };
+    Ok(GetLikedOutput { track_ids: entries.into_iter().map(|(_, v)| text(v)).collect() })
+}
+
+pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Result<GetPlaylistOutput, ActionError> {
+    validate::id("playlistId", &input.playlist_id)?;
+    let shared = load_playlist(view, &input.playlist_id)?.ok_or_else(|| {
+        ActionError::not_found("PLAYLIST_NOT_FOUND", format!("no cached library holds playlist {:?}", input.playlist_id))
+    })?;
+    Ok(GetPlaylistOutput {
+        playlist_id: shared.playlist.id,
+        name: shared.playlist.name,
+        entries: shared.playlist.entries,
+    })
+}
+
+fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummary>, ActionError> {
+    let mut out = Vec::new();
+    for (id, _) in rows::playlists(user).entries(view)? {
+        let id = text(id);
+        if let Some(shared) = load_playlist(view, &id)? {
+            let p = shared.playlist;
+            out.push(PlaylistSummary {
+                id: p.id,
+                name: p.name,
+                owner: p.owner,
+                public: p.public,
+                collaborative: p.collaborative,
+                snapshot_id: p.snapshot_id,
+                uri: p.uri,
+                track_count: p.entries.len() as u64,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn get_playlists(view: &dyn ProjectionRead, input: UserInput) -> Result<PlaylistsOutput, ActionError> {
+    meta(view, &input.user_id)?;
+    Ok(PlaylistsOutput { playlists: summaries(view, &input.user_id)? })
+}
+
+pub fn resolve_playlist(view: &dyn ProjectionRead, input: ResolvePlaylistInput) -> Result<PlaylistsOutput, ActionError> {
+    meta(view, &input.user_id)?;
+    let wanted = input.name_or_uri.trim();
+    if wanted.is_empty() {
+        return Err(ActionError::invalid("EMPTY_ID", "`nameOrUri` must not be empty"));
+    }
+    let all = summaries(view, &input.user_id)?;
+    // An exact id or uri names one playlist; otherwise every case-insensitive name match.
+    let exact: Vec<PlaylistSummary> =
+        all.iter().filter(|p| p.id == wanted || p.uri.as_deref() == Some(wanted)).cloned().collect();
+    if !exact.is_empty() {
+        return Ok(PlaylistsOutput { playlists: exact });
+    }
+    let lower = wanted.to_lowercase();
+    Ok(PlaylistsOutput { playlists: all.into_iter().filter(|p| p.name.to_lowercase() == lower).collect() })
+}
+
+pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<GetTracksOutput, ActionError> {
+    let m = meta(view, &input.user_id)?;
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let mut tracks = Vec::new();
+    for (id, _) in rows::tracks(&input.user_id).page(view, offset, limit)? {
+        let id = text(id);
+        match view.get(&rows::track_key(&id))? {
+            Some(bytes) => tracks.push(serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))?),
+            None => tracks.push(Track {
+                id,
+                title: None,
+                artist: None,
+                album: None,
+                duration_ms: None,
+                year: None,
+                genres: None,
+                isrc: None,
+                uri: None,
+                extra: Default::default(),
+            }),
+        }
+    }
+    Ok(GetTracksOutput { tracks, total: m.tracks })
+}
+
+pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Track, ActionError> {
+    validate::id("trackId", &input.track_id)?;
+    let bytes = view.get(&rows::track_key(&input.track_id))?.ok_or_else(|| {
+        ActionError::not_found("TRACK_NOT_FOUND", format!("no cached library has metadata for track {:?}", input.track_id))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))
+}
+
+pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
+    meta(view, &input.user_id)?;
+    let since = validate::opt_time("since", input.since.as_deref())?;
+    let until = validate::opt_time("until", input.until.as_deref())?;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let map = rows::plays(&input.user_id);
+    // Newest first: start at `until` (exclusive) and stop before `since`.
+    let entries = match until {
+        Some(until) => {
+            let from = rows::newest_first(&(until - chrono::Duration::microseconds(1)));
+            map.range_from(view, &from, limit)?
+        }
+        None => map.page(view, 0, limit)?,
+    };
+    let mut plays = Vec::new();
+    for (key, _) in entries {
+        let at = rows::time_of(&key);
+        if since.is_some_and(|s| at < s) {
+            break;
+        }
+        plays.push(Play { track_id: text(key[8..].to_vec()), played_at: format_rfc3339(&at) });
+    }
+    Ok(GetPlaysOutput { plays })
+}
+
+fn is_stale(m: &UserMeta, ctx: &ActionCtx, max_age: chrono::Duration) -> bool {
+    parse_rfc3339(&m.synced_at).is_none_or(|t| ctx.now - t > max_age)
+}
+
+pub fn get_status(ctx: &ActionCtx, view: &dyn ProjectionRead, input: GetStatusInput) -> Result<StatusOutput, ActionError> {
+    let m = meta(view, &input.user_id)?;
+    let max_age = match &input.max_age {
+        Some(a) => validate::max_age("maxAge", a)?,
+        None => chrono::Duration::hours(24),
+    };
+    Ok(StatusOutput {
+        user_id: input.user_id.clone(),
+        tracks: m.tracks,
+        likes: m.likes,
+        plays: m.plays,
+        playlists: m.playlists,
+        stale: is_stale(&m, ctx, max_age),
+        ingested_at: m.ingested_at,
+        synced_at: m.synced_at,
+        version: view.stream_version(&input.user_id)?,
+    })
+}
+
+pub fn stale_users(ctx: &ActionCtx, view: &dyn ProjectionRead, input: StaleUsersInput) -> Result<StaleUsersOutput, ActionError> {
+    let max_age = validate::max_age("maxAge", &input.max_age)?;
+    let mut user_ids = Vec::new();
+    for (key, value) in view.scan_prefix(rows::META_PREFIX)? {
+        let m: UserMeta = serde_json::from_slice(&value).map_err(|e| ActionError::internal(e.to_string()))?;
+        if is_stale(&m, ctx, max_age) {
+            user_ids.push(text(key[rows::META_PREFIX.len()..].to_vec()));
+        }
+    }
+    Ok(StaleUsersOutput { user_ids })
+}
+
+pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<ChangesOutput, ActionError> {
+    meta(view, &input.user_id)?;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE).min(MAX_CHANGES) as usize;
+    let mut changes = Vec::new();
+    let mut after = input.since_version.unwrap_or(0);
+    'read: loop {
+        let events = view.stream_events(&input.user_id, after, 256)?;
+        if events.is_empty() {
+            break;
+        }
+        for (meta, data) in events {
+            after = meta.version;
+            let event: LibraryEvent = serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
+            let at = format_rfc3339(&meta.at);
+            let change = |kind: &str| Change {
+                version: meta.version,
+                at: at.clone(),
+                kind: kind.to_string(),
+                track_id: None,
+                playlist_id: None,
+                time: None,
+            };
+            let mut batch: Vec<Change> = Vec::new();
+            match event {
+                LibraryEvent::Ingested {} => batch.push(change("ingested")),
+                LibraryEvent::Cleared {} => batch.push(change("cleared")),
+                LibraryEvent::Refreshed { kind } => batch.push(change(match kind {
+                    crate::events::RefreshKind::Ingest => continue,
+                    crate::events::RefreshKind::Sync => "synced",
+                    crate::events::RefreshKind::Merge => "merged",
+                })),
+                LibraryEvent::TracksSaved { .. } => {}
+                LibraryEvent::TracksAdded { tracks } => batch.extend(tracks.into_iter().map(|t| Change {
+                    track_id: Some(t.id),
+                    ..change("trackAdded")
+                })),
+                LibraryEvent::TracksRemoved { track_ids } => batch
+                    .extend(track_ids.into_iter().map(|id| Change { track_id: Some(id), ..change("trackRemoved") })),
+                LibraryEvent::Liked { likes } => batch.extend(likes.into_iter().map(|l| Change {
+                    track_id: Some(l.track_id),
+                    time: Some(l.liked_at),
+                    ..change("liked")
+                })),
+                LibraryEvent::Unliked { track_ids } => {
+                    batch.extend(track_ids.into_iter().map(|id| Change { track_id: Some(id), ..change("unliked") }))
+                }
+                LibraryEvent::PlaysAdded { plays } => batch.extend(plays.into_iter().map(|p| Change {
+                    track_id: Some(p.track_id),
+                    time: Some(p.played_at),
+                    ..change("playAdded")
+                })),
+                LibraryEvent::PlaylistsSaved { .. } => {}
+                LibraryEvent::PlaylistsAdded { playlists } => batch.extend(playlists.into_iter().map(|p| Change {
+                    playlist_id: Some(p.id),
+                    ..change("playlistSaved")
+                })),
+                LibraryEvent::PlaylistsRemoved { playlist_ids } => batch.extend(
+                    playlist_ids.into_iter().map(|id| Change { playlist_id: Some(id), ..change("playlistRemoved") }),
+                ),
+            }
+            for c in batch {
+                if changes.len() >= limit {
+                    break 'read;
+                }
+                changes.push(c);
+            }
+        }
+    }
+    Ok(ChangesOutput { changes, version: view.stream_version(&input.user_id)? })
+}

@@ -1,0 +1,354 @@
+//! The embedded store on sled 0.34.7: one tree, one writer at a time, each commit one atomic
+//! `apply_batch`, and durable acknowledgements through a shared (grouped) flush.
+//!
+//! Writers are serialised by a mutex: under it a commit checks guards and expected versions,
+//! assigns sequence numbers, runs the events' apply functions against the live projections (so
+//! rows shared between streams never lose an update) and applies the batch. sled allows one
+//! process per store, so the mutex is the whole of the concurrency control.
+
+use super::group_flush::GroupFlush;
+use super::keys;
+use super::overlay::{ConceptTxn, ConceptView, Overlay};
+use super::{ActionRecord, Commit, EngineKey, RebuildFn, Receipt, Store, StoreError, StoreStats, StoredEvent};
+use chrono::{DateTime, Utc};
+use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// How many events a rebuild applies per batch.
+const REBUILD_BATCH: usize = 5_000;
+
+#[derive(Default)]
+struct Counters {
+    last_seq: u64,
+    last_action: u64,
+}
+
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    writer: Mutex<Counters>,
+    flush: GroupFlush,
+}
+
+/// The header stored before an event's data in a log row.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    concept: String,
+    stream: String,
+    version: u64,
+    kind: String,
+    action: u64,
+    at_micros: i64,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
+        Self::from_db(db)
+    }
+
+    /// A store in a temporary directory, removed when dropped (for tests and `trace`).
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let tree: sled::Tree = (*db).clone();
+        if tree.get(keys::REBUILDING)?.is_some() {
+            return Err(StoreError::Fault(StoreFault::new(
+                "a projection rebuild was interrupted; run `librarycache rebuild` before serving",
+            )));
+        }
+        let counters = match tree.get(keys::GLOBAL)? {
+            Some(v) => Counters { last_seq: keys::u64_value(&v), last_action: keys::u64_value(&v[8..]) },
+            None => Counters::default(),
+        };
+        Ok(SledStore { db, tree, writer: Mutex::new(counters), flush: GroupFlush::new() })
+    }
+
+    fn global_value(c: &Counters) -> Vec<u8> {
+        let mut v = c.last_seq.to_be_bytes().to_vec();
+        v.extend_from_slice(&c.last_action.to_be_bytes());
+        v
+    }
+
+    pub(super) fn decode_event(seq: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+        let corrupt = |what: &str| StoreError::Fault(StoreFault::new(format!("log row {seq}: {what}")));
+        if bytes.len() < 4 {
+            return Err(corrupt("too short"));
+        }
+        let n = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let header = bytes.get(4..4 + n).ok_or_else(|| corrupt("header truncated"))?;
+        let env: Envelope = postcard::from_bytes(header).map_err(|_| corrupt("header does not decode"))?;
+        let at: DateTime<Utc> = concept_core::time::from_micros(env.at_micros);
+        Ok(StoredEvent {
+            concept: env.concept,
+            meta: EventMeta { seq, stream: env.stream, version: env.version, kind: env.kind, action: env.action, at },
+            data: bytes[4 + n..].to_vec(),
+        })
+    }
+
+    fn encode_event(concept: &str, meta: &EventMeta, data: &[u8]) -> Vec<u8> {
+        let env = Envelope {
+            concept: concept.to_string(),
+            stream: meta.stream.clone(),
+            version: meta.version,
+            kind: meta.kind.clone(),
+            action: meta.action,
+            at_micros: concept_core::time::micros(&meta.at),
+        };
+        let header = postcard::to_allocvec(&env).unwrap_or_default();
+        let mut out = Vec::with_capacity(4 + header.len() + data.len());
+        out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn head_version(overlay: &Overlay, concept: &str, stream: &str) -> Result<u64, StoreFault> {
+        Ok(overlay.get(&keys::head(concept, stream))?.map(|v| keys::u64_value(&v)).unwrap_or(0))
+    }
+}
+
+impl Store for SledStore {
+    fn view<'a>(&'a self, concept: &str) -> Box<dyn ProjectionRead + 'a> {
+        Box::new(ConceptView { tree: &self.tree, prefix: keys::projection_prefix(concept), concept: concept.to_string() })
+    }
+
+    fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+        let mut counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, _) in &commit.guarded_rows {
+            if self.tree.contains_key(keys::engine(key))? {
+                return Err(StoreError::GuardExists(key.clone()));
+            }
+        }
+        let mut overlay = Overlay::new(&self.tree);
+        let mut extra: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut next = Counters { last_seq: counters.last_seq, last_action: counters.last_action };
+        let action_id = if commit.record.is_some() { next.last_action + 1 } else { 0 };
+        next.last_action = next.last_action.max(action_id);
+        let mut receipt = Receipt { action: action_id, ..Receipt::default() };
+        let at = commit.record.as_ref().map(|r| r.at).unwrap_or_else(Utc::now);
+        let prefix = keys::projection_prefix(&commit.concept);
+        let mut event_bytes = 0usize;
+        for append in commit.appends {
+            let mut version = Self::head_version(&overlay, &commit.concept, &append.stream)?;
+            if let ExpectedVersion::Exact(expected) = append.expected {
+                if expected != version {
+                    return Err(StoreError::VersionConflict {
+                        concept: commit.concept.clone(),
+                        stream: append.stream.clone(),
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            for event in append.events {
+                next.last_seq += 1;
+                version += 1;
+                let meta = EventMeta {
+                    seq: next.last_seq,
+                    stream: append.stream.clone(),
+                    version,
+                    kind: event.kind,
+                    action: action_id,
+                    at,
+                };
+                {
+                    let mut txn = ConceptTxn { overlay: &mut overlay, prefix: prefix.clone(), concept: commit.concept.clone() };
+                    (event.apply)(&meta, &mut txn)?;
+                }
+                let row = Self::encode_event(&commit.concept, &meta, &event.data);
+                event_bytes += row.len();
+                extra.push((keys::log(meta.seq), row));
+                extra.push((keys::stream_index(&commit.concept, &append.stream, version), meta.seq.to_be_bytes().to_vec()));
+                if receipt.first_seq == 0 {
+                    receipt.first_seq = meta.seq;
+                }
+                receipt.last_seq = meta.seq;
+                receipt.events += 1;
+            }
+            // Written through the overlay so a later append to the same stream sees it.
+            overlay.pending.insert(keys::head(&commit.concept, &append.stream), Some(version.to_be_bytes().to_vec()));
+        }
+        if receipt.events > 0 {
+            extra.push((keys::checkpoint(&commit.concept), receipt.last_seq.to_be_bytes().to_vec()));
+        }
+        if let Some(mut record) = commit.record {
+            record.id = action_id;
+            if receipt.events > 0 {
+                record.events = Some((receipt.first_seq, receipt.last_seq));
+            }
+            let bytes = serde_json::to_vec(&record).map_err(StoreFault::new)?;
+            extra.push((keys::record(action_id), bytes));
+            extra.push((keys::flow(record.flow, action_id), Vec::new()));
+        }
+        for (key, value) in commit.guarded_rows {
+            extra.push((keys::engine(&key), value));
+        }
+        extra.push((keys::GLOBAL.to_vec(), Self::global_value(&next)));
+
+        receipt.projection_rows = overlay.rows_written;
+        receipt.bytes = overlay.bytes_written + event_bytes;
+        let mut batch = sled::Batch::default();
+        for (k, v) in overlay.pending {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        for (k, v) in extra {
+            batch.insert(k, v);
+        }
+        self.tree.apply_batch(batch)?;
+        *counters = next;
+        receipt.generation = self.flush.committed();
+        Ok(receipt)
+    }
+
+    fn wait_durable(&self, generation: u64) -> Result<(), StoreError> {
+        self.flush.wait(generation, || self.db.flush().map(|_| ()).map_err(StoreError::from))
+    }
+
+    fn read_log(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let start = keys::log(after.saturating_add(1));
+        let end = keys::log(u64::MAX);
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end).take(limit) {
+            let (k, v) = item?;
+            out.push(Self::decode_event(keys::u64_value(&k[1..]), &v)?);
+        }
+        Ok(out)
+    }
+
+    fn read_stream(&self, concept: &str, stream: &str, after_version: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        read_stream(&self.tree, concept, stream, after_version, usize::MAX)
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.writer.lock().unwrap_or_else(|p| p.into_inner()).last_seq)
+    }
+
+    fn action(&self, id: u64) -> Result<Option<ActionRecord>, StoreError> {
+        match self.tree.get(keys::record(id))? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(StoreFault::new)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn flow(&self, flow: Uuid) -> Result<Vec<ActionRecord>, StoreError> {
+        let prefix = keys::flow_prefix(flow);
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            if let Some(record) = self.action(keys::u64_value(&k[prefix.len()..]))? {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    fn engine_row(&self, key: &EngineKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(keys::engine(key))?.map(|v| v.to_vec()))
+    }
+
+    fn rebuild(&self, apply: &RebuildFn<'_>) -> Result<u64, StoreError> {
+        // Hold the writer lock throughout: no action may commit while projections are rebuilt.
+        let counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.tree.insert(keys::REBUILDING, &[1u8])?;
+        self.db.flush()?;
+        let mut clear = sled::Batch::default();
+        for prefix in [[keys::PROJECTION], [keys::CHECKPOINT]] {
+            for item in self.tree.scan_prefix(prefix) {
+                clear.remove(item?.0);
+            }
+        }
+        self.tree.apply_batch(clear)?;
+        let mut after = 0u64;
+        let mut replayed = 0u64;
+        while after < counters.last_seq {
+            let events = self.read_log(after, REBUILD_BATCH)?;
+            if events.is_empty() {
+                break;
+            }
+            let mut overlay = Overlay::new(&self.tree);
+            let mut checkpoints: Vec<(String, u64)> = Vec::new();
+            for event in &events {
+                let mut txn = ConceptTxn {
+                    overlay: &mut overlay,
+                    prefix: keys::projection_prefix(&event.concept),
+                    concept: event.concept.clone(),
+                };
+                apply(&event.concept, &event.meta, &event.data, &mut txn)?;
+                match checkpoints.iter_mut().find(|(c, _)| *c == event.concept) {
+                    Some(cp) => cp.1 = event.meta.seq,
+                    None => checkpoints.push((event.concept.clone(), event.meta.seq)),
+                }
+                after = event.meta.seq;
+                replayed += 1;
+            }
+            let mut batch = sled::Batch::default();
+            for (k, v) in overlay.pending {
+                match v {
+                    Some(v) => batch.insert(k, v),
+                    None => batch.remove(k),
+                }
+            }
+            for (concept, seq) in checkpoints {
+                batch.insert(keys::checkpoint(&concept), seq.to_be_bytes().to_vec());
+            }
+            self.tree.apply_batch(batch)?;
+        }
+        self.tree.remove(keys::REBUILDING)?;
+        self.db.flush()?;
+        Ok(replayed)
+    }
+
+    fn projection_dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for prefix in [[keys::PROJECTION], [keys::CHECKPOINT]] {
+            for item in self.tree.scan_prefix(prefix) {
+                let (k, v) = item?;
+                out.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(StoreStats {
+            last_seq: counters.last_seq,
+            actions: counters.last_action,
+            projection_rows: self.tree.scan_prefix([keys::PROJECTION]).count() as u64,
+        })
+    }
+}
+
+/// Events of one stream with a version above `after_version`, at most `limit` (through the
+/// stream index, so the cost is proportional to what is read, not to the log).
+pub(super) fn read_stream(
+    tree: &sled::Tree,
+    concept: &str,
+    stream: &str,
+    after_version: u64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let start = keys::stream_index(concept, stream, after_version.saturating_add(1));
+    let end = keys::stream_index(concept, stream, u64::MAX);
+    let mut out = Vec::new();
+    for item in tree.range(start..=end).take(limit) {
+        let (_, seq) = item?;
+        let seq = keys::u64_value(&seq);
+        let row = tree
+            .get(keys::log(seq))?
+            .ok_or_else(|| StoreError::Fault(StoreFault::new(format!("stream index names missing event {seq}"))))?;
+        out.push(SledStore::decode_event(seq, &row)?);
+    }
+    Ok(out)
+}
