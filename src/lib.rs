@@ -4,3 +4,6 @@
 //! actions and syncs, the HTTP server, the trace runner and the CLI. See ARCHITECTURE.md.
 
 pub mod store;
+pub mod engine;
+pub mod server;
+pub mod trace;

@@ -1,0 +1,39 @@
+//! The concepts a running service has, by name.
+
+use concept_core::{ConceptSpec, DynConcept, Typed};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone, Default)]
+pub struct Registry {
+    concepts: BTreeMap<String, Arc<dyn DynConcept>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The concepts this build ships with.
+    pub fn standard() -> Self {
+        let mut r = Registry::new();
+        r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
+        r
+    }
+
+    pub fn add(&mut self, concept: Arc<dyn DynConcept>) {
+        self.concepts.insert(concept.name().to_string(), concept);
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn DynConcept>> {
+        self.concepts.get(name).cloned()
+    }
+
+    pub fn specs(&self) -> Vec<ConceptSpec> {
+        self.concepts.values().map(|c| c.spec().clone()).collect()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.concepts.keys().map(String::as_str)
+    }
+}

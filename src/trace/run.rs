@@ -1,0 +1,108 @@
+//! Running a trace against an engine and reporting each step's actual outcome.
+
+use super::{Expect, Step};
+use crate::engine::Engine;
+use serde_json::Value;
+
+/// What one step did.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub step: Step,
+    /// The output, or `{"error", "code"}` for a refusal.
+    pub actual: Value,
+    pub failed: bool,
+    /// Why the step does not meet its expectation, if it does not.
+    pub mismatch: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TraceReport {
+    pub file: String,
+    pub steps: Vec<StepOutcome>,
+}
+
+impl TraceReport {
+    pub fn passed(&self) -> bool {
+        self.steps.iter().all(|s| s.mismatch.is_none())
+    }
+
+    /// Every mismatch as `file:line: step / expected / actual`.
+    pub fn failures(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                s.mismatch.as_ref().map(|why| {
+                    format!(
+                        "{}:{}: {}\n  step:     {}\n  expected: {}\n  actual:   {}",
+                        self.file,
+                        s.step.line,
+                        why,
+                        s.step.text,
+                        describe(&s.step.expect),
+                        s.actual
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn describe(expect: &Expect) -> String {
+    match expect {
+        Expect::Output(v) => v.to_string(),
+        Expect::Error(code) => format!("error {code}"),
+        Expect::Success => "success".to_string(),
+    }
+}
+
+/// Runs every step in order (later steps run even after a mismatch, so one run shows all).
+pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
+    let mut report = TraceReport { file: file.to_string(), steps: Vec::new() };
+    for step in steps {
+        let answer = engine.invoke(&step.concept, &step.action, step.input.clone());
+        let (actual, failed, code) = match answer.result {
+            Ok(v) => (v, false, None),
+            Err(e) => (e.to_output(), true, Some(e.code)),
+        };
+        let mismatch = match (&step.expect, failed) {
+            (Expect::Error(want), true) if code.as_deref() == Some(want.as_str()) => None,
+            (Expect::Error(want), true) => Some(format!("refused with {}, not {want}", code.unwrap_or_default())),
+            (Expect::Error(want), false) => Some(format!("succeeded, but error {want} was expected")),
+            (_, true) => Some("refused, but success was expected".to_string()),
+            (Expect::Success, false) => None,
+            (Expect::Output(want), false) => json_matches(want, &actual, "").err(),
+        };
+        report.steps.push(StepOutcome { step: step.clone(), actual, failed, mismatch });
+    }
+    report
+}
+
+/// Whether `actual` matches `expected`: objects partially (keys not written are not compared),
+/// arrays whole and in order, scalars exactly. The error names the first differing path.
+pub fn json_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    let here = if path.is_empty() { "the output".to_string() } else { format!("`{path}`") };
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => {
+            for (k, v) in want {
+                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match have.get(k) {
+                    Some(a) => json_matches(v, a, &sub)?,
+                    None => return Err(format!("`{sub}` is missing")),
+                }
+            }
+            Ok(())
+        }
+        (Value::Array(want), Value::Array(have)) => {
+            if want.len() != have.len() {
+                return Err(format!("{here} has {} items, not {}", have.len(), want.len()));
+            }
+            for (i, (w, a)) in want.iter().zip(have).enumerate() {
+                json_matches(w, a, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (Value::Number(w), Value::Number(a)) if w.as_f64() == a.as_f64() => Ok(()),
+        (w, a) if w == a => Ok(()),
+        (w, a) => Err(format!("{here} is {a}, not {w}")),
+    }
+}
