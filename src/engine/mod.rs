@@ -74,7 +74,7 @@ impl Engine {
 
     fn run_query(&self, concept: &dyn DynConcept, query: &str, input: Value) -> Result<Value, ActionError> {
         let view = self.store.view(concept.name());
-        concept.query(&ActionCtx::new(Uuid::nil(), Utc::now()), view.as_ref(), query, input)
+        concept.query(&ActionCtx::new(Uuid::nil(), now()), view.as_ref(), query, input)
     }
 
     /// Decides, commits and makes durable one action; records refusals too.
@@ -89,7 +89,7 @@ impl Engine {
         let (sync, matched, depth) = cause.unwrap_or_default();
         let mut attempt = 0;
         loop {
-            let ctx = ActionCtx::new(flow, Utc::now());
+            let ctx = ActionCtx::new(flow, now());
             let record = |output: Value, failed: bool| ActionRecord {
                 id: 0,
                 flow,
@@ -153,6 +153,12 @@ impl Engine {
             ))),
         })
     }
+}
+
+/// The time of an action: microsecond precision, the precision the log keeps, so the time a
+/// live apply sees is the time a rebuild sees.
+fn now() -> chrono::DateTime<Utc> {
+    concept_core::time::from_micros(Utc::now().timestamp_micros())
 }
 
 /// A store failure as the caller sees it.

@@ -1,0 +1,63 @@
+//! Runs every `specs/*.trace` through the real engine on a real (temporary) sled store.
+//! A failure prints the file, line, step, expected and actual output.
+
+use librarycache::engine::{Engine, Registry};
+use librarycache::store::SledStore;
+use librarycache::trace::{parse_trace, run_trace};
+use std::sync::Arc;
+
+#[test]
+fn every_spec_trace_passes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("specs/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "trace"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no trace files in {}", dir.display());
+    let mut failures = Vec::new();
+    for file in &files {
+        let name = format!("specs/{}", file.file_name().unwrap_or_default().to_string_lossy());
+        let text = std::fs::read_to_string(file).expect("readable trace");
+        let steps = match parse_trace(&name, &text) {
+            Ok(steps) => steps,
+            Err(e) => {
+                failures.push(e.to_string());
+                continue;
+            }
+        };
+        assert!(!steps.is_empty(), "{name} has no steps");
+        let engine = Engine::new(Arc::new(SledStore::temporary().expect("temp store")), Registry::standard());
+        failures.extend(run_trace(&engine, &name, &steps).failures());
+    }
+    assert!(failures.is_empty(), "{} trace step(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn a_mismatch_is_reported_with_file_line_expected_and_actual() {
+    let text = "LibraryCache._getLiked {\"userId\": \"nobody\"} => {\"trackIds\": []}\n";
+    let steps = parse_trace("specs/x.trace", text).expect("parses");
+    let engine = Engine::new(Arc::new(SledStore::temporary().expect("temp store")), Registry::standard());
+    let failures = run_trace(&engine, "specs/x.trace", &steps).failures();
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].starts_with("specs/x.trace:1: refused"), "{}", failures[0]);
+    assert!(failures[0].contains("expected: {\"trackIds\":[]}"), "{}", failures[0]);
+    assert!(failures[0].contains("USER_NOT_FOUND"), "{}", failures[0]);
+}
+
+#[test]
+fn malformed_trace_files_are_rejected_with_their_line() {
+    let cases = [
+        ("not a step\n", 1, "expected a step"),
+        ("LibraryCache.ingest {\"userId\": }\n", 1, "not valid JSON"),
+        ("\n\nLibraryCache.ingest {} => error lower\n", 3, "must name a code"),
+        ("LibraryCache.ingest {} => {oops}\n", 1, "expected output"),
+        ("LibraryCache.ingest [1]\n", 1, "must be a JSON object"),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse_trace("t.trace", text).expect_err(text);
+        assert_eq!(e.line, line, "{text:?}: {e}");
+        assert!(e.to_string().contains(needle), "{text:?}: {e}");
+    }
+}
