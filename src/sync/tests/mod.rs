@@ -1,0 +1,4 @@
+//! Tests of the sync front end.
+
+mod fixtures;
+mod parse_tests;
