@@ -31,7 +31,11 @@ impl Default for Pos {
     /// The "nowhere" position (empty file name, line 0, column 0), used for syntax trees built by
     /// hand and by [`SyncFile::erase_positions`].
     fn default() -> Self {
-        Pos { file: Arc::from(""), line: 0, col: 0 }
+        Pos {
+            file: Arc::from(""),
+            line: 0,
+            col: 0,
+        }
     }
 }
 
@@ -169,9 +173,11 @@ pub enum Expr {
 impl Expr {
     pub fn pos(&self) -> &Pos {
         match self {
-            Expr::Var(_, pos) | Expr::Field(_, _, pos) | Expr::Lit(_, pos) | Expr::List(_, pos) | Expr::Object(_, pos) => {
-                pos
-            }
+            Expr::Var(_, pos)
+            | Expr::Field(_, _, pos)
+            | Expr::Lit(_, pos)
+            | Expr::List(_, pos)
+            | Expr::Object(_, pos) => pos,
         }
     }
 

@@ -18,7 +18,10 @@ use super::schema::{JsonType, Schema, Types};
 /// Checks `files` against the specs of `concepts`, returning every problem found (empty when the
 /// files are fine), ordered by file (in the order given), line and column.
 pub fn check(files: &[SyncFile], concepts: &[ConceptSpec]) -> Vec<SyncError> {
-    let mut checker = Checker { concepts, errors: duplicate_sync_names(files) };
+    let mut checker = Checker {
+        concepts,
+        errors: duplicate_sync_names(files),
+    };
     for sync in files.iter().flat_map(|f| &f.syncs) {
         checker.sync(sync);
     }
@@ -59,18 +62,33 @@ impl<'a> Scope<'a> {
             bound_somewhere.entry(name.to_string()).or_insert_with(|| pos.clone());
         };
         for pattern in &sync.when {
-            pattern.inputs.iter().chain(&pattern.outputs).filter_map(|a| a.value.var()).for_each(|(n, p)| note(n, p));
+            pattern
+                .inputs
+                .iter()
+                .chain(&pattern.outputs)
+                .filter_map(|a| a.value.var())
+                .for_each(|(n, p)| note(n, p));
         }
         for clause in &sync.where_ {
             match clause {
-                WhereClause::Query { negated: false, pattern } => {
-                    pattern.outputs.iter().filter_map(|a| a.value.var()).for_each(|(n, p)| note(n, p));
+                WhereClause::Query {
+                    negated: false,
+                    pattern,
+                } => {
+                    pattern
+                        .outputs
+                        .iter()
+                        .filter_map(|a| a.value.var())
+                        .for_each(|(n, p)| note(n, p));
                 }
                 WhereClause::In { var, pos, .. } => note(var, pos),
                 WhereClause::Query { negated: true, .. } | WhereClause::Compare { .. } => {}
             }
         }
-        Scope { bound: HashMap::new(), bound_somewhere }
+        Scope {
+            bound: HashMap::new(),
+            bound_somewhere,
+        }
     }
 
     /// Binds `name` unless it is bound already (a second occurrence is a join, not a new binding).
@@ -98,21 +116,29 @@ impl<'a> Checker<'a> {
                     self.use_vars(rhs, &scope);
                     if let (Some((lt, ld)), Some((rt, rd))) = (self.type_of(lhs, &scope), self.type_of(rhs, &scope)) {
                         if !lt.overlaps(&rt) {
-                            self.errors.push(lhs.pos().error(format!(
-                                "`{lhs} {op} {rhs}` compares {ld} with {rd}, which never match"
-                            )));
+                            self.errors.push(
+                                lhs.pos()
+                                    .error(format!("`{lhs} {op} {rhs}` compares {ld} with {rd}, which never match")),
+                            );
                         }
                     }
                 }
                 WhereClause::In { var, list, .. } => {
                     self.use_vars(list, &scope);
                     let list_schema = self.schema_of(list, &scope);
-                    if let Some((types, desc)) = self.type_of(list, &scope) {
+                    if let Some(types) = list_schema.and_then(Schema::types) {
                         if !types.0.contains(&JsonType::Array) {
-                            self.errors.push(list.pos().error(format!("`{var} in {list}` needs a list, but {desc}")));
+                            let origin = origin_of(list, &scope);
+                            self.errors.push(list.pos().error(format!(
+                                "`{var} in {list}` needs a list, but `{list}` is {types}{origin}"
+                            )));
                         }
                     }
-                    scope.bind(var, list_schema.and_then(Schema::items), format!("bound as an item of `{list}`"));
+                    scope.bind(
+                        var,
+                        list_schema.and_then(Schema::items),
+                        format!("bound as an item of `{list}`"),
+                    );
                 }
             }
         }
@@ -125,7 +151,14 @@ impl<'a> Checker<'a> {
 
     /// The spec of `Concept.action`, reporting an unknown concept or action and an action of the
     /// wrong kind for the section. `None` when the name is unknown.
-    fn resolve(&mut self, concept: &str, pos: &Pos, action: &str, action_pos: &Pos, section: Section) -> Option<&'a ActionSpec> {
+    fn resolve(
+        &mut self,
+        concept: &str,
+        pos: &Pos,
+        action: &str,
+        action_pos: &Pos,
+        section: Section,
+    ) -> Option<&'a ActionSpec> {
         let concepts = self.concepts;
         let Some(spec) = concepts.iter().find(|c| c.name == concept) else {
             let names = || concepts.iter().map(|c| c.name.as_str());
@@ -134,7 +167,8 @@ impl<'a> Checker<'a> {
                 _ if concepts.is_empty() => " (no concepts are loaded)".to_string(),
                 _ => format!(" (known concepts: {})", quoted_list(names())),
             };
-            self.errors.push(pos.error(format!("unknown concept `{concept}`{hint}")));
+            self.errors
+                .push(pos.error(format!("unknown concept `{concept}`{hint}")));
             return None;
         };
         let wanted = match section {
@@ -158,7 +192,8 @@ impl<'a> Checker<'a> {
                     }
                 }
             };
-            self.errors.push(action_pos.error(format!("unknown {wanted} `{action}` of {concept}{hint}")));
+            self.errors
+                .push(action_pos.error(format!("unknown {wanted} `{action}` of {concept}{hint}")));
             return None;
         };
         let full = format!("{concept}.{action}");
@@ -167,10 +202,12 @@ impl<'a> Checker<'a> {
                 "`when` matches completed actions, but {full} is a query (queries are not recorded; move it to `where`)"
             )),
             (Section::Where, ActionKind::Action) => Some(format!("`where` takes queries, but {full} is an action")),
-            (Section::Where, ActionKind::System) => Some(format!("`where` takes queries, but {full} is a system action")),
-            (Section::Then, ActionKind::Query) => {
-                Some(format!("`then` invokes actions, but {full} is a query (move it to `where`)"))
+            (Section::Where, ActionKind::System) => {
+                Some(format!("`where` takes queries, but {full} is a system action"))
             }
+            (Section::Then, ActionKind::Query) => Some(format!(
+                "`then` invokes actions, but {full} is a query (move it to `where`)"
+            )),
             (Section::Then, ActionKind::System) => Some(format!(
                 "`then` invokes actions, but {full} is a system action (only its own concept raises it)"
             )),
@@ -191,7 +228,8 @@ impl<'a> Checker<'a> {
         }
         if !spec.open_input {
             let hint = field_hint(&arg.name, &fields, "inputs");
-            self.errors.push(arg.pos.error(format!("unknown input `{}` of {full}{hint}", arg.name)));
+            self.errors
+                .push(arg.pos.error(format!("unknown input `{}` of {full}{hint}", arg.name)));
         }
         None
     }
@@ -208,7 +246,8 @@ impl<'a> Checker<'a> {
         }
         if !spec.open_output {
             let hint = field_hint(&arg.name, &fields, "outputs");
-            self.errors.push(arg.pos.error(format!("unknown output `{}` of {full}{hint}", arg.name)));
+            self.errors
+                .push(arg.pos.error(format!("unknown output `{}` of {full}{hint}", arg.name)));
         }
         None
     }
@@ -216,7 +255,13 @@ impl<'a> Checker<'a> {
     // ----- the three sections ----------------------------------------------------------------
 
     fn when_pattern(&mut self, pattern: &ActionPattern, scope: &mut Scope<'a>) {
-        let spec = self.resolve(&pattern.concept, &pattern.pos, &pattern.action, &pattern.action_pos, Section::When);
+        let spec = self.resolve(
+            &pattern.concept,
+            &pattern.pos,
+            &pattern.action,
+            &pattern.action_pos,
+            Section::When,
+        );
         let full = format!("{}.{}", pattern.concept, pattern.action);
         for (side, args) in [("input", &pattern.inputs), ("output", &pattern.outputs)] {
             for arg in args {
@@ -234,7 +279,13 @@ impl<'a> Checker<'a> {
     }
 
     fn query_pattern(&mut self, pattern: &ActionPattern, negated: bool, scope: &mut Scope<'a>) {
-        let spec = self.resolve(&pattern.concept, &pattern.pos, &pattern.action, &pattern.action_pos, Section::Where);
+        let spec = self.resolve(
+            &pattern.concept,
+            &pattern.pos,
+            &pattern.action,
+            &pattern.action_pos,
+            Section::Where,
+        );
         let full = format!("{}.{}", pattern.concept, pattern.action);
         for arg in &pattern.inputs {
             let schema = spec.and_then(|spec| self.input_field(spec, &full, arg));
@@ -263,7 +314,13 @@ impl<'a> Checker<'a> {
     }
 
     fn invocation(&mut self, invocation: &Invocation, scope: &Scope<'a>) {
-        let spec = self.resolve(&invocation.concept, &invocation.pos, &invocation.action, &invocation.action_pos, Section::Then);
+        let spec = self.resolve(
+            &invocation.concept,
+            &invocation.pos,
+            &invocation.action,
+            &invocation.action_pos,
+            Section::Then,
+        );
         let full = format!("{}.{}", invocation.concept, invocation.action);
         for arg in &invocation.args {
             self.use_vars(&arg.value, scope);
@@ -273,7 +330,11 @@ impl<'a> Checker<'a> {
         if let Some(spec) = spec.filter(|s| !s.open_input) {
             for name in Schema::document(&spec.input).required() {
                 if !invocation.args.iter().any(|a| a.name == name) {
-                    self.errors.push(invocation.pos.error(format!("missing required input `{name}` of {full}")));
+                    self.errors.push(
+                        invocation
+                            .pos
+                            .error(format!("missing required input `{name}` of {full}")),
+                    );
                 }
             }
         }
@@ -309,9 +370,9 @@ impl<'a> Checker<'a> {
     fn schema_of(&self, expr: &Expr, scope: &Scope<'a>) -> Option<Schema<'a>> {
         match expr {
             Expr::Var(name, _) => scope.bound.get(name)?.schema,
-            Expr::Field(base, fields, _) => {
-                fields.iter().try_fold(scope.bound.get(base)?.schema?, |schema, field| schema.property(field))
-            }
+            Expr::Field(base, fields, _) => fields
+                .iter()
+                .try_fold(scope.bound.get(base)?.schema?, |schema, field| schema.property(field)),
             Expr::Lit(..) | Expr::List(..) | Expr::Object(..) => None,
         }
     }
@@ -343,15 +404,50 @@ impl<'a> Checker<'a> {
         let Some(schema) = schema else { return };
         if let Some(types) = schema.types() {
             if !types.admits(value) {
-                self.errors.push(pos.error(format!("{what} expects {types}, found {value}")));
+                self.errors
+                    .push(pos.error(format!("{what} expects {types}, found {value}")));
                 return;
             }
         }
-        if let Some(allowed) = schema.allowed_values() {
-            if !allowed.contains(&value) {
-                let list: Vec<String> = allowed.iter().map(|v| v.to_string()).collect();
-                self.errors.push(pos.error(format!("{what} expects one of {}, found {value}", list.join(", "))));
-            }
+        if !schema.admits_literal(value) {
+            let listed: Vec<String> = schema.listed_values().iter().map(|v| v.to_string()).collect();
+            let expected = if listed.is_empty() {
+                "another value".to_string()
+            } else {
+                format!("one of {}", listed.join(", "))
+            };
+            self.errors
+                .push(pos.error(format!("{what} expects {expected}, found {value}")));
+        }
+    }
+
+    /// Reports a value of schema `source` (the value of `subject`) that can never fit `target`:
+    /// their types do not overlap, or (for lists) their items' types do not.
+    #[allow(clippy::too_many_arguments)]
+    fn schema_fits(
+        &mut self,
+        source: Schema<'a>,
+        target: Schema<'a>,
+        what: &str,
+        subject: &str,
+        origin: &str,
+        pos: &Pos,
+        depth: usize,
+    ) {
+        let (Some(expected), Some(actual)) = (target.types(), source.types()) else {
+            return;
+        };
+        if !expected.overlaps(&actual) {
+            self.errors
+                .push(pos.error(format!("{what} expects {expected}, but {subject} is {actual}{origin}")));
+            return;
+        }
+        let both_lists = expected.0.contains(&JsonType::Array) && actual.0.contains(&JsonType::Array);
+        if let (true, true, Some(source_items), Some(target_items)) =
+            (both_lists, depth < MAX_NESTING, source.items(), target.items())
+        {
+            let (what, subject) = (format!("an item of {what}"), format!("an item of {subject}"));
+            self.schema_fits(source_items, target_items, &what, &subject, origin, pos, depth + 1);
         }
     }
 
@@ -369,15 +465,15 @@ impl<'a> Checker<'a> {
         match expr {
             Expr::Lit(value, pos) => self.literal(value, pos, Some(schema), what),
             Expr::Var(..) | Expr::Field(..) => {
-                if let (Some(expected), Some((actual, desc))) = (&expected, self.type_of(expr, scope)) {
-                    if !expected.overlaps(&actual) {
-                        self.errors.push(expr.pos().error(format!("{what} expects {expected}, but {desc}")));
-                    }
+                if let Some(source) = self.schema_of(expr, scope) {
+                    let origin = origin_of(expr, scope);
+                    self.schema_fits(source, schema, what, &format!("`{expr}`"), &origin, expr.pos(), 0);
                 }
             }
             Expr::List(items, pos) => {
                 if let Some(expected) = expected.filter(|t| !t.0.contains(&JsonType::Array)) {
-                    self.errors.push(pos.error(format!("{what} expects {expected}, found a list")));
+                    self.errors
+                        .push(pos.error(format!("{what} expects {expected}, found a list")));
                     return;
                 }
                 let item_schema = schema.items();
@@ -388,19 +484,22 @@ impl<'a> Checker<'a> {
             }
             Expr::Object(entries, pos) => {
                 if let Some(expected) = expected.filter(|t| !t.0.contains(&JsonType::Object)) {
-                    self.errors.push(pos.error(format!("{what} expects {expected}, found an object")));
+                    self.errors
+                        .push(pos.error(format!("{what} expects {expected}, found an object")));
                     return;
                 }
                 for (key, value) in entries {
                     let field = schema.property(key);
                     if field.is_none() && schema.is_closed() {
-                        self.errors.push(value.pos().error(format!("{what} has no field `{key}`")));
+                        self.errors
+                            .push(value.pos().error(format!("{what} has no field `{key}`")));
                     }
                     self.fits_at(value, field, &format!("field `{key}` of {what}"), scope, depth + 1);
                 }
                 for name in schema.required() {
                     if !entries.iter().any(|(k, _)| k == name) {
-                        self.errors.push(pos.error(format!("missing required field `{name}` in {what}")));
+                        self.errors
+                            .push(pos.error(format!("missing required field `{name}` in {what}")));
                     }
                 }
             }
@@ -408,9 +507,25 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// " (bound by ...)" for a variable or field access whose binding is known, else nothing.
+fn origin_of(expr: &Expr, scope: &Scope<'_>) -> String {
+    match expr {
+        Expr::Var(name, _) | Expr::Field(name, _, _) => scope
+            .bound
+            .get(name)
+            .map(|b| format!(" ({})", b.origin))
+            .unwrap_or_default(),
+        Expr::Lit(..) | Expr::List(..) | Expr::Object(..) => String::new(),
+    }
+}
+
 /// "`a`, `b`, `c`".
 fn quoted_list<'s>(names: impl IntoIterator<Item = &'s str>) -> String {
-    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// " (did you mean `x`?)", or the list of valid names, for an unknown field.

@@ -18,7 +18,12 @@ pub struct SyncError {
 
 impl SyncError {
     pub fn new(file: impl Into<String>, line: u32, col: u32, message: impl Into<String>) -> Self {
-        SyncError { file: file.into(), line, col, message: message.into() }
+        SyncError {
+            file: file.into(),
+            line,
+            col,
+            message: message.into(),
+        }
     }
 
     /// An error about a whole file (or directory) rather than a place in it.

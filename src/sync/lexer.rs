@@ -89,7 +89,15 @@ pub(crate) struct Token {
 
 /// The tokens of `text`, ending with one [`Tok::Eof`]; or every lexical error found.
 pub(crate) fn lex(file: &str, text: &str) -> Result<Vec<Token>, Vec<SyncError>> {
-    let mut lexer = Lexer { file, chars: text.chars().collect(), i: 0, line: 1, col: 1, tokens: Vec::new(), errors: Vec::new() };
+    let mut lexer = Lexer {
+        file,
+        chars: text.chars().collect(),
+        i: 0,
+        line: 1,
+        col: 1,
+        tokens: Vec::new(),
+        errors: Vec::new(),
+    };
     lexer.run();
     if lexer.errors.is_empty() {
         Ok(lexer.tokens)
@@ -217,7 +225,11 @@ impl Lexer<'_> {
             "-" => " (a minus sign must be followed by digits)",
             _ => "",
         };
-        let what = if run.chars().count() == 1 { "character" } else { "characters" };
+        let what = if run.chars().count() == 1 {
+            "character"
+        } else {
+            "characters"
+        };
         self.error(line, col, format!("unexpected {what} `{shown}`{hint}"));
     }
 
@@ -254,7 +266,11 @@ impl Lexer<'_> {
         }
         let digits = text.trim_start_matches('-');
         if digits.len() > 1 && digits.starts_with('0') && digits.as_bytes().get(1).is_some_and(u8::is_ascii_digit) {
-            self.error(line, col, format!("invalid number `{text}`: leading zeros are not allowed"));
+            self.error(
+                line,
+                col,
+                format!("invalid number `{text}`: leading zeros are not allowed"),
+            );
             return;
         }
         match text.parse::<Number>() {
@@ -273,7 +289,11 @@ impl Lexer<'_> {
             let (cl, cc) = (self.line, self.col);
             match self.peek(0) {
                 None | Some('\n') => {
-                    self.error(line, col, "unterminated string (a string must end on the line it starts)");
+                    self.error(
+                        line,
+                        col,
+                        "unterminated string (a string must end on the line it starts)",
+                    );
                     return;
                 }
                 Some('"') => {
@@ -294,7 +314,14 @@ impl Lexer<'_> {
                 }
                 Some(c) if (c as u32) < 0x20 => {
                     if !bad {
-                        self.error(cl, cc, format!("control character `{}` in a string; write it as an escape", c.escape_debug()));
+                        self.error(
+                            cl,
+                            cc,
+                            format!(
+                                "control character `{}` in a string; write it as an escape",
+                                c.escape_debug()
+                            ),
+                        );
                     }
                     bad = true;
                     self.bump();

@@ -15,8 +15,12 @@ use super::parse::parse_sync_file;
 /// at the first bad byte), syntax errors, and a sync name used twice (naming both places).
 pub fn load_dir(dir: &Path) -> Result<Vec<SyncFile>, Vec<SyncError>> {
     let dir_name = dir.display().to_string();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| vec![SyncError::whole_file(&dir_name, format!("cannot read the sync directory: {e}"))])?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![SyncError::whole_file(
+            &dir_name,
+            format!("cannot read the sync directory: {e}"),
+        )]
+    })?;
     let mut paths = Vec::new();
     let mut errors = Vec::new();
     for entry in entries {
@@ -27,7 +31,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SyncFile>, Vec<SyncError>> {
                     paths.push(path);
                 }
             }
-            Err(e) => errors.push(SyncError::whole_file(&dir_name, format!("cannot list the sync directory: {e}"))),
+            Err(e) => errors.push(SyncError::whole_file(
+                &dir_name,
+                format!("cannot list the sync directory: {e}"),
+            )),
         }
     }
     paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
@@ -68,7 +75,10 @@ fn not_utf8(name: &str, bytes: &[u8], error: std::str::Utf8Error) -> SyncError {
     let prefix = std::str::from_utf8(valid).unwrap_or_default();
     let line = prefix.matches('\n').count() + 1;
     let col = prefix.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
-    let byte = bytes.get(error.valid_up_to()).map(|b| format!(" (byte 0x{b:02x})")).unwrap_or_default();
+    let byte = bytes
+        .get(error.valid_up_to())
+        .map(|b| format!(" (byte 0x{b:02x})"))
+        .unwrap_or_default();
     SyncError::new(
         name,
         u32::try_from(line).unwrap_or(u32::MAX),

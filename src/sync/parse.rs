@@ -39,13 +39,19 @@ pub fn parse_sync_file(path: &str, text: &str) -> Result<SyncFile, Vec<SyncError
                 }
             },
             other => {
-                errors.push(parser.error_at(&token, format!("expected `sync` to start a synchronization, found {other}")));
+                errors.push(parser.error_at(
+                    &token,
+                    format!("expected `sync` to start a synchronization, found {other}"),
+                ));
                 parser.bump();
                 parser.recover();
             }
         }
     }
-    let file = SyncFile { path: path.to_string(), syncs };
+    let file = SyncFile {
+        path: path.to_string(),
+        syncs,
+    };
     errors.extend(duplicate_sync_names(std::slice::from_ref(&file)));
     if errors.is_empty() {
         Ok(file)
@@ -71,8 +77,18 @@ struct ArgsCtx {
 
 impl<'t> Parser<'t> {
     fn new(path: &str, tokens: &'t [Token]) -> Self {
-        let eof = tokens.last().cloned().unwrap_or(Token { tok: Tok::Eof, line: 1, col: 1 });
-        Parser { file: Arc::from(path), tokens, eof, i: 0, depth: 0 }
+        let eof = tokens.last().cloned().unwrap_or(Token {
+            tok: Tok::Eof,
+            line: 1,
+            col: 1,
+        });
+        Parser {
+            file: Arc::from(path),
+            tokens,
+            eof,
+            i: 0,
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> &Token {
@@ -151,7 +167,9 @@ impl<'t> Parser<'t> {
                 Tok::Ident(_) if when.is_empty() || self.peek_at(1).tok == Tok::Dot => when.push(self.pattern()?),
                 Tok::Keyword("where" | "then") if !when.is_empty() => break,
                 _ if when.is_empty() => {
-                    return Err(self.expected(&format!("an action pattern `Concept.action (...)` after `when` in sync {name}")))
+                    return Err(self.expected(&format!(
+                        "an action pattern `Concept.action (...)` after `when` in sync {name}"
+                    )))
                 }
                 _ => return Err(self.expected(&format!("another action pattern, `where` or `then` in sync {name}"))),
             }
@@ -176,13 +194,25 @@ impl<'t> Parser<'t> {
                 Tok::Ident(_) if then.is_empty() || self.peek_at(1).tok == Tok::Dot => then.push(self.invocation()?),
                 Tok::Eof | Tok::Keyword("sync") if !then.is_empty() => break,
                 _ if then.is_empty() => {
-                    return Err(self.expected(&format!("an action invocation `Concept.action (...)` after `then` in sync {name}")))
+                    return Err(self.expected(&format!(
+                        "an action invocation `Concept.action (...)` after `then` in sync {name}"
+                    )))
                 }
-                _ => return Err(self.expected(&format!("another action invocation or the next `sync` after sync {name}"))),
+                _ => {
+                    return Err(self.expected(&format!(
+                        "another action invocation or the next `sync` after sync {name}"
+                    )))
+                }
             }
             self.eat(&Tok::Comma);
         }
-        Ok(Sync { name, pos: self.pos_of(&sync_token), when, where_, then })
+        Ok(Sync {
+            name,
+            pos: self.pos_of(&sync_token),
+            when,
+            where_,
+            then,
+        })
     }
 
     /// `Concept.action` — the two names and their positions.
@@ -210,15 +240,32 @@ impl<'t> Parser<'t> {
         if !self.eat(&Tok::LParen) {
             return Err(self.expected(&format!("'(' to open the input pattern of {full}")));
         }
-        let inputs = self.args(&ArgsCtx { what: format!("the input pattern of {full}") }, Self::term)?;
+        let inputs = self.args(
+            &ArgsCtx {
+                what: format!("the input pattern of {full}"),
+            },
+            Self::term,
+        )?;
         let mut outputs = Vec::new();
         if self.eat(&Tok::Colon) {
             if !self.eat(&Tok::LParen) {
                 return Err(self.expected(&format!("'(' after ':' to open the output pattern of {full}")));
             }
-            outputs = self.args(&ArgsCtx { what: format!("the output pattern of {full}") }, Self::term)?;
+            outputs = self.args(
+                &ArgsCtx {
+                    what: format!("the output pattern of {full}"),
+                },
+                Self::term,
+            )?;
         }
-        Ok(ActionPattern { concept, action, inputs, outputs, pos, action_pos })
+        Ok(ActionPattern {
+            concept,
+            action,
+            inputs,
+            outputs,
+            pos,
+            action_pos,
+        })
     }
 
     /// `Concept.action (args)` in `then`.
@@ -228,7 +275,12 @@ impl<'t> Parser<'t> {
         if !self.eat(&Tok::LParen) {
             return Err(self.expected(&format!("'(' to open the arguments of {full}")));
         }
-        let args = self.args(&ArgsCtx { what: format!("the arguments of {full}") }, Self::expr)?;
+        let args = self.args(
+            &ArgsCtx {
+                what: format!("the arguments of {full}"),
+            },
+            Self::expr,
+        )?;
         if self.at_keyword("when") || self.at_keyword("where") || self.at_keyword("then") {
             let token = self.peek();
             return Err(self.error_at(token, format!("{} must come before `then`", token.tok)));
@@ -240,7 +292,13 @@ impl<'t> Parser<'t> {
                 format!("an invocation in `then` has no output pattern: unexpected ':' after the arguments of {full}"),
             ));
         }
-        Ok(Invocation { concept, action, args, pos, action_pos })
+        Ok(Invocation {
+            concept,
+            action,
+            args,
+            pos,
+            action_pos,
+        })
     }
 
     /// The arguments after an opening '(' up to and including the closing ')'.
@@ -259,12 +317,13 @@ impl<'t> Parser<'t> {
             let (name, quoted) = match &token.tok {
                 Tok::Ident(name) => (name.clone(), false),
                 Tok::Str(name) => (name.clone(), true),
-                Tok::Keyword(word) if !SECTION_KEYWORDS.contains(word) => {
-                    return Err(self.error_at(
-                        &token,
-                        format!("`{word}` is a keyword; write it in quotes (\"{word}\") to use it as an argument name in {}", ctx.what),
-                    ))
-                }
+                Tok::Keyword(word) if !SECTION_KEYWORDS.contains(word) => return Err(self.error_at(
+                    &token,
+                    format!(
+                        "`{word}` is a keyword; write it in quotes (\"{word}\") to use it as an argument name in {}",
+                        ctx.what
+                    ),
+                )),
                 _ => return Err(self.expected(&format!("an argument name or ')' in {}", ctx.what))),
             };
             self.bump();
@@ -274,7 +333,10 @@ impl<'t> Parser<'t> {
             let value = if self.eat(&Tok::Colon) {
                 value(self, &format!("argument `{name}` in {}", ctx.what))?
             } else if quoted {
-                return Err(self.expected(&format!("':' and a value after the quoted argument name {}", Value::String(name))));
+                return Err(self.expected(&format!(
+                    "':' and a value after the quoted argument name {}",
+                    Value::String(name)
+                )));
             } else {
                 V::from_var(name.clone(), pos.clone())
             };
@@ -316,7 +378,10 @@ impl<'t> Parser<'t> {
             }
             Tok::LBracket | Tok::LBrace => {
                 let token = self.peek();
-                Err(self.error_at(token, format!("lists and objects are only allowed in `then` arguments, not in {what}")))
+                Err(self.error_at(
+                    token,
+                    format!("lists and objects are only allowed in `then` arguments, not in {what}"),
+                ))
             }
             _ => Err(self.expected(&format!("a variable or a literal for {what}"))),
         }
@@ -342,7 +407,11 @@ impl<'t> Parser<'t> {
                     }
                     self.bump();
                 }
-                Ok(if fields.is_empty() { Expr::Var(name.clone(), pos) } else { Expr::Field(name.clone(), fields, pos) })
+                Ok(if fields.is_empty() {
+                    Expr::Var(name.clone(), pos)
+                } else {
+                    Expr::Field(name.clone(), fields, pos)
+                })
             }
             Tok::LBracket => {
                 self.enter(&token)?;
@@ -371,7 +440,10 @@ impl<'t> Parser<'t> {
     /// One more level of list/object nesting, refused beyond [`MAX_NESTING`].
     fn enter(&mut self, token: &Token) -> PResult<()> {
         if self.depth >= MAX_NESTING {
-            return Err(self.error_at(token, format!("lists and objects nest more than {MAX_NESTING} levels deep")));
+            return Err(self.error_at(
+                token,
+                format!("lists and objects nest more than {MAX_NESTING} levels deep"),
+            ));
         }
         self.depth += 1;
         Ok(())
@@ -399,7 +471,10 @@ impl<'t> Parser<'t> {
             };
             self.bump();
             if entries.iter().any(|(k, _)| *k == key) {
-                return Err(pos.error(format!("key {} appears twice in an object in {what}", Value::String(key))));
+                return Err(pos.error(format!(
+                    "key {} appears twice in an object in {what}",
+                    Value::String(key)
+                )));
             }
             let value = if self.eat(&Tok::Colon) {
                 self.expr(&format!("key `{key}` in {what}"))?
@@ -421,27 +496,39 @@ impl<'t> Parser<'t> {
             if !matches!(self.peek().tok, Tok::Ident(_)) {
                 return Err(self.expected("a query pattern `Concept._query (...)` after `not`"));
             }
-            return Ok(WhereClause::Query { negated: true, pattern: self.pattern()? });
+            return Ok(WhereClause::Query {
+                negated: true,
+                pattern: self.pattern()?,
+            });
         }
         let is_pattern = matches!(self.peek().tok, Tok::Ident(_))
             && self.peek_at(1).tok == Tok::Dot
             && matches!(self.peek_at(2).tok, Tok::Ident(_) | Tok::Keyword(_))
             && self.peek_at(3).tok == Tok::LParen;
         if is_pattern {
-            return Ok(WhereClause::Query { negated: false, pattern: self.pattern()? });
+            return Ok(WhereClause::Query {
+                negated: false,
+                pattern: self.pattern()?,
+            });
         }
         if let (Tok::Ident(var), true) = (&self.peek().tok, self.peek_at(1).tok.is_keyword("in")) {
             let var = var.clone();
             let token = self.bump();
             self.bump();
             let list = self.expr(&format!("the list of `{var} in ...`"))?;
-            return Ok(WhereClause::In { var, pos: self.pos_of(&token), list });
+            return Ok(WhereClause::In {
+                var,
+                pos: self.pos_of(&token),
+                list,
+            });
         }
         let lhs = self.expr("a `where` clause (a query pattern, a comparison or `x in list`)")?;
         let op = match self.peek().tok {
             Tok::Op(op) => op,
             _ => match &lhs {
-                Expr::Field(base, fields, _) if fields.len() == 1 && base.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                Expr::Field(base, fields, _)
+                    if fields.len() == 1 && base.starts_with(|c: char| c.is_ascii_uppercase()) =>
+                {
                     return Err(self.expected(&format!("'(' to open the input pattern of {base}.{}", fields[0])))
                 }
                 _ => return Err(self.expected("a comparison operator (==, !=, <, <=, >, >=)")),

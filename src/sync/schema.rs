@@ -91,7 +91,10 @@ impl Types {
             for b in &other.0 {
                 if a == b {
                     out.insert(*a);
-                } else if matches!((a, b), (JsonType::Integer, JsonType::Number) | (JsonType::Number, JsonType::Integer)) {
+                } else if matches!(
+                    (a, b),
+                    (JsonType::Integer, JsonType::Number) | (JsonType::Number, JsonType::Integer)
+                ) {
                     out.insert(JsonType::Integer);
                 }
             }
@@ -156,7 +159,11 @@ impl<'a> Schema<'a> {
 
     /// The alternatives of `anyOf`/`oneOf`/`allOf`, if any.
     fn branches(self, keyword: &str) -> Vec<Schema<'a>> {
-        self.node.get(keyword).and_then(Value::as_array).map(|bs| bs.iter().map(|b| self.at(b)).collect()).unwrap_or_default()
+        self.node
+            .get(keyword)
+            .and_then(Value::as_array)
+            .map(|bs| bs.iter().map(|b| self.at(b)).collect())
+            .unwrap_or_default()
     }
 
     /// The JSON types this schema admits, or `None` when it cannot tell (or admits anything).
@@ -168,24 +175,17 @@ impl<'a> Schema<'a> {
         if depth > MAX_DEPTH || !self.node.is_object() {
             return None;
         }
-        let mut acc: Option<Types> = None;
-        match self.node.get("type") {
-            Some(Value::String(name)) => acc = and(acc, JsonType::from_name(name).map(Types::one)),
-            Some(Value::Array(names)) => {
-                let set: Option<BTreeSet<JsonType>> =
-                    names.iter().map(|n| n.as_str().and_then(JsonType::from_name)).collect();
-                acc = and(acc, set.map(Types));
-            }
-            _ => {}
-        }
+        let mut acc: Option<Types> = self.declared_types();
         if let Some(target) = self.target() {
             acc = and(acc, target.types_at(depth + 1));
         }
         for keyword in ["anyOf", "oneOf"] {
             let branches = self.branches(keyword);
             if !branches.is_empty() {
-                let union: Option<BTreeSet<JsonType>> =
-                    branches.iter().map(|b| b.types_at(depth + 1).map(|t| t.0)).try_fold(BTreeSet::new(), |mut all, t| {
+                let union: Option<BTreeSet<JsonType>> = branches
+                    .iter()
+                    .map(|b| b.types_at(depth + 1).map(|t| t.0))
+                    .try_fold(BTreeSet::new(), |mut all, t| {
                         all.extend(t?);
                         Some(all)
                     });
@@ -204,13 +204,82 @@ impl<'a> Schema<'a> {
         acc
     }
 
-    /// The values an `enum` (or `const`) of this schema allows, if it has one.
-    pub(crate) fn allowed_values(self) -> Option<Vec<&'a Value>> {
-        let node = self.resolved().node;
-        if let Some(values) = node.get("enum").and_then(Value::as_array) {
-            return Some(values.iter().collect());
+    /// Whether a literal fits this schema's `type`, `enum` and `const` constraints, looking through
+    /// references and combinators. Constraints not understood are taken to hold.
+    pub(crate) fn admits_literal(self, value: &Value) -> bool {
+        self.admits_at(value, 0)
+    }
+
+    fn admits_at(self, value: &Value, depth: usize) -> bool {
+        if depth > MAX_DEPTH || !self.node.is_object() {
+            return true;
         }
-        node.get("const").map(|v| vec![v])
+        let node = self.node;
+        if node.get("const").is_some_and(|c| c != value) {
+            return false;
+        }
+        if node
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|values| !values.contains(value))
+        {
+            return false;
+        }
+        if let Some(types) = self.declared_types() {
+            if !types.admits(value) {
+                return false;
+            }
+        }
+        if self.target().is_some_and(|t| !t.admits_at(value, depth + 1)) {
+            return false;
+        }
+        for keyword in ["anyOf", "oneOf"] {
+            let branches = self.branches(keyword);
+            if !branches.is_empty() && !branches.iter().any(|b| b.admits_at(value, depth + 1)) {
+                return false;
+            }
+        }
+        self.branches("allOf").iter().all(|b| b.admits_at(value, depth + 1))
+    }
+
+    /// The types named by this node's own `type` keyword.
+    fn declared_types(self) -> Option<Types> {
+        match self.node.get("type")? {
+            Value::String(name) => JsonType::from_name(name).map(Types::one),
+            Value::Array(names) => names
+                .iter()
+                .map(|n| n.as_str().and_then(JsonType::from_name))
+                .collect::<Option<_>>()
+                .map(Types),
+            _ => None,
+        }
+    }
+
+    /// Every value listed by an `enum` or `const` here, behind references or in alternatives, for
+    /// messages ("expects one of ...").
+    pub(crate) fn listed_values(self) -> Vec<&'a Value> {
+        let mut out = Vec::new();
+        self.collect_values(0, &mut out);
+        out
+    }
+
+    fn collect_values(self, depth: usize, out: &mut Vec<&'a Value>) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        if let Some(values) = self.node.get("enum").and_then(Value::as_array) {
+            out.extend(values);
+        }
+        out.extend(self.node.get("const"));
+        if self.declared_types().is_some_and(|t| t.0.contains(&JsonType::Null)) && !out.contains(&&Value::Null) {
+            out.push(&Value::Null);
+        }
+        if let Some(target) = self.target() {
+            target.collect_values(depth + 1, out);
+        }
+        for branch in ["anyOf", "oneOf", "allOf"].iter().flat_map(|k| self.branches(k)) {
+            branch.collect_values(depth + 1, out);
+        }
     }
 
     /// The schema of property `name` of an object schema, looking through references and
@@ -221,7 +290,12 @@ impl<'a> Schema<'a> {
 
     /// The schema of the items of an array schema.
     pub(crate) fn items(self) -> Option<Schema<'a>> {
-        self.find(0, &|s| s.node.get("items").filter(|i| i.is_object() || i.is_boolean()).map(|i| s.at(i)))
+        self.find(0, &|s| {
+            s.node
+                .get("items")
+                .filter(|i| i.is_object() || i.is_boolean())
+                .map(|i| s.at(i))
+        })
     }
 
     /// The names listed in `required` (looking through references).
@@ -263,6 +337,9 @@ impl<'a> Schema<'a> {
         if let Some(found) = self.target().and_then(|t| t.find(depth + 1, get)) {
             return Some(found);
         }
-        ["anyOf", "oneOf", "allOf"].iter().flat_map(|k| self.branches(k)).find_map(|b| b.find(depth + 1, get))
+        ["anyOf", "oneOf", "allOf"]
+            .iter()
+            .flat_map(|k| self.branches(k))
+            .find_map(|b| b.find(depth + 1, get))
     }
 }

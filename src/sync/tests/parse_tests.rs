@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::sync::{parse_sync_file, ActionPattern, Arg, CmpOp, Expr, Invocation, Pos, Sync, SyncFile, Term, WhereClause};
+use crate::sync::{
+    parse_sync_file, ActionPattern, Arg, CmpOp, Expr, Invocation, Pos, Sync, SyncFile, Term, WhereClause,
+};
 
 const LIKED: &str = r#"# Answer GET-style requests for liked songs through the Requesting concept.
 sync LikedSongs
@@ -45,7 +47,11 @@ fn var(name: &str, line: u32, col: u32) -> Term {
 }
 
 fn arg<V>(name: &str, value: V, line: u32, col: u32) -> Arg<V> {
-    Arg { name: name.into(), value, pos: at(line, col) }
+    Arg {
+        name: name.into(),
+        value,
+        pos: at(line, col),
+    }
 }
 
 fn erased(sync: &Sync) -> Sync {
@@ -126,7 +132,8 @@ fn whitespace_and_newlines_are_insignificant() {
 
 #[test]
 fn parses_several_syncs_and_comments() {
-    let text = "# first\nsync A when C.a () then C.b () # after\n\n# second\nsync B when C.a () : () then C.b ()\n# end";
+    let text =
+        "# first\nsync A when C.a () then C.b () # after\n\n# second\nsync B when C.a () : () then C.b ()\n# end";
     let file = parse(text);
     let names: Vec<&str> = file.syncs.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["A", "B"]);
@@ -140,7 +147,11 @@ fn parses_several_syncs_and_comments() {
 #[test]
 fn parses_several_when_patterns_with_optional_commas() {
     let sync = parse_one("sync S when A.a (x) : (y), B.b (y)\n C.c () then D.d (x), D.e (y) D.f ()");
-    let whens: Vec<String> = sync.when.iter().map(|p| format!("{}.{}", p.concept, p.action)).collect();
+    let whens: Vec<String> = sync
+        .when
+        .iter()
+        .map(|p| format!("{}.{}", p.concept, p.action))
+        .collect();
     assert_eq!(whens, ["A.a", "B.b", "C.c"]);
     let thens: Vec<&str> = sync.then.iter().map(|i| i.action.as_str()).collect();
     assert_eq!(thens, ["d", "e", "f"]);
@@ -159,7 +170,20 @@ fn parses_every_kind_of_literal() {
             Term::Var(name, _) => panic!("unexpected variable {name}"),
         })
         .collect();
-    assert_eq!(values, [json!("a\"b\\c\né😀"), json!(42), json!(-7), json!(1.5), json!(-0.0025), json!(1000.0), json!(true), json!(false), json!(null)]);
+    assert_eq!(
+        values,
+        [
+            json!("a\"b\\c\né😀"),
+            json!(42),
+            json!(-7),
+            json!(1.5),
+            json!(-0.0025),
+            json!(1000.0),
+            json!(true),
+            json!(false),
+            json!(null)
+        ]
+    );
 }
 
 #[test]
@@ -168,7 +192,10 @@ fn parses_output_patterns_that_match_errors() {
     let pattern = &sync.when[0];
     assert!(pattern.matches_errors());
     assert_eq!(pattern.outputs[0], arg("error", var("error", 1, 43), 1, 43));
-    assert_eq!(pattern.outputs[1], arg("code", Term::Lit(json!("NOT_FOUND"), at(1, 56)), 1, 50));
+    assert_eq!(
+        pattern.outputs[1],
+        arg("code", Term::Lit(json!("NOT_FOUND"), at(1, 56)), 1, 50)
+    );
 }
 
 #[test]
@@ -183,7 +210,9 @@ fn parses_where_queries_negations_comparisons_and_in() {
     );
     let w = &sync.where_;
     assert_eq!(w.len(), 10);
-    assert!(matches!(&w[0], WhereClause::Query { negated: true, pattern } if pattern.action == "_none" && pattern.outputs.is_empty()));
+    assert!(
+        matches!(&w[0], WhereClause::Query { negated: true, pattern } if pattern.action == "_none" && pattern.outputs.is_empty())
+    );
     assert!(matches!(&w[1], WhereClause::Query { negated: false, pattern } if pattern.action == "_rows"));
     assert_eq!(
         w[2],
@@ -201,7 +230,14 @@ fn parses_where_queries_negations_comparisons_and_in() {
         })
         .collect();
     assert_eq!(ops, [CmpOp::Ne, CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge]);
-    assert_eq!(w[8], WhereClause::In { var: "item".into(), pos: at(5, 1), list: Expr::Var("rows".into(), at(5, 9)) });
+    assert_eq!(
+        w[8],
+        WhereClause::In {
+            var: "item".into(),
+            pos: at(5, 1),
+            list: Expr::Var("rows".into(), at(5, 9))
+        }
+    );
     assert_eq!(
         w[9],
         WhereClause::In {
@@ -219,12 +255,31 @@ fn parses_lists_objects_and_field_access_in_then() {
          LibraryCache.merge (userId: lib.user.id, likes: [{trackId: trackId}, {trackId}, {\"liked-at\": null, n: [1, [], {}]}],)",
     );
     let args = &sync.then[0].args;
-    assert_eq!(args[0].value, Expr::Field("lib".into(), vec!["user".into(), "id".into()], at(2, 29)));
-    let Expr::List(items, list_pos) = &args[1].value else { panic!("not a list: {:?}", args[1].value) };
+    assert_eq!(
+        args[0].value,
+        Expr::Field("lib".into(), vec!["user".into(), "id".into()], at(2, 29))
+    );
+    let Expr::List(items, list_pos) = &args[1].value else {
+        panic!("not a list: {:?}", args[1].value)
+    };
     assert_eq!(*list_pos, at(2, 49));
-    assert_eq!(items[0], Expr::Object(vec![("trackId".into(), Expr::Var("trackId".into(), at(2, 60)))], at(2, 50)));
-    assert_eq!(items[1], Expr::Object(vec![("trackId".into(), Expr::Var("trackId".into(), at(2, 71)))], at(2, 70)));
-    let Expr::Object(entries, _) = &items[2] else { panic!("not an object: {:?}", items[2]) };
+    assert_eq!(
+        items[0],
+        Expr::Object(
+            vec![("trackId".into(), Expr::Var("trackId".into(), at(2, 60)))],
+            at(2, 50)
+        )
+    );
+    assert_eq!(
+        items[1],
+        Expr::Object(
+            vec![("trackId".into(), Expr::Var("trackId".into(), at(2, 71)))],
+            at(2, 70)
+        )
+    );
+    let Expr::Object(entries, _) = &items[2] else {
+        panic!("not an object: {:?}", items[2])
+    };
     assert_eq!(entries[0].0, "liked-at");
     assert_eq!(entries[0].1, Expr::Lit(json!(null), at(2, 94)));
     assert_eq!(entries[1].0, "n");
@@ -240,7 +295,10 @@ fn quoted_argument_names_and_keyword_field_names() {
     let sync = parse_one("sync S when A.a (\"in\": x, \"content-type\": \"t\") then B.b (y: x.in.not)");
     assert_eq!(sync.when[0].inputs[0].name, "in");
     assert_eq!(sync.when[0].inputs[1].name, "content-type");
-    assert_eq!(sync.then[0].args[0].value, Expr::Field("x".into(), vec!["in".into(), "not".into()], at(1, 61)));
+    assert_eq!(
+        sync.then[0].args[0].value,
+        Expr::Field("x".into(), vec!["in".into(), "not".into()], at(1, 61))
+    );
     assert_eq!(sync.when[0].to_string(), "A.a (\"in\": x, \"content-type\": \"t\")");
 }
 
@@ -307,14 +365,38 @@ fn reports_errors_inside_then_values() {
 #[test]
 fn reports_lexical_errors() {
     let cases: [(&str, &str); 8] = [
-        ("sync S when A.a (x: \"abc) then B.b ()", "t.sync:1:21: unterminated string (a string must end on the line it starts)"),
-        ("sync S when A.a (x: \"a\\qb\") then B.b ()", "t.sync:1:23: invalid escape `\\q` in a string (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"),
-        ("sync S when A.a (x: \"\\ud800\") then B.b ()", "t.sync:1:22: unpaired surrogate `\\uD800` in a string"),
-        ("sync S when A.a (x: 007) then B.b ()", "t.sync:1:21: invalid number `007`: leading zeros are not allowed"),
-        ("sync S when A.a (x: 1e999) then B.b ()", "t.sync:1:21: number `1e999` is out of range"),
-        ("sync S when A.a (x: @@) then B.b ()", "t.sync:1:21: unexpected characters `@@`"),
-        ("sync S when A.a () where x = 1 then B.b ()", "t.sync:1:28: unexpected character `=` (comparisons use '==')"),
-        ("sync S when A.a () where !Q._q () then B.b ()", "t.sync:1:26: unexpected character `!` (use `not` before a query to negate it, or '!=' to compare)"),
+        (
+            "sync S when A.a (x: \"abc) then B.b ()",
+            "t.sync:1:21: unterminated string (a string must end on the line it starts)",
+        ),
+        (
+            "sync S when A.a (x: \"a\\qb\") then B.b ()",
+            "t.sync:1:23: invalid escape `\\q` in a string (JSON escapes: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+        ),
+        (
+            "sync S when A.a (x: \"\\ud800\") then B.b ()",
+            "t.sync:1:22: unpaired surrogate `\\uD800` in a string",
+        ),
+        (
+            "sync S when A.a (x: 007) then B.b ()",
+            "t.sync:1:21: invalid number `007`: leading zeros are not allowed",
+        ),
+        (
+            "sync S when A.a (x: 1e999) then B.b ()",
+            "t.sync:1:21: number `1e999` is out of range",
+        ),
+        (
+            "sync S when A.a (x: @@) then B.b ()",
+            "t.sync:1:21: unexpected characters `@@`",
+        ),
+        (
+            "sync S when A.a () where x = 1 then B.b ()",
+            "t.sync:1:28: unexpected character `=` (comparisons use '==')",
+        ),
+        (
+            "sync S when A.a () where !Q._q () then B.b ()",
+            "t.sync:1:26: unexpected character `!` (use `not` before a query to negate it, or '!=' to compare)",
+        ),
     ];
     for (text, expected) in cases {
         assert_eq!(errors(text), [expected], "for {text:?}");
@@ -323,12 +405,16 @@ fn reports_lexical_errors() {
 
 #[test]
 fn columns_count_characters_not_bytes() {
-    assert_eq!(errors("sync S when A.a (x: \"é😀\", ?) then B.b ()"), ["t.sync:1:27: unexpected character `?`"]);
+    assert_eq!(
+        errors("sync S when A.a (x: \"é😀\", ?) then B.b ()"),
+        ["t.sync:1:27: unexpected character `?`"]
+    );
 }
 
 #[test]
 fn reports_the_first_error_of_every_sync_and_recovers() {
-    let text = "sync A when X.x ( then B.b ()\nsync B when Y.y () then B.b ()\nstray\nsync C when Z.z () then B.b (x:)\n";
+    let text =
+        "sync A when X.x ( then B.b ()\nsync B when Y.y () then B.b ()\nstray\nsync C when Z.z () then B.b (x:)\n";
     assert_eq!(
         errors(text),
         [
@@ -351,10 +437,17 @@ fn reports_a_sync_name_defined_twice_in_a_file() {
 fn bounds_nesting_depth() {
     let ok = format!("sync S when A.a () then B.b (x: {}{})", "[".repeat(64), "]".repeat(64));
     assert!(parse_sync_file("t.sync", &ok).is_ok());
-    let deep = format!("sync S when A.a () then B.b (x: {}{})", "[{a: ".repeat(20_000), "}]".repeat(20_000));
+    let deep = format!(
+        "sync S when A.a () then B.b (x: {}{})",
+        "[{a: ".repeat(20_000),
+        "}]".repeat(20_000)
+    );
     let errors = errors(&deep);
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].ends_with("lists and objects nest more than 64 levels deep"), "{errors:?}");
+    assert!(
+        errors[0].ends_with("lists and objects nest more than 64 levels deep"),
+        "{errors:?}"
+    );
 }
 
 #[test]
