@@ -31,6 +31,21 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// The value of a number literal already known to have JSON number syntax: an integer when it
+/// has no fraction or exponent and fits 64 bits, else the nearest `f64` (std's parser rounds
+/// correctly, so printing and re-reading a float gives it back exactly); `None` if infinite.
+fn json_number(text: &str) -> Option<Number> {
+    if !text.contains(['.', 'e', 'E']) {
+        if let Ok(n) = text.parse::<u64>() {
+            return Some(Number::from(n));
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return Some(Number::from(n));
+        }
+    }
+    text.parse::<f64>().ok().and_then(Number::from_f64)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     Ident(String),
@@ -273,9 +288,9 @@ impl Lexer<'_> {
             );
             return;
         }
-        match text.parse::<Number>() {
-            Ok(n) => self.push(Tok::Num(n), line, col),
-            Err(_) => self.error(line, col, format!("number `{text}` is out of range")),
+        match json_number(&text) {
+            Some(n) => self.push(Tok::Num(n), line, col),
+            None => self.error(line, col, format!("number `{text}` is out of range")),
         }
     }
 

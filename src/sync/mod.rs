@@ -18,7 +18,7 @@ pub mod ast;
 mod check;
 mod display;
 mod error;
-mod lexer;
+pub(crate) mod lexer;
 mod load;
 mod names;
 mod parse;

@@ -317,13 +317,15 @@ impl<'t> Parser<'t> {
             let (name, quoted) = match &token.tok {
                 Tok::Ident(name) => (name.clone(), false),
                 Tok::Str(name) => (name.clone(), true),
-                Tok::Keyword(word) if !SECTION_KEYWORDS.contains(word) => return Err(self.error_at(
-                    &token,
-                    format!(
+                Tok::Keyword(word) if !SECTION_KEYWORDS.contains(word) => {
+                    return Err(self.error_at(
+                        &token,
+                        format!(
                         "`{word}` is a keyword; write it in quotes (\"{word}\") to use it as an argument name in {}",
                         ctx.what
                     ),
-                )),
+                    ))
+                }
                 _ => return Err(self.expected(&format!("an argument name or ')' in {}", ctx.what))),
             };
             self.bump();

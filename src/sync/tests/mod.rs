@@ -2,4 +2,6 @@
 
 mod check_tests;
 mod fixtures;
+mod load_tests;
 mod parse_tests;
+mod props;
