@@ -1,9 +1,12 @@
 //! Reads every `*.sync` file of a directory (in name order) and parses it, collecting the errors of
-//! all files, including sync names defined in more than one file.
+//! all files, including sync names defined in more than one file; optionally checks them too.
 
 use std::path::Path;
 
+use concept_core::ConceptSpec;
+
 use super::ast::SyncFile;
+use super::check::check;
 use super::error::SyncError;
 use super::names::duplicate_sync_names;
 use super::parse::parse_sync_file;
@@ -61,6 +64,18 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SyncFile>, Vec<SyncError>> {
         }
     }
     errors.extend(duplicate_sync_names(&files));
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`load_dir`] followed by [`check`] against `concepts`: the syncs the engine can run, or every
+/// problem found (the checker runs only when every file parsed).
+pub fn load_checked(dir: &Path, concepts: &[ConceptSpec]) -> Result<Vec<SyncFile>, Vec<SyncError>> {
+    let files = load_dir(dir)?;
+    let errors = check(&files, concepts);
     if errors.is_empty() {
         Ok(files)
     } else {

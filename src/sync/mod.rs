@@ -1,5 +1,5 @@
 //! The sync language front end: the syntax tree of `.sync` files ([`ast`]), their parser
-//! ([`parse_sync_file`]) and directory loader ([`load_dir`]), and the static checker that holds them
+//! ([`parse_sync_file`]) and directory loader ([`load_dir`], [`load_checked`]), and the static checker that holds them
 //! against the concepts' action specs ([`check`]). The engine that matches and fires syncs is
 //! elsewhere; it consumes the trees built here.
 //!
@@ -30,5 +30,5 @@ mod tests;
 pub use ast::{ActionPattern, Arg, CmpOp, Expr, Invocation, Pos, Sync, SyncFile, Term, WhereClause};
 pub use check::check;
 pub use error::{SyncError, SyncErrors};
-pub use load::load_dir;
+pub use load::{load_checked, load_dir};
 pub use parse::{parse_sync_file, MAX_NESTING};

@@ -527,14 +527,15 @@ impl<'t> Parser<'t> {
         let lhs = self.expr("a `where` clause (a query pattern, a comparison or `x in list`)")?;
         let op = match self.peek().tok {
             Tok::Op(op) => op,
-            _ => match &lhs {
-                Expr::Field(base, fields, _)
-                    if fields.len() == 1 && base.starts_with(|c: char| c.is_ascii_uppercase()) =>
-                {
-                    return Err(self.expected(&format!("'(' to open the input pattern of {base}.{}", fields[0])))
+            _ => {
+                // `Concept._query` without its '(' reads as a field access: say what is missing.
+                if let Expr::Field(base, fields, _) = &lhs {
+                    if let ([query], true) = (fields.as_slice(), base.starts_with(|c: char| c.is_ascii_uppercase())) {
+                        return Err(self.expected(&format!("'(' to open the input pattern of {base}.{query}")));
+                    }
                 }
-                _ => return Err(self.expected("a comparison operator (==, !=, <, <=, >, >=)")),
-            },
+                return Err(self.expected("a comparison operator (==, !=, <, <=, >, >=)"));
+            }
         };
         self.bump();
         let rhs = self.expr(&format!("the right side of '{}'", op.symbol()))?;

@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::sync::load_dir;
+use crate::sync::{load_checked, load_dir};
+
+use super::fixtures::concepts;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     if let Err(e) = fs::write(dir.join(name), bytes) {
@@ -103,4 +105,32 @@ fn reports_a_missing_directory() {
     assert_eq!(errors.len(), 1);
     let prefix = format!("{}: cannot read the sync directory: ", missing.display());
     assert!(errors[0].starts_with(&prefix), "{errors:?}");
+}
+
+#[test]
+fn load_checked_checks_what_it_loads() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "ok.sync",
+        b"sync Ok when Scheduling.tick (at) then LibraryCache.sync (userId: at)",
+    );
+    assert!(matches!(load_checked(dir.path(), &concepts()), Ok(files) if files.len() == 1));
+    write(
+        dir.path(),
+        "typo.sync",
+        b"sync Typo when Scheduling.tick (at) then LibraryCache.sync (usrId: at)",
+    );
+    let errors: Vec<String> = match load_checked(dir.path(), &concepts()) {
+        Ok(files) => panic!("expected errors, loaded {files:?}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    };
+    let path = dir.path().join("typo.sync").display().to_string();
+    assert_eq!(
+        errors,
+        [
+            format!("{path}:1:42: missing required input `userId` of LibraryCache.sync"),
+            format!("{path}:1:61: unknown input `usrId` of LibraryCache.sync (did you mean `userId`?)"),
+        ]
+    );
 }

@@ -457,3 +457,20 @@ fn text_outside_a_sync_is_an_error() {
         ["t.sync:1:1: expected `sync` to start a synchronization, found `LibraryCache`"]
     );
 }
+
+#[test]
+fn floats_read_back_exactly() {
+    // serde_json's default float parser can be one ulp off; printed floats must read back exactly.
+    for f in [
+        -4.113414025111976e-166_f64,
+        0.1,
+        1e300,
+        5e-324,
+        1.7976931348623157e308,
+        3.0,
+    ] {
+        let text = format!("sync S when A.a (x: {}) then B.b ()", serde_json::Value::from(f));
+        let sync = parse_one(&text);
+        assert_eq!(sync.when[0].inputs[0].value, Term::Lit(json!(f), at(1, 21)), "{text}");
+    }
+}
