@@ -2,6 +2,7 @@
 //! printing a syntax tree then parsing it back gives the same tree.
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Number, Value};
 
 use super::fixtures::concepts;
@@ -69,6 +70,12 @@ fn check_does_not_panic(text: &str) {
 }
 
 proptest! {
+    // Failing cases are kept beside this file (props.regressions) rather than in a top-level folder.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn parsing_arbitrary_text_never_panics(text in any::<String>()) {
         check_does_not_panic(&text);
