@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "librarycache", version, about = "A local, queryable snapshot of users' music libraries")]
+#[command(
+    name = "librarycache",
+    version,
+    about = "A local, queryable snapshot of users' music libraries"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,7 +74,12 @@ fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Serve { data, addr, syncs: _, body_limit } => {
+        Command::Serve {
+            data,
+            addr,
+            syncs: _,
+            body_limit,
+        } => {
             let engine = Arc::new(Engine::new(open(&data)?, Registry::standard()));
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime
@@ -96,7 +105,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let report = trace::run_trace(&engine, &name, &steps);
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
-                    println!("{mark} {}:{} {}.{} => {}", name, s.step.line, s.step.concept, s.step.action, s.actual);
+                    println!(
+                        "{mark} {}:{} {}.{} => {}",
+                        name, s.step.line, s.step.concept, s.step.action, s.actual
+                    );
                 }
                 for f in report.failures() {
                     eprintln!("{f}");

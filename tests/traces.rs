@@ -28,17 +28,28 @@ fn every_spec_trace_passes() {
             }
         };
         assert!(!steps.is_empty(), "{name} has no steps");
-        let engine = Engine::new(Arc::new(SledStore::temporary().expect("temp store")), Registry::standard());
+        let engine = Engine::new(
+            Arc::new(SledStore::temporary().expect("temp store")),
+            Registry::standard(),
+        );
         failures.extend(run_trace(&engine, &name, &steps).failures());
     }
-    assert!(failures.is_empty(), "{} trace step(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} trace step(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn a_mismatch_is_reported_with_file_line_expected_and_actual() {
     let text = "LibraryCache._getLiked {\"userId\": \"nobody\"} => {\"trackIds\": []}\n";
     let steps = parse_trace("specs/x.trace", text).expect("parses");
-    let engine = Engine::new(Arc::new(SledStore::temporary().expect("temp store")), Registry::standard());
+    let engine = Engine::new(
+        Arc::new(SledStore::temporary().expect("temp store")),
+        Registry::standard(),
+    );
     let failures = run_trace(&engine, "specs/x.trace", &steps).failures();
     assert_eq!(failures.len(), 1);
     assert!(failures[0].starts_with("specs/x.trace:1: refused"), "{}", failures[0]);

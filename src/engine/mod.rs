@@ -57,7 +57,10 @@ impl Engine {
     pub fn query(&self, concept: &str, query: &str, input: Value) -> Result<Value, ActionError> {
         let (c, kind) = self.lookup(concept, query)?;
         if kind != ActionKind::Query {
-            return Err(ActionError::not_found("UNKNOWN_QUERY", format!("{concept}.{query} is not a query")));
+            return Err(ActionError::not_found(
+                "UNKNOWN_QUERY",
+                format!("{concept}.{query} is not a query"),
+            ));
         }
         self.run_query(c.as_ref(), query, input)
     }
@@ -67,7 +70,10 @@ impl Engine {
             ActionError::not_found("UNKNOWN_CONCEPT", format!("there is no concept named {concept:?}"))
         })?;
         let kind = c.spec().action(action).map(|a| a.kind).ok_or_else(|| {
-            ActionError::not_found("UNKNOWN_ACTION", format!("{concept} has no action or query named {action:?}"))
+            ActionError::not_found(
+                "UNKNOWN_ACTION",
+                format!("{concept} has no action or query named {action:?}"),
+            )
         })?;
         Ok((c, kind))
     }
@@ -145,13 +151,14 @@ impl Engine {
     /// Drops every projection and replays the log through the concepts' apply functions.
     pub fn rebuild(&self) -> Result<u64, StoreError> {
         let registry = &self.registry;
-        self.store.rebuild(&|concept, meta, data, txn| match registry.get(concept) {
-            Some(c) => c.apply_stored(meta, data, txn),
-            None => Err(concept_core::StoreFault::new(format!(
-                "event {} belongs to concept {concept:?}, which this build does not have",
-                meta.seq
-            ))),
-        })
+        self.store
+            .rebuild(&|concept, meta, data, txn| match registry.get(concept) {
+                Some(c) => c.apply_stored(meta, data, txn),
+                None => Err(concept_core::StoreFault::new(format!(
+                    "event {} belongs to concept {concept:?}, which this build does not have",
+                    meta.seq
+                ))),
+            })
     }
 }
 
@@ -169,9 +176,11 @@ fn store_error(e: StoreError) -> ActionError {
             "CONCURRENT_UPDATE",
             format!("the action kept losing races with concurrent actions on the same library ({e}); retry it"),
         ),
-        StoreError::GuardExists(key) => {
-            ActionError::new(ErrorKind::Conflict, "ALREADY_DONE", format!("{key} was already recorded"))
-        }
+        StoreError::GuardExists(key) => ActionError::new(
+            ErrorKind::Conflict,
+            "ALREADY_DONE",
+            format!("{key} was already recorded"),
+        ),
         StoreError::Fault(f) => ActionError::internal(format!("the store failed: {f}")),
     }
 }

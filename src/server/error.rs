@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError { status, code: code.to_string(), message: message.into() }
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -33,7 +37,11 @@ impl ApiError {
 impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> Self {
         let status = StatusCode::from_u16(e.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError { status, code: e.code, message: e.message }
+        ApiError {
+            status,
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 

@@ -40,10 +40,17 @@ pub fn router(state: AppState) -> axum::Router {
 pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "librarycache listening");
-    let app = router(AppState { engine: Arc::clone(&engine), body_limit: config.body_limit });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = router(AppState {
+        engine: Arc::clone(&engine),
+        body_limit: config.body_limit,
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let store = Arc::clone(engine.store());
-    tokio::task::spawn_blocking(move || store.wait_durable(u64::MAX).ok()).await.ok();
+    tokio::task::spawn_blocking(move || store.wait_durable(u64::MAX).ok())
+        .await
+        .ok();
     tracing::info!("librarycache stopped");
     Ok(())
 }

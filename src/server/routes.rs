@@ -25,7 +25,11 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint; actions are POST /api/{Concept}/{action}")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such endpoint; actions are POST /api/{Concept}/{action}",
+    )
 }
 
 /// Reads the body within the limit and parses it as JSON.
@@ -56,7 +60,13 @@ async fn call(
     let engine = state.engine.clone();
     let answer = tokio::task::spawn_blocking(move || engine.invoke(&concept, &action, input))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", format!("the action panicked: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                format!("the action panicked: {e}"),
+            )
+        })?;
     let flow = HeaderValue::from_str(&answer.flow.to_string()).ok();
     let mut response = match answer.result {
         Ok(output) => Json(output).into_response(),

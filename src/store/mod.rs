@@ -22,7 +22,12 @@ use concept_core::{Append, EventMeta, ProjectionRead, ProjectionTxn, StoreFault}
 pub enum StoreError {
     /// The stream is not at the version the action expected: someone else wrote first.
     #[error("stream {concept}/{stream} is at version {actual}, not the expected {expected}")]
-    VersionConflict { concept: String, stream: String, expected: u64, actual: u64 },
+    VersionConflict {
+        concept: String,
+        stream: String,
+        expected: u64,
+        actual: u64,
+    },
     /// A row that must not exist yet does (a sync already fired for these actions, an
     /// idempotency key already used).
     #[error("{0} already exists")]
@@ -118,7 +123,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the number of events replayed.
     fn rebuild(&self, apply: &RebuildFn<'_>) -> Result<u64, StoreError>;
     /// Every projection row and checkpoint, in key order (for comparing live and rebuilt state).
-    fn projection_dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn projection_dump(&self) -> Result<concept_core::Rows, StoreError>;
     /// Counts over the whole store.
     fn stats(&self) -> Result<StoreStats, StoreError>;
 }

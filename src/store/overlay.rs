@@ -15,7 +15,12 @@ pub struct Overlay<'t> {
 
 impl<'t> Overlay<'t> {
     pub fn new(tree: &'t sled::Tree) -> Self {
-        Overlay { tree, pending: BTreeMap::new(), rows_written: 0, bytes_written: 0 }
+        Overlay {
+            tree,
+            pending: BTreeMap::new(),
+            rows_written: 0,
+            bytes_written: 0,
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
@@ -25,13 +30,17 @@ impl<'t> Overlay<'t> {
         }
     }
 
-    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for item in self.tree.scan_prefix(prefix) {
             let (k, v) = item.map_err(StoreFault::new)?;
             merged.insert(k.to_vec(), v.to_vec());
         }
-        for (k, v) in self.pending.range(prefix.to_vec()..).take_while(|(k, _)| k.starts_with(prefix)) {
+        for (k, v) in self
+            .pending
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
             match v {
                 Some(v) => merged.insert(k.clone(), v.clone()),
                 None => merged.remove(k),
@@ -72,15 +81,29 @@ impl ProjectionRead for ConceptTxn<'_, '_> {
         self.overlay.get(&self.abs(key))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
         let n = self.prefix.len();
-        Ok(self.overlay.scan_prefix(&self.abs(prefix))?.into_iter().map(|(k, v)| (k[n..].to_vec(), v)).collect())
+        Ok(self
+            .overlay
+            .scan_prefix(&self.abs(prefix))?
+            .into_iter()
+            .map(|(k, v)| (k[n..].to_vec(), v))
+            .collect())
     }
 
     fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
-        Ok(self.overlay.get(&keys::head(&self.concept, stream))?.map(|v| keys::u64_value(&v)).unwrap_or(0))
+        Ok(self
+            .overlay
+            .get(&keys::head(&self.concept, stream))?
+            .map(|v| keys::u64_value(&v))
+            .unwrap_or(0))
     }
-    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+    fn stream_events(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEventData>, StoreFault> {
         stream_events(self.overlay.tree, &self.concept, stream, after_version, limit)
     }
 }
@@ -111,21 +134,34 @@ impl ProjectionRead for ConceptView<'_> {
         Ok(self.tree.get(k).map_err(StoreFault::new)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
         let mut k = self.prefix.clone();
         k.extend_from_slice(prefix);
         let n = self.prefix.len();
         self.tree
             .scan_prefix(k)
-            .map(|item| item.map(|(k, v)| (k[n..].to_vec(), v.to_vec())).map_err(StoreFault::new))
+            .map(|item| {
+                item.map(|(k, v)| (k[n..].to_vec(), v.to_vec()))
+                    .map_err(StoreFault::new)
+            })
             .collect()
     }
 
     fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
-        Ok(self.tree.get(keys::head(&self.concept, stream)).map_err(StoreFault::new)?.map(|v| keys::u64_value(&v)).unwrap_or(0))
+        Ok(self
+            .tree
+            .get(keys::head(&self.concept, stream))
+            .map_err(StoreFault::new)?
+            .map(|v| keys::u64_value(&v))
+            .unwrap_or(0))
     }
 
-    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+    fn stream_events(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEventData>, StoreFault> {
         stream_events(self.tree, &self.concept, stream, after_version, limit)
     }
 }
@@ -139,5 +175,5 @@ fn stream_events(
 ) -> Result<Vec<StoredEventData>, StoreFault> {
     super::sled_store::read_stream(tree, concept, stream, after_version, limit)
         .map(|events| events.into_iter().map(|e| (e.meta, e.data)).collect())
-        .map_err(|e| StoreFault::new(e))
+        .map_err(StoreFault::new)
 }

@@ -65,10 +65,18 @@ impl SledStore {
             )));
         }
         let counters = match tree.get(keys::GLOBAL)? {
-            Some(v) => Counters { last_seq: keys::u64_value(&v), last_action: keys::u64_value(&v[8..]) },
+            Some(v) => Counters {
+                last_seq: keys::u64_value(&v),
+                last_action: keys::u64_value(&v[8..]),
+            },
             None => Counters::default(),
         };
-        Ok(SledStore { db, tree, writer: Mutex::new(counters), flush: GroupFlush::new() })
+        Ok(SledStore {
+            db,
+            tree,
+            writer: Mutex::new(counters),
+            flush: GroupFlush::new(),
+        })
     }
 
     fn global_value(c: &Counters) -> Vec<u8> {
@@ -88,7 +96,14 @@ impl SledStore {
         let at: DateTime<Utc> = concept_core::time::from_micros(env.at_micros);
         Ok(StoredEvent {
             concept: env.concept,
-            meta: EventMeta { seq, stream: env.stream, version: env.version, kind: env.kind, action: env.action, at },
+            meta: EventMeta {
+                seq,
+                stream: env.stream,
+                version: env.version,
+                kind: env.kind,
+                action: env.action,
+                at,
+            },
             data: bytes[4 + n..].to_vec(),
         })
     }
@@ -111,13 +126,20 @@ impl SledStore {
     }
 
     fn head_version(overlay: &Overlay, concept: &str, stream: &str) -> Result<u64, StoreFault> {
-        Ok(overlay.get(&keys::head(concept, stream))?.map(|v| keys::u64_value(&v)).unwrap_or(0))
+        Ok(overlay
+            .get(&keys::head(concept, stream))?
+            .map(|v| keys::u64_value(&v))
+            .unwrap_or(0))
     }
 }
 
 impl Store for SledStore {
     fn view<'a>(&'a self, concept: &str) -> Box<dyn ProjectionRead + 'a> {
-        Box::new(ConceptView { tree: &self.tree, prefix: keys::projection_prefix(concept), concept: concept.to_string() })
+        Box::new(ConceptView {
+            tree: &self.tree,
+            prefix: keys::projection_prefix(concept),
+            concept: concept.to_string(),
+        })
     }
 
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
@@ -129,10 +151,20 @@ impl Store for SledStore {
         }
         let mut overlay = Overlay::new(&self.tree);
         let mut extra: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut next = Counters { last_seq: counters.last_seq, last_action: counters.last_action };
-        let action_id = if commit.record.is_some() { next.last_action + 1 } else { 0 };
+        let mut next = Counters {
+            last_seq: counters.last_seq,
+            last_action: counters.last_action,
+        };
+        let action_id = if commit.record.is_some() {
+            next.last_action + 1
+        } else {
+            0
+        };
         next.last_action = next.last_action.max(action_id);
-        let mut receipt = Receipt { action: action_id, ..Receipt::default() };
+        let mut receipt = Receipt {
+            action: action_id,
+            ..Receipt::default()
+        };
         let at = commit.record.as_ref().map(|r| r.at).unwrap_or_else(Utc::now);
         let prefix = keys::projection_prefix(&commit.concept);
         let mut event_bytes = 0usize;
@@ -160,13 +192,20 @@ impl Store for SledStore {
                     at,
                 };
                 {
-                    let mut txn = ConceptTxn { overlay: &mut overlay, prefix: prefix.clone(), concept: commit.concept.clone() };
+                    let mut txn = ConceptTxn {
+                        overlay: &mut overlay,
+                        prefix: prefix.clone(),
+                        concept: commit.concept.clone(),
+                    };
                     (event.apply)(&meta, &mut txn)?;
                 }
                 let row = Self::encode_event(&commit.concept, &meta, &event.data);
                 event_bytes += row.len();
                 extra.push((keys::log(meta.seq), row));
-                extra.push((keys::stream_index(&commit.concept, &append.stream, version), meta.seq.to_be_bytes().to_vec()));
+                extra.push((
+                    keys::stream_index(&commit.concept, &append.stream, version),
+                    meta.seq.to_be_bytes().to_vec(),
+                ));
                 if receipt.first_seq == 0 {
                     receipt.first_seq = meta.seq;
                 }
@@ -174,10 +213,16 @@ impl Store for SledStore {
                 receipt.events += 1;
             }
             // Written through the overlay so a later append to the same stream sees it.
-            overlay.pending.insert(keys::head(&commit.concept, &append.stream), Some(version.to_be_bytes().to_vec()));
+            overlay.pending.insert(
+                keys::head(&commit.concept, &append.stream),
+                Some(version.to_be_bytes().to_vec()),
+            );
         }
         if receipt.events > 0 {
-            extra.push((keys::checkpoint(&commit.concept), receipt.last_seq.to_be_bytes().to_vec()));
+            extra.push((
+                keys::checkpoint(&commit.concept),
+                receipt.last_seq.to_be_bytes().to_vec(),
+            ));
         }
         if let Some(mut record) = commit.record {
             record.id = action_id;
@@ -212,7 +257,8 @@ impl Store for SledStore {
     }
 
     fn wait_durable(&self, generation: u64) -> Result<(), StoreError> {
-        self.flush.wait(generation, || self.db.flush().map(|_| ()).map_err(StoreError::from))
+        self.flush
+            .wait(generation, || self.db.flush().map(|_| ()).map_err(StoreError::from))
     }
 
     fn read_log(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
@@ -309,7 +355,7 @@ impl Store for SledStore {
         Ok(replayed)
     }
 
-    fn projection_dump(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn projection_dump(&self) -> Result<concept_core::Rows, StoreError> {
         let mut out = Vec::new();
         for prefix in [[keys::PROJECTION], [keys::CHECKPOINT]] {
             for item in self.tree.scan_prefix(prefix) {

@@ -46,13 +46,20 @@ fn starts_step(line: &str) -> bool {
         Some(c) if c.is_ascii_alphabetic() => {}
         _ => return false,
     }
-    let head: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+    let head: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
     head.contains('.') && !head.ends_with('.')
 }
 
 /// Parses a trace file's text.
 pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
-    let err = |line: usize, message: String| TraceError { file: file.to_string(), line, message };
+    let err = |line: usize, message: String| TraceError {
+        file: file.to_string(),
+        line,
+        message,
+    };
     // Group lines into steps.
     let mut groups: Vec<(usize, String)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -67,15 +74,27 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
             body.push('\n');
             body.push_str(line);
         } else {
-            return Err(err(i + 1, format!("expected a step `Concept.action {{...}}`, found {trimmed:?}")));
+            return Err(err(
+                i + 1,
+                format!("expected a step `Concept.action {{...}}`, found {trimmed:?}"),
+            ));
         }
     }
-    groups.into_iter().map(|(line, body)| parse_step(file, line, &body)).collect()
+    groups
+        .into_iter()
+        .map(|(line, body)| parse_step(file, line, &body))
+        .collect()
 }
 
 fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
-    let err = |message: String| TraceError { file: file.to_string(), line, message };
-    let name_end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(body.len());
+    let err = |message: String| TraceError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let name_end = body
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(body.len());
     let name = &body[..name_end];
     let (concept, action) = name
         .split_once('.')
@@ -95,8 +114,14 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
         let exp = exp.trim();
         if let Some(code) = exp.strip_prefix("error") {
             let code = code.trim();
-            if code.is_empty() || !code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
-                return Err(err(format!("`=> error` must name a code such as USER_NOT_FOUND, found {code:?}")));
+            if code.is_empty()
+                || !code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(err(format!(
+                    "`=> error` must name a code such as USER_NOT_FOUND, found {code:?}"
+                )));
             }
             Expect::Error(code.to_string())
         } else {
@@ -105,7 +130,9 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
             Expect::Output(v)
         }
     } else {
-        return Err(err(format!("after the input of {name} expected `=>` or the end of the step, found {after:?}")));
+        return Err(err(format!(
+            "after the input of {name} expected `=>` or the end of the step, found {after:?}"
+        )));
     };
     Ok(Step {
         line,

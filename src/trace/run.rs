@@ -57,7 +57,10 @@ fn describe(expect: &Expect) -> String {
 
 /// Runs every step in order (later steps run even after a mismatch, so one run shows all).
 pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
-    let mut report = TraceReport { file: file.to_string(), steps: Vec::new() };
+    let mut report = TraceReport {
+        file: file.to_string(),
+        steps: Vec::new(),
+    };
     for step in steps {
         let answer = engine.invoke(&step.concept, &step.action, step.input.clone());
         let (actual, failed, code) = match answer.result {
@@ -72,7 +75,12 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
             (Expect::Success, false) => None,
             (Expect::Output(want), false) => json_matches(want, &actual, "").err(),
         };
-        report.steps.push(StepOutcome { step: step.clone(), actual, failed, mismatch });
+        report.steps.push(StepOutcome {
+            step: step.clone(),
+            actual,
+            failed,
+            mismatch,
+        });
     }
     report
 }
@@ -80,11 +88,19 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
 /// Whether `actual` matches `expected`: objects partially (keys not written are not compared),
 /// arrays whole and in order, scalars exactly. The error names the first differing path.
 pub fn json_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
-    let here = if path.is_empty() { "the output".to_string() } else { format!("`{path}`") };
+    let here = if path.is_empty() {
+        "the output".to_string()
+    } else {
+        format!("`{path}`")
+    };
     match (expected, actual) {
         (Value::Object(want), Value::Object(have)) => {
             for (k, v) in want {
-                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match have.get(k) {
                     Some(a) => json_matches(v, a, &sub)?,
                     None => return Err(format!("`{sub}` is missing")),

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 /// An engine over a sled store in `dir`.
 pub fn engine_at(dir: &Path) -> Engine {
-    Engine::new(Arc::new(SledStore::open(dir).expect("open store")), Registry::standard())
+    Engine::new(
+        Arc::new(SledStore::open(dir).expect("open store")),
+        Registry::standard(),
+    )
 }
 
 /// An engine over a store in a new temporary directory (removed when the guard drops: keep it).
@@ -56,8 +59,9 @@ pub fn alice_library() -> Value {
 
 /// A library of `likes` liked tracks and `playlists` playlists of 20 entries.
 pub fn big_library(user: &str, likes: usize, playlists: usize) -> Value {
-    let tracks: Vec<Value> =
-        (0..likes).map(|i| json!({"id": format!("t{i:06}"), "title": format!("Song {i}"), "artist": "A"})).collect();
+    let tracks: Vec<Value> = (0..likes)
+        .map(|i| json!({"id": format!("t{i:06}"), "title": format!("Song {i}"), "artist": "A"}))
+        .collect();
     let like_list: Vec<Value> = (0..likes)
         .map(|i| json!({"trackId": format!("t{i:06}"), "likedAt": time_of(likes - i)}))
         .collect();

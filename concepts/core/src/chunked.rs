@@ -31,6 +31,9 @@ struct ChunkRef {
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// A key and its new value (None: deleted).
+type Change = (Vec<u8>, Option<Vec<u8>>);
+
 /// A chunked ordered map under one base key.
 #[derive(Debug, Clone)]
 pub struct ChunkedMap {
@@ -57,7 +60,9 @@ impl ChunkedMap {
 
     fn load_index(&self, view: &dyn ProjectionRead) -> Result<Index, StoreFault> {
         match view.get(&self.index_key())? {
-            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| StoreFault::new(format!("corrupt chunk index: {e}"))),
+            Some(bytes) => {
+                postcard::from_bytes(&bytes).map_err(|e| StoreFault::new(format!("corrupt chunk index: {e}")))
+            }
             None => Ok(Index::default()),
         }
     }
@@ -193,7 +198,7 @@ impl ChunkedMap {
             txn.put(&self.index_key(), encode(&index));
             return Ok(written + 1);
         }
-        let mut by_chunk: BTreeMap<usize, Vec<(Vec<u8>, Option<Vec<u8>>)>> = BTreeMap::new();
+        let mut by_chunk: BTreeMap<usize, Vec<Change>> = BTreeMap::new();
         for (key, value) in changes {
             by_chunk.entry(chunk_for(&index, &key)).or_default().push((key, value));
         }
@@ -250,9 +255,14 @@ impl ChunkedMap {
                 id
             });
             txn.put(&self.chunk_key(id), encode(&piece));
-            index
-                .chunks
-                .insert(pos + i, ChunkRef { id, first: piece[0].0.clone(), len: piece.len() as u32 });
+            index.chunks.insert(
+                pos + i,
+                ChunkRef {
+                    id,
+                    first: piece[0].0.clone(),
+                    len: piece.len() as u32,
+                },
+            );
             written += 1;
         }
         Ok(written)
@@ -272,7 +282,10 @@ impl ChunkedMap {
 /// The position of the chunk a key belongs in: the last chunk whose first key is at most `key`
 /// (the first chunk for keys smaller than every first key).
 fn chunk_for(index: &Index, key: &[u8]) -> usize {
-    index.chunks.partition_point(|c| c.first.as_slice() <= key).saturating_sub(1)
+    index
+        .chunks
+        .partition_point(|c| c.first.as_slice() <= key)
+        .saturating_sub(1)
 }
 
 fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {

@@ -39,7 +39,10 @@ pub struct Decision<E> {
 impl<E> Decision<E> {
     /// An output with no state change.
     pub fn output_only(output: Value) -> Self {
-        Decision { output, appends: Vec::new() }
+        Decision {
+            output,
+            appends: Vec::new(),
+        }
     }
 }
 
@@ -69,7 +72,13 @@ pub trait Concept: Send + Sync + 'static {
     ) -> Result<Decision<Self::Event>, ActionError>;
 
     /// Runs a query against the projections.
-    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Value) -> Result<Value, ActionError>;
+    fn query(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError>;
 
     /// Derives projection rows from one event. Must depend only on the event, its meta and the
     /// current projection rows, so that replaying the log reproduces the projections exactly.
@@ -87,8 +96,20 @@ pub struct Performed {
 pub trait DynConcept: Send + Sync {
     fn name(&self) -> &str;
     fn spec(&self) -> &ConceptSpec;
-    fn perform(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, action: &str, input: Value) -> Result<Performed, ActionError>;
-    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Value) -> Result<Value, ActionError>;
+    fn perform(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        action: &str,
+        input: Value,
+    ) -> Result<Performed, ActionError>;
+    fn query(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError>;
     /// Applies a stored event (as read back from the log) — what a rebuild replays.
     fn apply_stored(&self, meta: &EventMeta, data: &[u8], txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault>;
 }
@@ -102,7 +123,10 @@ pub struct Typed<C: Concept> {
 impl<C: Concept> Typed<C> {
     pub fn new(concept: C) -> Self {
         let spec = concept.spec();
-        Typed { concept: Arc::new(concept), spec }
+        Typed {
+            concept: Arc::new(concept),
+            spec,
+        }
     }
 }
 
@@ -115,7 +139,13 @@ impl<C: Concept> DynConcept for Typed<C> {
         &self.spec
     }
 
-    fn perform(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, action: &str, input: Value) -> Result<Performed, ActionError> {
+    fn perform(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        action: &str,
+        input: Value,
+    ) -> Result<Performed, ActionError> {
         let decision = self.concept.perform(ctx, view, action, input)?;
         let mut appends = Vec::with_capacity(decision.appends.len());
         for (stream, expected, events) in decision.appends {
@@ -130,12 +160,25 @@ impl<C: Concept> DynConcept for Typed<C> {
                     apply: Box::new(move |meta, txn| concept.apply(meta, &event, txn)),
                 });
             }
-            appends.push(Append { stream, expected, events: pending });
+            appends.push(Append {
+                stream,
+                expected,
+                events: pending,
+            });
         }
-        Ok(Performed { output: decision.output, appends })
+        Ok(Performed {
+            output: decision.output,
+            appends,
+        })
     }
 
-    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Value) -> Result<Value, ActionError> {
+    fn query(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
         self.concept.query(ctx, view, query, input)
     }
 

@@ -44,7 +44,11 @@ pub struct ActionError {
 
 impl ActionError {
     pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
-        ActionError { kind, code: code.into(), message: message.into() }
+        ActionError {
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
     }
     pub fn invalid(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Invalid, code, message)

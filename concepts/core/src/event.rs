@@ -28,18 +28,24 @@ pub struct EventMeta {
     pub at: DateTime<Utc>,
 }
 
+/// Applies one event to the projections inside its commit.
+pub type ApplyFn = Box<dyn FnOnce(&EventMeta, &mut dyn crate::ProjectionTxn) -> Result<(), crate::StoreFault> + Send>;
+
 /// An event waiting to be committed: its encoded form for the log and the function that applies
 /// it to the projections inside the commit (the same function a rebuild replays).
 pub struct PendingEvent {
     pub kind: String,
     /// The event's data as JSON bytes (the log's format).
     pub data: Vec<u8>,
-    pub apply: Box<dyn FnOnce(&EventMeta, &mut dyn crate::ProjectionTxn) -> Result<(), crate::StoreFault> + Send>,
+    pub apply: ApplyFn,
 }
 
 impl std::fmt::Debug for PendingEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingEvent").field("kind", &self.kind).field("bytes", &self.data.len()).finish()
+        f.debug_struct("PendingEvent")
+            .field("kind", &self.kind)
+            .field("bytes", &self.data.len())
+            .finish()
     }
 }
 

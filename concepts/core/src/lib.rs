@@ -18,5 +18,5 @@ pub mod time;
 pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, SystemSink, Typed};
 pub use error::{ActionError, ErrorKind};
 pub use event::{Append, EventMeta, ExpectedVersion, PendingEvent};
-pub use projection::{ProjectionRead, ProjectionTxn, StoreFault, StoredEventData};
+pub use projection::{ProjectionRead, ProjectionTxn, Rows, StoreFault, StoredEventData};
 pub use spec::{ActionKind, ActionSpec, ConceptSpec};

@@ -15,16 +15,20 @@ impl StoreFault {
     }
 }
 
+/// Rows as (key, value) pairs, in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Read access to a concept's projection rows and stream heads.
 pub trait ProjectionRead {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault>;
     /// Every row whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Rows, StoreFault>;
     /// The current version of an event stream of this concept (0 when it has no events).
     fn stream_version(&self, stream: &str) -> Result<u64, StoreFault>;
     /// Events of one of this concept's streams with a version above `after_version`, in order,
     /// at most `limit`: each event's meta and its data (JSON).
-    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault>;
+    fn stream_events(&self, stream: &str, after_version: u64, limit: usize)
+        -> Result<Vec<StoredEventData>, StoreFault>;
 }
 
 /// An event read back from a concept's own stream.

@@ -28,7 +28,11 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
     let user = meta.stream.as_str();
     if let LibraryEvent::Ingested {} = event {
         let now = format_rfc3339(&meta.at);
-        let fresh = UserMeta { ingested_at: now.clone(), synced_at: now, ..UserMeta::default() };
+        let fresh = UserMeta {
+            ingested_at: now.clone(),
+            synced_at: now,
+            ..UserMeta::default()
+        };
         txn.put(&rows::meta_key(user), rows::encode(&fresh));
         return Ok(());
     }
@@ -45,7 +49,13 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             let map = rows::tracks(user);
             let keys: Vec<&[u8]> = tracks.iter().map(|t| t.id.as_bytes()).collect();
             let new = map.get_many(txn, &keys)?.iter().filter(|v| v.is_none()).count() as u64;
-            map.update(txn, tracks.iter().map(|t| (t.id.clone().into_bytes(), t.hash.to_be_bytes().to_vec())), [])?;
+            map.update(
+                txn,
+                tracks
+                    .iter()
+                    .map(|t| (t.id.clone().into_bytes(), t.hash.to_be_bytes().to_vec())),
+                [],
+            )?;
             m.tracks += new;
         }
         LibraryEvent::TracksRemoved { track_ids } => {
@@ -102,7 +112,10 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
         LibraryEvent::PlaylistsSaved { playlists } => {
             for p in playlists {
                 let holders = load_playlist(txn, &p.id)?.map(|s| s.holders).unwrap_or_default();
-                let shared = SharedPlaylist { playlist: p.clone(), holders };
+                let shared = SharedPlaylist {
+                    playlist: p.clone(),
+                    holders,
+                };
                 txn.put(&rows::playlist_key(&p.id), rows::encode(&shared));
             }
         }
@@ -112,10 +125,16 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             let keys: Vec<&[u8]> = playlists.iter().map(|p| p.id.as_bytes()).collect();
             m.playlists += map.get_many(txn, &keys)?.iter().filter(|v| v.is_none()).count() as u64;
             for p in playlists {
-                let mark = PlaylistMark { hash: p.hash, snapshot_id: p.snapshot_id.clone() };
+                let mark = PlaylistMark {
+                    hash: p.hash,
+                    snapshot_id: p.snapshot_id.clone(),
+                };
                 upserts.push((p.id.clone().into_bytes(), rows::encode_compact(&mark)));
                 let mut shared = load_playlist(txn, &p.id)?.ok_or_else(|| {
-                    StoreFault::new(format!("event {} adds playlist {:?}, which was never saved", meta.seq, p.id))
+                    StoreFault::new(format!(
+                        "event {} adds playlist {:?}, which was never saved",
+                        meta.seq, p.id
+                    ))
                 })?;
                 if !shared.holders.iter().any(|h| h == user) {
                     shared.holders.push(user.to_string());
@@ -142,7 +161,13 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             for (id, _) in rows::playlists(user).entries(txn)? {
                 release_playlist(txn, &String::from_utf8_lossy(&id), user)?;
             }
-            for map in [rows::tracks(user), rows::liked(user), rows::like_index(user), rows::plays(user), rows::playlists(user)] {
+            for map in [
+                rows::tracks(user),
+                rows::liked(user),
+                rows::like_index(user),
+                rows::plays(user),
+                rows::playlists(user),
+            ] {
                 map.clear(txn)?;
             }
             txn.delete(&rows::meta_key(user));

@@ -25,11 +25,20 @@ pub struct Plan {
 }
 
 pub fn user_not_found(user: &str) -> ActionError {
-    ActionError::not_found("USER_NOT_FOUND", format!("user {user:?} has no cached library; ingest it first"))
+    ActionError::not_found(
+        "USER_NOT_FOUND",
+        format!("user {user:?} has no cached library; ingest it first"),
+    )
 }
 
 pub fn ingest(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    validate_library(&input.user_id, &input.tracks, &input.likes, &input.plays, &input.playlists)?;
+    validate_library(
+        &input.user_id,
+        &input.tracks,
+        &input.likes,
+        &input.plays,
+        &input.playlists,
+    )?;
     let user = input.user_id.as_str();
     if load_meta(view, user)?.is_some() {
         return Err(ActionError::conflict(
@@ -37,26 +46,78 @@ pub fn ingest(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -
             format!("user {user:?} already has a cached library; use sync or merge to refresh it, or clear it first"),
         ));
     }
-    let mut plan = Plan { events: vec![LibraryEvent::Ingested {}], out: ChangeOutput::default() };
-    let state = State { view, user, next_ord: 0, fresh: true };
-    state.plan(ctx, &mut plan, Mode::Replace, input.tracks, input.likes, None, input.plays, input.playlists, None)?;
-    plan.events.push(LibraryEvent::Refreshed { kind: RefreshKind::Ingest });
+    let mut plan = Plan {
+        events: vec![LibraryEvent::Ingested {}],
+        out: ChangeOutput::default(),
+    };
+    let state = State {
+        view,
+        user,
+        next_ord: 0,
+        fresh: true,
+    };
+    state.plan(
+        ctx,
+        &mut plan,
+        Mode::Replace,
+        input.tracks,
+        input.likes,
+        None,
+        input.plays,
+        input.playlists,
+        None,
+    )?;
+    plan.events.push(LibraryEvent::Refreshed {
+        kind: RefreshKind::Ingest,
+    });
     finish(view, user, plan)
 }
 
 pub fn sync(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    validate_library(&input.user_id, &input.tracks, &input.likes, &input.plays, &input.playlists)?;
+    validate_library(
+        &input.user_id,
+        &input.tracks,
+        &input.likes,
+        &input.plays,
+        &input.playlists,
+    )?;
     let user = input.user_id.as_str();
     let meta = load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
-    let mut plan = Plan { events: Vec::new(), out: ChangeOutput::default() };
-    let state = State { view, user, next_ord: meta.next_ord, fresh: false };
-    state.plan(ctx, &mut plan, Mode::Replace, input.tracks, input.likes, None, input.plays, input.playlists, None)?;
-    plan.events.push(LibraryEvent::Refreshed { kind: RefreshKind::Sync });
+    let mut plan = Plan {
+        events: Vec::new(),
+        out: ChangeOutput::default(),
+    };
+    let state = State {
+        view,
+        user,
+        next_ord: meta.next_ord,
+        fresh: false,
+    };
+    state.plan(
+        ctx,
+        &mut plan,
+        Mode::Replace,
+        input.tracks,
+        input.likes,
+        None,
+        input.plays,
+        input.playlists,
+        None,
+    )?;
+    plan.events.push(LibraryEvent::Refreshed {
+        kind: RefreshKind::Sync,
+    });
     finish(view, user, plan)
 }
 
 pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> Result<(u64, Plan), ActionError> {
-    validate_library(&input.user_id, &input.tracks, &input.likes, &input.plays, &input.playlists)?;
+    validate_library(
+        &input.user_id,
+        &input.tracks,
+        &input.likes,
+        &input.plays,
+        &input.playlists,
+    )?;
     for (i, id) in input.unlikes.iter().flatten().enumerate() {
         validate::id(&format!("unlikes[{i}]"), id)?;
     }
@@ -65,8 +126,16 @@ pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> R
     }
     let user = input.user_id.as_str();
     let meta = load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
-    let mut plan = Plan { events: Vec::new(), out: ChangeOutput::default() };
-    let state = State { view, user, next_ord: meta.next_ord, fresh: false };
+    let mut plan = Plan {
+        events: Vec::new(),
+        out: ChangeOutput::default(),
+    };
+    let state = State {
+        view,
+        user,
+        next_ord: meta.next_ord,
+        fresh: false,
+    };
     state.plan(
         ctx,
         &mut plan,
@@ -78,7 +147,9 @@ pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> R
         input.playlists,
         input.removed_playlists,
     )?;
-    plan.events.push(LibraryEvent::Refreshed { kind: RefreshKind::Merge });
+    plan.events.push(LibraryEvent::Refreshed {
+        kind: RefreshKind::Merge,
+    });
     finish(view, user, plan)
 }
 
@@ -157,13 +228,18 @@ impl State<'_> {
             self.plan_plays(plan, plays)?;
         }
         if playlists.is_some() || removed_playlists.is_some() {
-            self.plan_playlists(plan, mode, playlists.unwrap_or_default(), removed_playlists.unwrap_or_default())?;
+            self.plan_playlists(
+                plan,
+                mode,
+                playlists.unwrap_or_default(),
+                removed_playlists.unwrap_or_default(),
+            )?;
         }
         Ok(())
     }
 
     /// Reads a whole chunked map (nothing for a fresh user).
-    fn all(&self, map: concept_core::chunked::ChunkedMap) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ActionError> {
+    fn all(&self, map: concept_core::chunked::ChunkedMap) -> Result<concept_core::Rows, ActionError> {
         if self.fresh {
             return Ok(Vec::new());
         }
@@ -197,11 +273,18 @@ impl State<'_> {
         }
         let hashes: Vec<u64> = unique.iter().map(|t| rows::content_hash(&rows::encode(t))).collect();
         let current: HashMap<Vec<u8>, u64> = match mode {
-            Mode::Replace => self.all(rows::tracks(self.user))?.into_iter().map(|(k, v)| (k, rows_u64(&v))).collect(),
+            Mode::Replace => self
+                .all(rows::tracks(self.user))?
+                .into_iter()
+                .map(|(k, v)| (k, rows_u64(&v)))
+                .collect(),
             Mode::Merge => {
                 let keys: Vec<&[u8]> = unique.iter().map(|t| t.id.as_bytes()).collect();
                 let found = self.some(rows::tracks(self.user), &keys)?;
-                keys.iter().zip(found).filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows_u64(&v)))).collect()
+                keys.iter()
+                    .zip(found)
+                    .filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows_u64(&v))))
+                    .collect()
             }
         };
         let mut saved = Vec::new();
@@ -225,9 +308,12 @@ impl State<'_> {
             removed.sort();
             plan.out.removed.tracks = removed.len() as u64;
         }
-        plan.events.extend(chunked(saved, |tracks| LibraryEvent::TracksSaved { tracks }));
-        plan.events.extend(chunked(refs, |tracks| LibraryEvent::TracksAdded { tracks }));
-        plan.events.extend(chunked(removed, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
+        plan.events
+            .extend(chunked(saved, |tracks| LibraryEvent::TracksSaved { tracks }));
+        plan.events
+            .extend(chunked(refs, |tracks| LibraryEvent::TracksAdded { tracks }));
+        plan.events
+            .extend(chunked(removed, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
         Ok(())
     }
 
@@ -257,18 +343,28 @@ impl State<'_> {
                 }
                 None => {
                     position.insert(like.track_id.clone(), wanted.len());
-                    wanted.push(Wanted { track_id: like.track_id, liked_at });
+                    wanted.push(Wanted {
+                        track_id: like.track_id,
+                        liked_at,
+                    });
                 }
             }
         }
         let index = rows::like_index(self.user);
         let current: HashMap<Vec<u8>, DateTime<Utc>> = match mode {
-            Mode::Replace => self.all(index)?.into_iter().map(|(k, v)| (k, rows::time_of(&v))).collect(),
+            Mode::Replace => self
+                .all(index)?
+                .into_iter()
+                .map(|(k, v)| (k, rows::time_of(&v)))
+                .collect(),
             Mode::Merge => {
                 let mut keys: Vec<&[u8]> = wanted.iter().map(|w| w.track_id.as_bytes()).collect();
                 keys.extend(unlikes.iter().map(|u| u.as_bytes()));
                 let found = self.some(index, &keys)?;
-                keys.iter().zip(found).filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows::time_of(&v)))).collect()
+                keys.iter()
+                    .zip(found)
+                    .filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows::time_of(&v))))
+                    .collect()
             }
         };
         let mut liked = Vec::new();
@@ -300,14 +396,18 @@ impl State<'_> {
                 let mut seen = HashSet::new();
                 unlikes
                     .into_iter()
-                    .filter(|u| current.contains_key(u.as_bytes()) && !position.contains_key(u) && seen.insert(u.clone()))
+                    .filter(|u| {
+                        current.contains_key(u.as_bytes()) && !position.contains_key(u) && seen.insert(u.clone())
+                    })
                     .collect()
             }
         };
         gone.sort();
         plan.out.removed.likes = gone.len() as u64;
-        plan.events.extend(chunked(gone, |track_ids| LibraryEvent::Unliked { track_ids }));
-        plan.events.extend(chunked(liked, |likes| LibraryEvent::Liked { likes }));
+        plan.events
+            .extend(chunked(gone, |track_ids| LibraryEvent::Unliked { track_ids }));
+        plan.events
+            .extend(chunked(liked, |likes| LibraryEvent::Liked { likes }));
         Ok(())
     }
 
@@ -318,15 +418,26 @@ impl State<'_> {
             let at = validate::time(&format!("plays[{i}].playedAt"), &p.played_at)?;
             let key = rows::play_key(&at, &p.track_id);
             if seen.insert(key.clone()) {
-                unique.push((key, PlayFact { track_id: p.track_id, played_at: format_rfc3339(&at) }));
+                unique.push((
+                    key,
+                    PlayFact {
+                        track_id: p.track_id,
+                        played_at: format_rfc3339(&at),
+                    },
+                ));
             }
         }
         let keys: Vec<&[u8]> = unique.iter().map(|(k, _)| k.as_slice()).collect();
         let found = self.some(rows::plays(self.user), &keys)?;
-        let new: Vec<PlayFact> =
-            unique.into_iter().zip(found).filter(|(_, f)| f.is_none()).map(|((_, fact), _)| fact).collect();
+        let new: Vec<PlayFact> = unique
+            .into_iter()
+            .zip(found)
+            .filter(|(_, f)| f.is_none())
+            .map(|((_, fact), _)| fact)
+            .collect();
         plan.out.added.plays = new.len() as u64;
-        plan.events.extend(chunked(new, |plays| LibraryEvent::PlaysAdded { plays }));
+        plan.events
+            .extend(chunked(new, |plays| LibraryEvent::PlaysAdded { plays }));
         Ok(())
     }
 
@@ -350,7 +461,11 @@ impl State<'_> {
         }
         let map = rows::playlists(self.user);
         let current: HashMap<Vec<u8>, PlaylistMark> = match mode {
-            Mode::Replace => self.all(map)?.into_iter().filter_map(|(k, v)| decode_mark(&v).map(|m| (k, m))).collect(),
+            Mode::Replace => self
+                .all(map)?
+                .into_iter()
+                .filter_map(|(k, v)| decode_mark(&v).map(|m| (k, m)))
+                .collect(),
             Mode::Merge => {
                 let mut keys: Vec<&[u8]> = unique.iter().map(|p| p.id.as_bytes()).collect();
                 keys.extend(removed.iter().map(|r| r.as_bytes()));
@@ -375,7 +490,11 @@ impl State<'_> {
                 }
                 None => plan.out.added.playlists += 1,
             }
-            refs.push(PlaylistRef { id: p.id.clone(), hash, snapshot_id: p.snapshot_id.clone() });
+            refs.push(PlaylistRef {
+                id: p.id.clone(),
+                hash,
+                snapshot_id: p.snapshot_id.clone(),
+            });
             saved.push(p);
         }
         let mut gone: Vec<String> = match mode {
@@ -388,15 +507,25 @@ impl State<'_> {
                 let mut seen = HashSet::new();
                 removed
                     .into_iter()
-                    .filter(|r| current.contains_key(r.as_bytes()) && !position.contains_key(r) && seen.insert(r.clone()))
+                    .filter(|r| {
+                        current.contains_key(r.as_bytes()) && !position.contains_key(r) && seen.insert(r.clone())
+                    })
                     .collect()
             }
         };
         gone.sort();
         plan.out.removed.playlists = gone.len() as u64;
-        plan.events.extend(chunked(gone, |playlist_ids| LibraryEvent::PlaylistsRemoved { playlist_ids }));
-        plan.events.extend(saved.chunks(100).map(|c| LibraryEvent::PlaylistsSaved { playlists: c.to_vec() }));
-        plan.events.extend(chunked(refs, |playlists| LibraryEvent::PlaylistsAdded { playlists }));
+        plan.events
+            .extend(chunked(gone, |playlist_ids| LibraryEvent::PlaylistsRemoved {
+                playlist_ids,
+            }));
+        plan.events.extend(
+            saved
+                .chunks(100)
+                .map(|c| LibraryEvent::PlaylistsSaved { playlists: c.to_vec() }),
+        );
+        plan.events
+            .extend(chunked(refs, |playlists| LibraryEvent::PlaylistsAdded { playlists }));
         Ok(())
     }
 }

@@ -58,21 +58,41 @@ pub enum LibraryEvent {
     /// The user's library was created (first ingest, or ingest after a clear).
     Ingested {},
     /// Shared track metadata, new or changed.
-    TracksSaved { tracks: Vec<Track> },
+    TracksSaved {
+        tracks: Vec<Track>,
+    },
     /// Tracks entered the user's library, or their metadata hash changed.
-    TracksAdded { tracks: Vec<TrackRef> },
-    TracksRemoved { track_ids: Vec<String> },
+    TracksAdded {
+        tracks: Vec<TrackRef>,
+    },
+    TracksRemoved {
+        track_ids: Vec<String>,
+    },
     /// Likes recorded, or re-recorded with a new time.
-    Liked { likes: Vec<LikeFact> },
-    Unliked { track_ids: Vec<String> },
-    PlaysAdded { plays: Vec<PlayFact> },
+    Liked {
+        likes: Vec<LikeFact>,
+    },
+    Unliked {
+        track_ids: Vec<String>,
+    },
+    PlaysAdded {
+        plays: Vec<PlayFact>,
+    },
     /// Shared playlist content, new or changed.
-    PlaylistsSaved { playlists: Vec<Playlist> },
+    PlaylistsSaved {
+        playlists: Vec<Playlist>,
+    },
     /// Playlists entered the user's library, or their content changed.
-    PlaylistsAdded { playlists: Vec<PlaylistRef> },
-    PlaylistsRemoved { playlist_ids: Vec<String> },
+    PlaylistsAdded {
+        playlists: Vec<PlaylistRef>,
+    },
+    PlaylistsRemoved {
+        playlist_ids: Vec<String>,
+    },
     /// A refresh finished (sets the time of the last sync).
-    Refreshed { kind: RefreshKind },
+    Refreshed {
+        kind: RefreshKind,
+    },
     /// The user's cached library was forgotten.
     Cleared {},
 }

@@ -93,15 +93,26 @@ impl Concept for LibraryCache {
             "clear" => {
                 let input: UserInput = decode("LibraryCache.clear", input)?;
                 let (expected, events) = decide::clear(view, &input.user_id)?;
-                let out = encode(&UserOutput { user_id: input.user_id.clone() })?;
+                let out = encode(&UserOutput {
+                    user_id: input.user_id.clone(),
+                })?;
                 (input.user_id, expected, events, out)
             }
             other => return Err(unknown("action", other)),
         };
-        Ok(Decision { output, appends: vec![(user, ExpectedVersion::Exact(expected), events)] })
+        Ok(Decision {
+            output,
+            appends: vec![(user, ExpectedVersion::Exact(expected), events)],
+        })
     }
 
-    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Value) -> Result<Value, ActionError> {
+    fn query(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
         let name = format!("LibraryCache.{query}");
         match query {
             "_getLiked" => encode(&queries::get_liked(view, decode(&name, input)?)?),

@@ -41,13 +41,18 @@ pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<GetL
         None if offset == 0 && limit == usize::MAX => list.entries(view)?,
         None => list.page(view, offset, limit)?,
     };
-    Ok(GetLikedOutput { track_ids: entries.into_iter().map(|(_, v)| text(v)).collect() })
+    Ok(GetLikedOutput {
+        track_ids: entries.into_iter().map(|(_, v)| text(v)).collect(),
+    })
 }
 
 pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Result<GetPlaylistOutput, ActionError> {
     validate::id("playlistId", &input.playlist_id)?;
     let shared = load_playlist(view, &input.playlist_id)?.ok_or_else(|| {
-        ActionError::not_found("PLAYLIST_NOT_FOUND", format!("no cached library holds playlist {:?}", input.playlist_id))
+        ActionError::not_found(
+            "PLAYLIST_NOT_FOUND",
+            format!("no cached library holds playlist {:?}", input.playlist_id),
+        )
     })?;
     Ok(GetPlaylistOutput {
         playlist_id: shared.playlist.id,
@@ -79,10 +84,15 @@ fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummar
 
 pub fn get_playlists(view: &dyn ProjectionRead, input: UserInput) -> Result<PlaylistsOutput, ActionError> {
     meta(view, &input.user_id)?;
-    Ok(PlaylistsOutput { playlists: summaries(view, &input.user_id)? })
+    Ok(PlaylistsOutput {
+        playlists: summaries(view, &input.user_id)?,
+    })
 }
 
-pub fn resolve_playlist(view: &dyn ProjectionRead, input: ResolvePlaylistInput) -> Result<PlaylistsOutput, ActionError> {
+pub fn resolve_playlist(
+    view: &dyn ProjectionRead,
+    input: ResolvePlaylistInput,
+) -> Result<PlaylistsOutput, ActionError> {
     meta(view, &input.user_id)?;
     let wanted = input.name_or_uri.trim();
     if wanted.is_empty() {
@@ -90,13 +100,18 @@ pub fn resolve_playlist(view: &dyn ProjectionRead, input: ResolvePlaylistInput) 
     }
     let all = summaries(view, &input.user_id)?;
     // An exact id or uri names one playlist; otherwise every case-insensitive name match.
-    let exact: Vec<PlaylistSummary> =
-        all.iter().filter(|p| p.id == wanted || p.uri.as_deref() == Some(wanted)).cloned().collect();
+    let exact: Vec<PlaylistSummary> = all
+        .iter()
+        .filter(|p| p.id == wanted || p.uri.as_deref() == Some(wanted))
+        .cloned()
+        .collect();
     if !exact.is_empty() {
         return Ok(PlaylistsOutput { playlists: exact });
     }
     let lower = wanted.to_lowercase();
-    Ok(PlaylistsOutput { playlists: all.into_iter().filter(|p| p.name.to_lowercase() == lower).collect() })
+    Ok(PlaylistsOutput {
+        playlists: all.into_iter().filter(|p| p.name.to_lowercase() == lower).collect(),
+    })
 }
 
 pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<GetTracksOutput, ActionError> {
@@ -107,7 +122,9 @@ pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Ge
     for (id, _) in rows::tracks(&input.user_id).page(view, offset, limit)? {
         let id = text(id);
         match view.get(&rows::track_key(&id))? {
-            Some(bytes) => tracks.push(serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))?),
+            Some(bytes) => {
+                tracks.push(serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))?)
+            }
             None => tracks.push(Track {
                 id,
                 title: None,
@@ -122,13 +139,19 @@ pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Ge
             }),
         }
     }
-    Ok(GetTracksOutput { tracks, total: m.tracks })
+    Ok(GetTracksOutput {
+        tracks,
+        total: m.tracks,
+    })
 }
 
 pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Track, ActionError> {
     validate::id("trackId", &input.track_id)?;
     let bytes = view.get(&rows::track_key(&input.track_id))?.ok_or_else(|| {
-        ActionError::not_found("TRACK_NOT_FOUND", format!("no cached library has metadata for track {:?}", input.track_id))
+        ActionError::not_found(
+            "TRACK_NOT_FOUND",
+            format!("no cached library has metadata for track {:?}", input.track_id),
+        )
     })?;
     serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))
 }
@@ -153,7 +176,10 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
         if since.is_some_and(|s| at < s) {
             break;
         }
-        plays.push(Play { track_id: text(key[8..].to_vec()), played_at: format_rfc3339(&at) });
+        plays.push(Play {
+            track_id: text(key[8..].to_vec()),
+            played_at: format_rfc3339(&at),
+        });
     }
     Ok(GetPlaysOutput { plays })
 }
@@ -162,7 +188,11 @@ fn is_stale(m: &UserMeta, ctx: &ActionCtx, max_age: chrono::Duration) -> bool {
     parse_rfc3339(&m.synced_at).is_none_or(|t| ctx.now - t > max_age)
 }
 
-pub fn get_status(ctx: &ActionCtx, view: &dyn ProjectionRead, input: GetStatusInput) -> Result<StatusOutput, ActionError> {
+pub fn get_status(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    input: GetStatusInput,
+) -> Result<StatusOutput, ActionError> {
     let m = meta(view, &input.user_id)?;
     let max_age = match &input.max_age {
         Some(a) => validate::max_age("maxAge", a)?,
@@ -181,7 +211,11 @@ pub fn get_status(ctx: &ActionCtx, view: &dyn ProjectionRead, input: GetStatusIn
     })
 }
 
-pub fn stale_users(ctx: &ActionCtx, view: &dyn ProjectionRead, input: StaleUsersInput) -> Result<StaleUsersOutput, ActionError> {
+pub fn stale_users(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    input: StaleUsersInput,
+) -> Result<StaleUsersOutput, ActionError> {
     let max_age = validate::max_age("maxAge", &input.max_age)?;
     let mut user_ids = Vec::new();
     for (key, value) in view.scan_prefix(rows::META_PREFIX)? {
@@ -205,7 +239,8 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
         }
         for (meta, data) in events {
             after = meta.version;
-            let event: LibraryEvent = serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
+            let event: LibraryEvent =
+                serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
             let at = format_rfc3339(&meta.at);
             let change = |kind: &str| Change {
                 version: meta.version,
@@ -229,16 +264,19 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
                     track_id: Some(t.id),
                     ..change("trackAdded")
                 })),
-                LibraryEvent::TracksRemoved { track_ids } => batch
-                    .extend(track_ids.into_iter().map(|id| Change { track_id: Some(id), ..change("trackRemoved") })),
+                LibraryEvent::TracksRemoved { track_ids } => batch.extend(track_ids.into_iter().map(|id| Change {
+                    track_id: Some(id),
+                    ..change("trackRemoved")
+                })),
                 LibraryEvent::Liked { likes } => batch.extend(likes.into_iter().map(|l| Change {
                     track_id: Some(l.track_id),
                     time: Some(l.liked_at),
                     ..change("liked")
                 })),
-                LibraryEvent::Unliked { track_ids } => {
-                    batch.extend(track_ids.into_iter().map(|id| Change { track_id: Some(id), ..change("unliked") }))
-                }
+                LibraryEvent::Unliked { track_ids } => batch.extend(track_ids.into_iter().map(|id| Change {
+                    track_id: Some(id),
+                    ..change("unliked")
+                })),
                 LibraryEvent::PlaysAdded { plays } => batch.extend(plays.into_iter().map(|p| Change {
                     track_id: Some(p.track_id),
                     time: Some(p.played_at),
@@ -249,9 +287,12 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
                     playlist_id: Some(p.id),
                     ..change("playlistSaved")
                 })),
-                LibraryEvent::PlaylistsRemoved { playlist_ids } => batch.extend(
-                    playlist_ids.into_iter().map(|id| Change { playlist_id: Some(id), ..change("playlistRemoved") }),
-                ),
+                LibraryEvent::PlaylistsRemoved { playlist_ids } => {
+                    batch.extend(playlist_ids.into_iter().map(|id| Change {
+                        playlist_id: Some(id),
+                        ..change("playlistRemoved")
+                    }))
+                }
             }
             for c in batch {
                 if changes.len() >= limit {
@@ -261,5 +302,8 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
             }
         }
     }
-    Ok(ChangesOutput { changes, version: view.stream_version(&input.user_id)? })
+    Ok(ChangesOutput {
+        changes,
+        version: view.stream_version(&input.user_id)?,
+    })
 }

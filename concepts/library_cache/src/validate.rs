@@ -13,10 +13,16 @@ pub fn id(path: &str, value: &str) -> Result<(), ActionError> {
         return Err(ActionError::invalid("EMPTY_ID", format!("`{path}` must not be empty")));
     }
     if value.len() > MAX_ID {
-        return Err(ActionError::invalid("INVALID_ID", format!("`{path}` is longer than {MAX_ID} bytes")));
+        return Err(ActionError::invalid(
+            "INVALID_ID",
+            format!("`{path}` is longer than {MAX_ID} bytes"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(ActionError::invalid("INVALID_ID", format!("`{path}` must not contain control characters")));
+        return Err(ActionError::invalid(
+            "INVALID_ID",
+            format!("`{path}` must not contain control characters"),
+        ));
     }
     Ok(())
 }
