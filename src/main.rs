@@ -38,6 +38,12 @@ enum Command {
         #[arg(long, env = "LIBRARYCACHE_BODY_LIMIT", default_value_t = server::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
     },
+    /// Check sync files against the concepts' schemas; print every problem as file:line:col.
+    Check {
+        /// Directory of sync files.
+        #[arg(long, env = "LIBRARYCACHE_SYNCS", default_value = "./syncs")]
+        syncs: PathBuf,
+    },
     /// Drop every projection and rebuild it by replaying the event log.
     Rebuild {
         #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
@@ -72,6 +78,14 @@ fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
     Ok(Arc::new(store))
 }
 
+/// Loads and checks every sync file in a directory; the error lists every problem.
+fn load_syncs(dir: &std::path::Path) -> Result<Vec<librarycache::sync::SyncFile>, String> {
+    librarycache::sync::load_checked(dir, &Registry::standard().specs()).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        format!("{} problem(s) in the sync files:\n{}", lines.len(), lines.join("\n"))
+    })
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
@@ -85,6 +99,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             runtime
                 .block_on(server::serve(engine, ServerConfig { addr, body_limit }))
                 .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { syncs } => {
+            let files = load_syncs(&syncs)?;
+            let count: usize = files.iter().map(|f| f.syncs.len()).sum();
+            println!("{} sync file(s), {count} sync(s): no problems", files.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild { data } => {
