@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// The facts about the machine that a benchmark figure needs next to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Machine {
     /// The CPU model name, e.g. `AMD EPYC 7B13`.
     pub cpu: Option<String>,
@@ -11,6 +11,9 @@ pub struct Machine {
     pub cores: Option<usize>,
     /// Total memory in bytes.
     pub memory_bytes: Option<u64>,
+    /// The 1-minute load average when the run started: above the core count, other work competed for
+    /// the CPU and the figures are slower than on an idle machine.
+    pub load_average_1m: Option<f64>,
     pub os: &'static str,
     pub arch: &'static str,
 }
@@ -20,10 +23,15 @@ impl Machine {
     pub fn detect() -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         Machine {
             cpu: cpu_model(&cpuinfo),
             cores: std::thread::available_parallelism().ok().map(usize::from),
             memory_bytes: mem_total(&meminfo),
+            load_average_1m: loadavg
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse().ok()),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
         }

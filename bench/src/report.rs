@@ -162,6 +162,7 @@ mod tests {
             cpu: Some("cpu".to_owned()),
             cores: Some(2),
             memory_bytes: None,
+            load_average_1m: None,
             os: "linux",
             arch: "x86_64",
         }

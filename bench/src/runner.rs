@@ -214,7 +214,7 @@ pub fn run(
 
 /// A sync body carrying only the likes of `w` (tracks, plays and playlists are left as they are).
 fn likes_only(w: &Workload) -> Result<Vec<u8>, BenchError> {
-    let mut body = w.body(USER);
+    let mut body = w.ingest_body(USER);
     body.tracks = None;
     body.plays = None;
     body.playlists = None;

@@ -100,7 +100,7 @@ fn sync_with_k_changed_likes_gives_the_new_list() -> Result<(), BenchError> {
     cache.sync(&changed.ingest_bytes("u")?)?;
     assert_eq!(cache.get_liked("u")?, changed.expected_liked());
     // And back again, with likes only: the other collections are left as they were.
-    let mut likes_only = w.body("u");
+    let mut likes_only = w.ingest_body("u");
     likes_only.tracks = None;
     likes_only.plays = None;
     likes_only.playlists = None;
