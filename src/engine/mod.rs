@@ -182,6 +182,7 @@ fn store_error(e: StoreError) -> ActionError {
             format!("{key} was already recorded"),
         ),
         StoreError::Fault(f) => ActionError::internal(format!("the store failed: {f}")),
+        StoreError::InUse(_) => ActionError::new(ErrorKind::Unavailable, "STORE_IN_USE", e.to_string()),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// idempotency key already used).
     #[error("{0} already exists")]
     GuardExists(EngineKey),
+    /// The store's directory is locked by another process (another `serve` on the same data).
+    #[error("the store at {0} is in use by another process (is another librarycache serving it?)")]
+    InUse(String),
     /// The store itself failed (I/O, corruption, a projection apply fault).
     #[error("store failure: {0}")]
     Fault(#[from] StoreFault),

@@ -15,7 +15,11 @@ use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
+
+/// How long `open` waits for a store lock still held by a handle being dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// How many events a rebuild applies per batch.
 const REBUILD_BATCH: usize = 5_000;
@@ -46,9 +50,25 @@ struct Envelope {
 
 impl SledStore {
     /// Opens (creating if needed) the store in `dir`.
+    ///
+    /// sled releases its file lock from background threads a moment after the last handle is
+    /// dropped, so a lock held at open is retried for up to [`LOCK_WAIT`] before it is reported
+    /// as [`StoreError::InUse`] (another process is serving this store).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open()?;
-        Self::from_db(db)
+        let config = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput);
+        let started = Instant::now();
+        loop {
+            match config.open() {
+                Ok(db) => return Self::from_db(db),
+                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if started.elapsed() >= LOCK_WAIT {
+                        return Err(StoreError::InUse(dir.display().to_string()));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// A store in a temporary directory, removed when dropped (for tests and `trace`).
