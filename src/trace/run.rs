@@ -3,6 +3,39 @@
 use super::{Expect, Step};
 use crate::engine::Engine;
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Values captured by `"$name"` in expected outputs, substituted for `"$name"` in later inputs
+/// (so a trace can say "the version that sync answered with" without hard-coding it).
+pub type Bindings = BTreeMap<String, Value>;
+
+/// The variable a string names, if it is exactly `$name` (letters, digits, `_`).
+fn variable(s: &str) -> Option<&str> {
+    let name = s.strip_prefix('$')?;
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    (first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
+}
+
+/// `input` with every bound `"$name"` replaced by its value; an unbound one is an error.
+fn substitute(input: &Value, bindings: &Bindings) -> Result<Value, String> {
+    Ok(match input {
+        Value::String(s) => match variable(s) {
+            Some(name) => bindings
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("${name} is used before a step's output bound it"))?,
+            None => input.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, bindings)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), substitute(v, bindings)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        _ => input.clone(),
+    })
+}
 
 /// What one step did.
 #[derive(Debug, Clone)]
@@ -61,8 +94,21 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
         file: file.to_string(),
         steps: Vec::new(),
     };
+    let mut bindings = Bindings::new();
     for step in steps {
-        let answer = engine.invoke(&step.concept, &step.action, step.input.clone());
+        let input = match substitute(&step.input, &bindings) {
+            Ok(input) => input,
+            Err(why) => {
+                report.steps.push(StepOutcome {
+                    step: step.clone(),
+                    actual: Value::Null,
+                    failed: true,
+                    mismatch: Some(why),
+                });
+                continue;
+            }
+        };
+        let answer = engine.invoke(&step.concept, &step.action, input);
         let (actual, failed, code) = match answer.result {
             Ok(v) => (v, false, None),
             Err(e) => (e.to_output(), true, Some(e.code)),
@@ -73,7 +119,7 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
             (Expect::Error(want), false) => Some(format!("succeeded, but error {want} was expected")),
             (_, true) => Some("refused, but success was expected".to_string()),
             (Expect::Success, false) => None,
-            (Expect::Output(want), false) => json_matches(want, &actual, "").err(),
+            (Expect::Output(want), false) => json_matches(want, &actual, "", &mut bindings).err(),
         };
         report.steps.push(StepOutcome {
             step: step.clone(),
@@ -86,13 +132,24 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
 }
 
 /// Whether `actual` matches `expected`: objects partially (keys not written are not compared),
-/// arrays whole and in order, scalars exactly. The error names the first differing path.
-pub fn json_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
+/// arrays whole and in order, scalars exactly; `"$name"` matches anything the first time (and
+/// binds it) and the bound value after. The error names the first differing path.
+pub fn json_matches(expected: &Value, actual: &Value, path: &str, bindings: &mut Bindings) -> Result<(), String> {
     let here = if path.is_empty() {
         "the output".to_string()
     } else {
         format!("`{path}`")
     };
+    if let Some(name) = expected.as_str().and_then(variable) {
+        return match bindings.get(name) {
+            Some(bound) if bound == actual => Ok(()),
+            Some(bound) => Err(format!("{here} is {actual}, not ${name} = {bound}")),
+            None => {
+                bindings.insert(name.to_string(), actual.clone());
+                Ok(())
+            }
+        };
+    }
     match (expected, actual) {
         (Value::Object(want), Value::Object(have)) => {
             for (k, v) in want {
@@ -102,7 +159,7 @@ pub fn json_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), 
                     format!("{path}.{k}")
                 };
                 match have.get(k) {
-                    Some(a) => json_matches(v, a, &sub)?,
+                    Some(a) => json_matches(v, a, &sub, bindings)?,
                     None => return Err(format!("`{sub}` is missing")),
                 }
             }
@@ -113,7 +170,7 @@ pub fn json_matches(expected: &Value, actual: &Value, path: &str) -> Result<(), 
                 return Err(format!("{here} has {} items, not {}", have.len(), want.len()));
             }
             for (i, (w, a)) in want.iter().zip(have).enumerate() {
-                json_matches(w, a, &format!("{path}[{i}]"))?;
+                json_matches(w, a, &format!("{path}[{i}]"), bindings)?;
             }
             Ok(())
         }

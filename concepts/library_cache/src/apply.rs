@@ -45,7 +45,7 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
                 txn.put(&rows::track_key(&track.id), rows::encode(track));
             }
         }
-        LibraryEvent::TracksAdded { tracks } => {
+        LibraryEvent::TracksAdded { tracks } | LibraryEvent::TracksUpdated { tracks } => {
             let map = rows::tracks(user);
             let keys: Vec<&[u8]> = tracks.iter().map(|t| t.id.as_bytes()).collect();
             let new = map.get_many(txn, &keys)?.iter().filter(|v| v.is_none()).count() as u64;
@@ -119,7 +119,7 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
                 txn.put(&rows::playlist_key(&p.id), rows::encode(&shared));
             }
         }
-        LibraryEvent::PlaylistsAdded { playlists } => {
+        LibraryEvent::PlaylistsAdded { playlists } | LibraryEvent::PlaylistsUpdated { playlists } => {
             let map = rows::playlists(user);
             let mut upserts = Vec::with_capacity(playlists.len());
             let keys: Vec<&[u8]> = playlists.iter().map(|p| p.id.as_bytes()).collect();

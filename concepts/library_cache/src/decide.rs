@@ -288,16 +288,18 @@ impl State<'_> {
             }
         };
         let mut saved = Vec::new();
-        let mut refs = Vec::new();
+        let (mut added, mut updated) = (Vec::new(), Vec::new());
         for (t, hash) in unique.into_iter().zip(hashes) {
+            let r = TrackRef { id: t.id.clone(), hash };
             match current.get(t.id.as_bytes()) {
                 Some(&h) if h == hash => continue,
-                Some(_) => plan.out.updated.tracks += 1,
-                None => plan.out.added.tracks += 1,
+                Some(_) => updated.push(r),
+                None => added.push(r),
             }
-            refs.push(TrackRef { id: t.id.clone(), hash });
             saved.push(t);
         }
+        plan.out.added.tracks = added.len() as u64;
+        plan.out.updated.tracks = updated.len() as u64;
         let mut removed = Vec::new();
         if mode == Mode::Replace {
             for id in current.keys() {
@@ -311,7 +313,9 @@ impl State<'_> {
         plan.events
             .extend(chunked(saved, |tracks| LibraryEvent::TracksSaved { tracks }));
         plan.events
-            .extend(chunked(refs, |tracks| LibraryEvent::TracksAdded { tracks }));
+            .extend(chunked(added, |tracks| LibraryEvent::TracksAdded { tracks }));
+        plan.events
+            .extend(chunked(updated, |tracks| LibraryEvent::TracksUpdated { tracks }));
         plan.events
             .extend(chunked(removed, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
         Ok(())
@@ -477,26 +481,28 @@ impl State<'_> {
             }
         };
         let mut saved = Vec::new();
-        let mut refs = Vec::new();
+        let (mut added, mut updated) = (Vec::new(), Vec::new());
         for p in unique {
             let hash = rows::content_hash(&rows::encode(&p));
+            let r = PlaylistRef {
+                id: p.id.clone(),
+                hash,
+                snapshot_id: p.snapshot_id.clone(),
+            };
             match current.get(p.id.as_bytes()) {
                 Some(mark) => {
                     let same_snapshot = p.snapshot_id.is_some() && p.snapshot_id == mark.snapshot_id;
                     if same_snapshot || mark.hash == hash {
                         continue;
                     }
-                    plan.out.updated.playlists += 1;
+                    updated.push(r);
                 }
-                None => plan.out.added.playlists += 1,
+                None => added.push(r),
             }
-            refs.push(PlaylistRef {
-                id: p.id.clone(),
-                hash,
-                snapshot_id: p.snapshot_id.clone(),
-            });
             saved.push(p);
         }
+        plan.out.added.playlists = added.len() as u64;
+        plan.out.updated.playlists = updated.len() as u64;
         let mut gone: Vec<String> = match mode {
             Mode::Replace => current
                 .keys()
@@ -525,7 +531,9 @@ impl State<'_> {
                 .map(|c| LibraryEvent::PlaylistsSaved { playlists: c.to_vec() }),
         );
         plan.events
-            .extend(chunked(refs, |playlists| LibraryEvent::PlaylistsAdded { playlists }));
+            .extend(chunked(added, |playlists| LibraryEvent::PlaylistsAdded { playlists }));
+        plan.events
+            .extend(chunked(updated, |playlists| LibraryEvent::PlaylistsUpdated { playlists }));
         Ok(())
     }
 }

@@ -61,8 +61,12 @@ pub enum LibraryEvent {
     TracksSaved {
         tracks: Vec<Track>,
     },
-    /// Tracks entered the user's library, or their metadata hash changed.
+    /// Tracks entered the user's library.
     TracksAdded {
+        tracks: Vec<TrackRef>,
+    },
+    /// Tracks already in the user's library whose metadata changed.
+    TracksUpdated {
         tracks: Vec<TrackRef>,
     },
     TracksRemoved {
@@ -82,8 +86,12 @@ pub enum LibraryEvent {
     PlaylistsSaved {
         playlists: Vec<Playlist>,
     },
-    /// Playlists entered the user's library, or their content changed.
+    /// Playlists entered the user's library.
     PlaylistsAdded {
+        playlists: Vec<PlaylistRef>,
+    },
+    /// Playlists already in the user's library whose content changed.
+    PlaylistsUpdated {
         playlists: Vec<PlaylistRef>,
     },
     PlaylistsRemoved {
@@ -103,12 +111,14 @@ impl LibraryEvent {
             LibraryEvent::Ingested {} => "Ingested",
             LibraryEvent::TracksSaved { .. } => "TracksSaved",
             LibraryEvent::TracksAdded { .. } => "TracksAdded",
+            LibraryEvent::TracksUpdated { .. } => "TracksUpdated",
             LibraryEvent::TracksRemoved { .. } => "TracksRemoved",
             LibraryEvent::Liked { .. } => "Liked",
             LibraryEvent::Unliked { .. } => "Unliked",
             LibraryEvent::PlaysAdded { .. } => "PlaysAdded",
             LibraryEvent::PlaylistsSaved { .. } => "PlaylistsSaved",
             LibraryEvent::PlaylistsAdded { .. } => "PlaylistsAdded",
+            LibraryEvent::PlaylistsUpdated { .. } => "PlaylistsUpdated",
             LibraryEvent::PlaylistsRemoved { .. } => "PlaylistsRemoved",
             LibraryEvent::Refreshed { .. } => "Refreshed",
             LibraryEvent::Cleared {} => "Cleared",

@@ -187,10 +187,11 @@ pub struct GetPlaylistInput {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+/// The playlist as its source last gave it (unknown fields kept), beside the id asked for.
 pub struct GetPlaylistOutput {
     pub playlist_id: String,
-    pub name: String,
-    pub entries: Vec<String>,
+    #[serde(flatten)]
+    pub playlist: Playlist,
 }
 
 /// A playlist without its entries, as `_getPlaylists` and `_resolvePlaylist` list them.
@@ -199,10 +200,15 @@ pub struct GetPlaylistOutput {
 pub struct PlaylistSummary {
     pub id: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collaborative: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     pub track_count: u64,
 }
@@ -267,7 +273,7 @@ pub struct GetPlaysOutput {
     pub plays: Vec<Play>,
 }
 
-/// A duration: seconds, or a string such as `"90s"`, `"30m"`, `"24h"`, `"7d"`.
+/// A duration: seconds, or a string such as `"500ms"`, `"90s"`, `"30m"`, `"24h"`, `"7d"`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum MaxAge {
@@ -325,12 +331,13 @@ pub struct GetChangesInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
-    /// The library version after the event that made the change.
+    /// The library version the action that made the change left (its output's `version`).
     pub version: u64,
     /// The time of the action that made it.
     pub at: String,
-    /// `liked`, `unliked`, `trackAdded`, `trackRemoved`, `playAdded`, `playlistAdded`,
-    /// `playlistChanged`, `playlistRemoved`, `ingested`, `synced`, `merged`, `cleared`.
+    /// `liked`, `unliked`, `trackAdded`, `trackChanged`, `trackRemoved`, `playAdded`,
+    /// `playlistAdded`, `playlistChanged`, `playlistRemoved`, `ingested`, `synced`, `merged`,
+    /// `cleared`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<String>,
@@ -347,4 +354,8 @@ pub struct ChangesOutput {
     pub changes: Vec<Change>,
     /// The library's current version.
     pub version: u64,
+    /// Pass as `sinceVersion` to read the next page.
+    pub next_since_version: u64,
+    /// Whether changes after this page remain.
+    pub more: bool,
 }

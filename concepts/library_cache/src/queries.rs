@@ -3,7 +3,7 @@
 
 use crate::apply::{load_meta, load_playlist};
 use crate::decide::user_not_found;
-use crate::events::LibraryEvent;
+use crate::events::{LibraryEvent, RefreshKind};
 use crate::model::*;
 use crate::rows::{self, UserMeta};
 use crate::validate;
@@ -25,8 +25,8 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<GetLikedOutput, ActionError> {
-    meta(view, &input.user_id)?;
     let since = validate::opt_time("since", input.since.as_deref())?;
+    meta(view, &input.user_id)?;
     let list = rows::liked(&input.user_id);
     let offset = input.offset.unwrap_or(0) as usize;
     let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
@@ -55,9 +55,8 @@ pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Resul
         )
     })?;
     Ok(GetPlaylistOutput {
-        playlist_id: shared.playlist.id,
-        name: shared.playlist.name,
-        entries: shared.playlist.entries,
+        playlist_id: input.playlist_id,
+        playlist: shared.playlist,
     })
 }
 
@@ -157,9 +156,9 @@ pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Trac
 }
 
 pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
-    meta(view, &input.user_id)?;
     let since = validate::opt_time("since", input.since.as_deref())?;
     let until = validate::opt_time("until", input.until.as_deref())?;
+    meta(view, &input.user_id)?;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
     let map = rows::plays(&input.user_id);
     // Newest first: start at `until` (exclusive) and stop before `since`.
@@ -193,11 +192,11 @@ pub fn get_status(
     view: &dyn ProjectionRead,
     input: GetStatusInput,
 ) -> Result<StatusOutput, ActionError> {
-    let m = meta(view, &input.user_id)?;
     let max_age = match &input.max_age {
         Some(a) => validate::max_age("maxAge", a)?,
         None => chrono::Duration::hours(24),
     };
+    let m = meta(view, &input.user_id)?;
     Ok(StatusOutput {
         user_id: input.user_id.clone(),
         tracks: m.tracks,
@@ -227,83 +226,117 @@ pub fn stale_users(
     Ok(StaleUsersOutput { user_ids })
 }
 
+/// The library's history from its event stream, oldest first. Each change carries the version
+/// and time of the action that made it. A page ends at an event boundary once `limit` changes
+/// are collected (so it may run over by up to one event's facts, and may end inside an action);
+/// `nextSinceVersion` continues it.
 pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<ChangesOutput, ActionError> {
     meta(view, &input.user_id)?;
-    let limit = input.limit.unwrap_or(DEFAULT_PAGE).min(MAX_CHANGES) as usize;
-    let mut changes = Vec::new();
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_CHANGES) as usize;
+    let version = view.stream_version(&input.user_id)?;
+    let mut changes: Vec<Change> = Vec::new();
     let mut after = input.since_version.unwrap_or(0);
-    'read: loop {
+    // Changes of the action being read, waiting for its last event (whose version is the action's).
+    let mut action: Option<(u64, Vec<Change>)> = None;
+    let mut full = false;
+    while !full {
         let events = view.stream_events(&input.user_id, after, 256)?;
         if events.is_empty() {
             break;
         }
         for (meta, data) in events {
+            if action.as_ref().is_some_and(|(id, _)| *id != meta.action) {
+                if let Some((_, done)) = action.take() {
+                    changes.extend(done);
+                }
+            }
+            if changes.len() + action.as_ref().map_or(0, |(_, c)| c.len()) >= limit {
+                full = true;
+                break;
+            }
             after = meta.version;
             let event: LibraryEvent =
                 serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
             let at = format_rfc3339(&meta.at);
-            let change = |kind: &str| Change {
+            let (_, pending) = action.get_or_insert_with(|| (meta.action, Vec::new()));
+            for c in pending.iter_mut() {
+                c.version = meta.version;
+            }
+            pending.extend(changes_of(event).into_iter().map(|(kind, track_id, playlist_id, time)| Change {
                 version: meta.version,
                 at: at.clone(),
                 kind: kind.to_string(),
-                track_id: None,
-                playlist_id: None,
-                time: None,
-            };
-            let mut batch: Vec<Change> = Vec::new();
-            match event {
-                LibraryEvent::Ingested {} => batch.push(change("ingested")),
-                LibraryEvent::Cleared {} => batch.push(change("cleared")),
-                LibraryEvent::Refreshed { kind } => batch.push(change(match kind {
-                    crate::events::RefreshKind::Ingest => continue,
-                    crate::events::RefreshKind::Sync => "synced",
-                    crate::events::RefreshKind::Merge => "merged",
-                })),
-                LibraryEvent::TracksSaved { .. } => {}
-                LibraryEvent::TracksAdded { tracks } => batch.extend(tracks.into_iter().map(|t| Change {
-                    track_id: Some(t.id),
-                    ..change("trackAdded")
-                })),
-                LibraryEvent::TracksRemoved { track_ids } => batch.extend(track_ids.into_iter().map(|id| Change {
-                    track_id: Some(id),
-                    ..change("trackRemoved")
-                })),
-                LibraryEvent::Liked { likes } => batch.extend(likes.into_iter().map(|l| Change {
-                    track_id: Some(l.track_id),
-                    time: Some(l.liked_at),
-                    ..change("liked")
-                })),
-                LibraryEvent::Unliked { track_ids } => batch.extend(track_ids.into_iter().map(|id| Change {
-                    track_id: Some(id),
-                    ..change("unliked")
-                })),
-                LibraryEvent::PlaysAdded { plays } => batch.extend(plays.into_iter().map(|p| Change {
-                    track_id: Some(p.track_id),
-                    time: Some(p.played_at),
-                    ..change("playAdded")
-                })),
-                LibraryEvent::PlaylistsSaved { .. } => {}
-                LibraryEvent::PlaylistsAdded { playlists } => batch.extend(playlists.into_iter().map(|p| Change {
-                    playlist_id: Some(p.id),
-                    ..change("playlistSaved")
-                })),
-                LibraryEvent::PlaylistsRemoved { playlist_ids } => {
-                    batch.extend(playlist_ids.into_iter().map(|id| Change {
-                        playlist_id: Some(id),
-                        ..change("playlistRemoved")
-                    }))
-                }
-            }
-            for c in batch {
-                if changes.len() >= limit {
-                    break 'read;
-                }
-                changes.push(c);
-            }
+                track_id,
+                playlist_id,
+                time,
+            }));
         }
+    }
+    if let Some((id, mut pending)) = action {
+        // An action cut by the page: read on to its last event for the version it left.
+        let final_version = action_end(view, &input.user_id, id, after)?;
+        for c in pending.iter_mut() {
+            c.version = final_version;
+        }
+        changes.extend(pending);
     }
     Ok(ChangesOutput {
         changes,
-        version: view.stream_version(&input.user_id)?,
+        version,
+        next_since_version: after,
+        more: after < version,
     })
+}
+
+/// The version of the last event of `action`, reading the stream on from `after`.
+fn action_end(view: &dyn ProjectionRead, user: &str, action: u64, mut after: u64) -> Result<u64, ActionError> {
+    loop {
+        let events = view.stream_events(user, after, 256)?;
+        if events.is_empty() {
+            return Ok(after);
+        }
+        for (meta, _) in events {
+            if meta.action != action {
+                return Ok(after);
+            }
+            after = meta.version;
+        }
+    }
+}
+
+/// What one event changed: (kind, trackId, playlistId, likedAt or playedAt).
+fn changes_of(event: LibraryEvent) -> Vec<(&'static str, Option<String>, Option<String>, Option<String>)> {
+    let track = |kind: &'static str, ids: Vec<String>| ids.into_iter().map(move |id| (kind, Some(id), None, None));
+    let playlist = |kind: &'static str, ids: Vec<String>| ids.into_iter().map(move |id| (kind, None, Some(id), None));
+    match event {
+        LibraryEvent::Ingested {} => vec![("ingested", None, None, None)],
+        LibraryEvent::Cleared {} => vec![("cleared", None, None, None)],
+        LibraryEvent::Refreshed { kind } => match kind {
+            RefreshKind::Ingest => vec![],
+            RefreshKind::Sync => vec![("synced", None, None, None)],
+            RefreshKind::Merge => vec![("merged", None, None, None)],
+        },
+        LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } => vec![],
+        LibraryEvent::TracksAdded { tracks } => track("trackAdded", tracks.into_iter().map(|t| t.id).collect()).collect(),
+        LibraryEvent::TracksUpdated { tracks } => {
+            track("trackChanged", tracks.into_iter().map(|t| t.id).collect()).collect()
+        }
+        LibraryEvent::TracksRemoved { track_ids } => track("trackRemoved", track_ids).collect(),
+        LibraryEvent::Liked { likes } => likes
+            .into_iter()
+            .map(|l| ("liked", Some(l.track_id), None, Some(l.liked_at)))
+            .collect(),
+        LibraryEvent::Unliked { track_ids } => track("unliked", track_ids).collect(),
+        LibraryEvent::PlaysAdded { plays } => plays
+            .into_iter()
+            .map(|p| ("playAdded", Some(p.track_id), None, Some(p.played_at)))
+            .collect(),
+        LibraryEvent::PlaylistsAdded { playlists } => {
+            playlist("playlistAdded", playlists.into_iter().map(|p| p.id).collect()).collect()
+        }
+        LibraryEvent::PlaylistsUpdated { playlists } => {
+            playlist("playlistChanged", playlists.into_iter().map(|p| p.id).collect()).collect()
+        }
+        LibraryEvent::PlaylistsRemoved { playlist_ids } => playlist("playlistRemoved", playlist_ids).collect(),
+    }
 }
