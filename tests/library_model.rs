@@ -131,8 +131,8 @@ fn input(user: usize, lib: &Library) -> Value {
 }
 
 fn library(merge: bool) -> impl Strategy<Value = Library> {
-    let track = (0..TRACKS, prop::option::of(prop::sample::select(vec!["x", "y"])))
-        .prop_map(|(id, title)| Track { id, title });
+    let track =
+        (0..TRACKS, prop::option::of(prop::sample::select(vec!["x", "y"]))).prop_map(|(id, title)| Track { id, title });
     let like = (0..TRACKS, prop::option::weighted(0.85, 0u8..4)).prop_map(|(track, at)| Like { track, at });
     let play = (0..TRACKS, 0u8..4).prop_map(|(track, at)| Play { track, at });
     let playlist = (
@@ -411,7 +411,12 @@ fn agree(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
         let user = json!({"userId": name});
         let Some(u) = model.users.get(&i) else {
             for q in ["_getLiked", "_getTracks", "_getPlays", "_getPlaylists", "_getStatus"] {
-                prop_assert_eq!(call(engine, q, user.clone()), Err("USER_NOT_FOUND".to_string()), "{}", q);
+                prop_assert_eq!(
+                    call(engine, q, user.clone()),
+                    Err("USER_NOT_FOUND".to_string()),
+                    "{}",
+                    q
+                );
             }
             continue;
         };
@@ -483,7 +488,14 @@ fn agree(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
             ("plays", u.plays.len()),
             ("playlists", u.playlists.len()),
         ] {
-            prop_assert_eq!(status[field].as_u64(), Some(n as u64), "{} {} in {}", name, field, status);
+            prop_assert_eq!(
+                status[field].as_u64(),
+                Some(n as u64),
+                "{} {} in {}",
+                name,
+                field,
+                status
+            );
         }
     }
     for p in 0..PLAYLISTS {

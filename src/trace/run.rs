@@ -27,7 +27,12 @@ fn substitute(input: &Value, bindings: &Bindings) -> Result<Value, String> {
                 .ok_or_else(|| format!("${name} is used before a step's output bound it"))?,
             None => input.clone(),
         },
-        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, bindings)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| substitute(v, bindings))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), substitute(v, bindings)?)))

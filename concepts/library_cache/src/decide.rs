@@ -533,7 +533,9 @@ impl State<'_> {
         plan.events
             .extend(chunked(added, |playlists| LibraryEvent::PlaylistsAdded { playlists }));
         plan.events
-            .extend(chunked(updated, |playlists| LibraryEvent::PlaylistsUpdated { playlists }));
+            .extend(chunked(updated, |playlists| LibraryEvent::PlaylistsUpdated {
+                playlists,
+            }));
         Ok(())
     }
 }

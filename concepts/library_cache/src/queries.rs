@@ -262,14 +262,7 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
             for c in pending.iter_mut() {
                 c.version = meta.version;
             }
-            pending.extend(changes_of(event).into_iter().map(|(kind, track_id, playlist_id, time)| Change {
-                version: meta.version,
-                at: at.clone(),
-                kind: kind.to_string(),
-                track_id,
-                playlist_id,
-                time,
-            }));
+            pending.extend(changes_of(event, meta.version, &at));
         }
     }
     if let Some((id, mut pending)) = action {
@@ -304,39 +297,61 @@ fn action_end(view: &dyn ProjectionRead, user: &str, action: u64, mut after: u64
     }
 }
 
-/// What one event changed: (kind, trackId, playlistId, likedAt or playedAt).
-fn changes_of(event: LibraryEvent) -> Vec<(&'static str, Option<String>, Option<String>, Option<String>)> {
-    let track = |kind: &'static str, ids: Vec<String>| ids.into_iter().map(move |id| (kind, Some(id), None, None));
-    let playlist = |kind: &'static str, ids: Vec<String>| ids.into_iter().map(move |id| (kind, None, Some(id), None));
+/// What one event changed, each change stamped with `version` and the action's time `at`.
+fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
+    let change = |kind: &str| Change {
+        version,
+        at: at.to_string(),
+        kind: kind.to_string(),
+        track_id: None,
+        playlist_id: None,
+        time: None,
+    };
+    let track = |kind: &str, id: String, time: Option<String>| Change {
+        track_id: Some(id),
+        time,
+        ..change(kind)
+    };
+    let playlist = |kind: &str, id: String| Change {
+        playlist_id: Some(id),
+        ..change(kind)
+    };
     match event {
-        LibraryEvent::Ingested {} => vec![("ingested", None, None, None)],
-        LibraryEvent::Cleared {} => vec![("cleared", None, None, None)],
+        LibraryEvent::Ingested {} => vec![change("ingested")],
+        LibraryEvent::Cleared {} => vec![change("cleared")],
         LibraryEvent::Refreshed { kind } => match kind {
             RefreshKind::Ingest => vec![],
-            RefreshKind::Sync => vec![("synced", None, None, None)],
-            RefreshKind::Merge => vec![("merged", None, None, None)],
+            RefreshKind::Sync => vec![change("synced")],
+            RefreshKind::Merge => vec![change("merged")],
         },
         LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } => vec![],
-        LibraryEvent::TracksAdded { tracks } => track("trackAdded", tracks.into_iter().map(|t| t.id).collect()).collect(),
+        LibraryEvent::TracksAdded { tracks } => tracks.into_iter().map(|t| track("trackAdded", t.id, None)).collect(),
         LibraryEvent::TracksUpdated { tracks } => {
-            track("trackChanged", tracks.into_iter().map(|t| t.id).collect()).collect()
+            tracks.into_iter().map(|t| track("trackChanged", t.id, None)).collect()
         }
-        LibraryEvent::TracksRemoved { track_ids } => track("trackRemoved", track_ids).collect(),
+        LibraryEvent::TracksRemoved { track_ids } => track_ids
+            .into_iter()
+            .map(|id| track("trackRemoved", id, None))
+            .collect(),
         LibraryEvent::Liked { likes } => likes
             .into_iter()
-            .map(|l| ("liked", Some(l.track_id), None, Some(l.liked_at)))
+            .map(|l| track("liked", l.track_id, Some(l.liked_at)))
             .collect(),
-        LibraryEvent::Unliked { track_ids } => track("unliked", track_ids).collect(),
+        LibraryEvent::Unliked { track_ids } => track_ids.into_iter().map(|id| track("unliked", id, None)).collect(),
         LibraryEvent::PlaysAdded { plays } => plays
             .into_iter()
-            .map(|p| ("playAdded", Some(p.track_id), None, Some(p.played_at)))
+            .map(|p| track("playAdded", p.track_id, Some(p.played_at)))
             .collect(),
         LibraryEvent::PlaylistsAdded { playlists } => {
-            playlist("playlistAdded", playlists.into_iter().map(|p| p.id).collect()).collect()
+            playlists.into_iter().map(|p| playlist("playlistAdded", p.id)).collect()
         }
-        LibraryEvent::PlaylistsUpdated { playlists } => {
-            playlist("playlistChanged", playlists.into_iter().map(|p| p.id).collect()).collect()
-        }
-        LibraryEvent::PlaylistsRemoved { playlist_ids } => playlist("playlistRemoved", playlist_ids).collect(),
+        LibraryEvent::PlaylistsUpdated { playlists } => playlists
+            .into_iter()
+            .map(|p| playlist("playlistChanged", p.id))
+            .collect(),
+        LibraryEvent::PlaylistsRemoved { playlist_ids } => playlist_ids
+            .into_iter()
+            .map(|id| playlist("playlistRemoved", id))
+            .collect(),
     }
 }
