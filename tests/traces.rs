@@ -72,3 +72,29 @@ fn malformed_trace_files_are_rejected_with_their_line() {
         assert!(e.to_string().contains(needle), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn a_variable_binds_once_and_must_match_after() {
+    let text = r#"
+LibraryCache.ingest {"userId": "u"} => {"version": "$v"}
+LibraryCache._getStatus {"userId": "u"} => {"version": "$v"}
+LibraryCache.merge {"userId": "u", "plays": []} => {"version": "$v"}
+LibraryCache._getChanges {"userId": "u", "sinceVersion": "$v"} => {"changes": [{"kind": "merged"}]}
+LibraryCache._getChanges {"userId": "u", "sinceVersion": "$unbound"} => {"changes": []}
+"#;
+    let steps = parse_trace("vars.trace", text).expect("parses");
+    let engine = Engine::new(
+        Arc::new(SledStore::temporary().expect("temp store")),
+        Registry::standard(),
+    );
+    let failures = run_trace(&engine, "vars.trace", &steps).failures();
+    // Step 3: the merge moved the version on, so it no longer equals $v; step 5 uses an unbound name.
+    assert_eq!(failures.len(), 2, "{failures:#?}");
+    assert!(failures[0].starts_with("vars.trace:4: `version` is"), "{}", failures[0]);
+    assert!(failures[0].contains("not $v ="), "{}", failures[0]);
+    assert!(
+        failures[1].starts_with("vars.trace:6: $unbound is used before"),
+        "{}",
+        failures[1]
+    );
+}
