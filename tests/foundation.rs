@@ -322,6 +322,7 @@ fn a_sync_that_changes_k_likes_writes_in_proportion_to_k() {
         assert_eq!(out["added"]["likes"], json!(k / 2), "{out}");
     }
     for &(k, events, rows, bytes) in &cost {
+        println!("I3: sync changing {k} likes of 10,000: {events} events, {rows} projection rows, {bytes} bytes");
         // Unliked + Liked + Refreshed; rows: meta + at most 2 chunks and an index per map
         // touched, per changed like; bytes: at most a few chunks of ids per like.
         assert!(events <= 3, "k={k}: {events} events");
