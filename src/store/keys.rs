@@ -11,7 +11,7 @@
 //! | `C`    | concept                          | projection checkpoint (last seq)   |
 //! | `R`    | action id                        | action record (JSON)               |
 //! | `F`    | flow (16 bytes) action id        | (empty)                            |
-//! | `X`    | sync 0 matched ids…              | fired action id                    |
+//! | `X`    | sync 0 matched ids… step (u32)   | fired action id                    |
 //! | `I`    | idempotency key                  | remembered answer                  |
 //! | `B`    | (none)                           | present while a rebuild runs       |
 
@@ -90,13 +90,14 @@ pub fn flow(flow: Uuid, id: u64) -> Vec<u8> {
 
 pub fn engine(key: &EngineKey) -> Vec<u8> {
     match key {
-        EngineKey::FireGuard { sync, matched } => {
+        EngineKey::FireGuard { sync, matched, step } => {
             let mut k = vec![b'X'];
             k.extend_from_slice(sync.as_bytes());
             k.push(0);
             for id in matched {
                 k.extend_from_slice(&id.to_be_bytes());
             }
+            k.extend_from_slice(&step.to_be_bytes());
             k
         }
         EngineKey::Idempotency(key) => {

@@ -50,7 +50,11 @@ impl From<sled::Error> for StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineKey {
     /// The fire-once guard of a sync over one combination of matched actions.
-    FireGuard { sync: String, matched: Vec<u64> },
+    ///
+    /// `matched` are the ids of the actions the sync's `when` patterns matched, in pattern order;
+    /// `step` numbers the invocations of one firing (binding × `then` action), so each fired
+    /// action carries its own guard and the first one (`step` 0) marks the combination as fired.
+    FireGuard { sync: String, matched: Vec<u64>, step: u32 },
     /// The remembered answer to a request sent with an `Idempotency-Key` header.
     Idempotency(String),
 }
@@ -58,7 +62,9 @@ pub enum EngineKey {
 impl std::fmt::Display for EngineKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EngineKey::FireGuard { sync, matched } => write!(f, "the firing of sync {sync} for actions {matched:?}"),
+            EngineKey::FireGuard { sync, matched, step } => {
+                write!(f, "the firing of sync {sync} for actions {matched:?} (step {step})")
+            }
             EngineKey::Idempotency(key) => write!(f, "idempotency key {key:?}"),
         }
     }
@@ -72,7 +78,8 @@ pub struct Commit {
     pub appends: Vec<Append>,
     /// The engine's record of the action (its id and event range are filled in by the store).
     pub record: Option<ActionRecord>,
-    /// Engine rows to write; each must not exist yet (a conflict otherwise).
+    /// Engine rows to write; each must not exist yet (a conflict otherwise). A fire guard's
+    /// value is set to the id of the commit's action record.
     pub guarded_rows: Vec<(EngineKey, Vec<u8>)>,
 }
 

@@ -254,6 +254,11 @@ impl Store for SledStore {
             extra.push((keys::flow(record.flow, action_id), Vec::new()));
         }
         for (key, value) in commit.guarded_rows {
+            // A fire guard remembers the action it let through.
+            let value = match key {
+                EngineKey::FireGuard { .. } => action_id.to_be_bytes().to_vec(),
+                EngineKey::Idempotency(_) => value,
+            };
             extra.push((keys::engine(&key), value));
         }
         extra.push((keys::GLOBAL.to_vec(), Self::global_value(&next)));
