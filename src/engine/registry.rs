@@ -18,6 +18,7 @@ impl Registry {
     pub fn standard() -> Self {
         let mut r = Registry::new();
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
+        r.add(Arc::new(Typed::new(requesting::Requesting::new())));
         r
     }
 
