@@ -1,7 +1,7 @@
 //! The `librarycache` command: serve the HTTP API, rebuild projections, run trace files.
 
 use clap::{Parser, Subcommand};
-use librarycache::engine::{Engine, Registry};
+use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{SledStore, Store};
 use librarycache::trace;
@@ -31,12 +31,16 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "LIBRARYCACHE_ADDR", default_value = "127.0.0.1:5765")]
         addr: SocketAddr,
-        /// Directory of sync files.
-        #[arg(long, env = "LIBRARYCACHE_SYNCS", default_value = "./syncs")]
-        syncs: PathBuf,
+        /// Directory of sync files (default: ./syncs when it exists).
+        #[arg(long, env = "LIBRARYCACHE_SYNCS")]
+        syncs: Option<PathBuf>,
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "LIBRARYCACHE_BODY_LIMIT", default_value_t = server::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
+        /// Log every completed action as a trace line (`Concept.action {input} => {output}`),
+        /// indented by cascade depth, with the firing sync; secrets redacted.
+        #[arg(long, env = "LIBRARYCACHE_TRACE")]
+        trace: bool,
     },
     /// Check sync files against the concepts' schemas; print every problem as file:line:col.
     Check {
@@ -49,22 +53,36 @@ enum Command {
         #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
         data: PathBuf,
     },
-    /// Run trace files against a temporary store; print each step and its actual output.
+    /// Run trace files against a temporary store; print each step, its actual output and the
+    /// actions syncs fired.
     Trace {
         /// Trace files (`*.trace`).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Directory of sync files (default: ./syncs when it exists).
+        #[arg(long, env = "LIBRARYCACHE_SYNCS")]
+        syncs: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let trace = matches!(cli.command, Command::Serve { trace: true, .. });
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "librarycache=info".into());
+    if !trace {
+        // The trace log is opt-in: `--trace`, or RUST_LOG naming its target.
+        if std::env::var("RUST_LOG").is_err() {
+            filter = filter.add_directive("librarycache::trace=off".parse().expect("a valid directive"));
+        }
+    } else {
+        filter = filter.add_directive("librarycache::trace=info".parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "librarycache=info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -76,6 +94,25 @@ fn main() -> ExitCode {
 fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
     let store = SledStore::open(data).map_err(|e| format!("cannot open the store at {}: {e}", data.display()))?;
     Ok(Arc::new(store))
+}
+
+/// The sync directory to load: the one given, or `./syncs` when it exists (none otherwise).
+fn sync_dir(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| Some(PathBuf::from("./syncs")).filter(|d| d.is_dir()))
+}
+
+/// An engine over `store` firing the syncs of `dir` (checked first; none without a directory).
+fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>) -> Result<Engine, String> {
+    let engine = Engine::new(store, Registry::standard());
+    Ok(match sync_dir(dir) {
+        Some(dir) => {
+            let files = load_syncs(&dir)?;
+            let syncs = SyncSet::new(files);
+            tracing::info!(syncs = syncs.len(), dir = %dir.display(), "syncs loaded");
+            engine.with_syncs(syncs)
+        }
+        None => engine,
+    })
 }
 
 /// Loads and checks every sync file in a directory; the error lists every problem.
@@ -91,10 +128,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Serve {
             data,
             addr,
-            syncs: _,
+            syncs,
             body_limit,
+            trace: _,
         } => {
-            let engine = Arc::new(Engine::new(open(&data)?, Registry::standard()));
+            let engine = Arc::new(engine(open(&data)?, syncs)?);
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime
                 .block_on(server::serve(engine, ServerConfig { addr, body_limit }))
@@ -114,14 +152,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("rebuilt projections from {events} events in {:.2?}", started.elapsed());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trace { files } => {
+        Command::Trace { files, syncs } => {
+            let syncs = sync_dir(syncs);
             let mut ok = true;
             for file in files {
                 let name = file.display().to_string();
                 let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {name}: {e}"))?;
                 let steps = trace::parse_trace(&name, &text).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
-                let engine = Engine::new(Arc::new(store), Registry::standard());
+                let engine = engine(Arc::new(store), syncs.clone())?;
                 let report = trace::run_trace(&engine, &name, &steps);
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
@@ -129,6 +168,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                         "{mark} {}:{} {}.{} => {}",
                         name, s.step.line, s.step.concept, s.step.action, s.actual
                     );
+                    for fired in &s.cascade {
+                        println!("     {}", trace_log::line(fired));
+                    }
                 }
                 for f in report.failures() {
                     eprintln!("{f}");

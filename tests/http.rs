@@ -25,6 +25,8 @@ impl Server {
             .arg(data)
             .arg("--addr")
             .arg(format!("127.0.0.1:{port}"))
+            .arg("--syncs")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -57,6 +59,27 @@ impl Server {
 
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.post_raw(path, body.to_string().into_bytes())
+    }
+
+    /// A POST's status, JSON body and flow id header.
+    fn post_flow(&self, path: &str, body: Value) -> (u16, Value, String) {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .expect("request");
+        let flow = resp
+            .headers()
+            .get("x-flow-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null), flow)
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        let resp = reqwest::blocking::get(format!("{}{path}", self.base)).expect("request");
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
     }
 
     fn kill(mut self) {
@@ -180,7 +203,15 @@ fn errors_have_the_designed_status_code_and_body() {
             "PLAYLIST_NOT_FOUND",
         ),
         ("/api/LibraryCache/explode", b"{}".to_vec(), 404, "UNKNOWN_ACTION"),
-        ("/api/Nothing/ingest", b"{}".to_vec(), 404, "UNKNOWN_CONCEPT"),
+        // Not a concept: a request path no sync answers.
+        ("/api/Nothing/ingest", b"{}".to_vec(), 404, "NO_SYNC_FOR_PATH"),
+        ("/api/LibraryCache/ingest/more", b"{}".to_vec(), 404, "NOT_FOUND"),
+        (
+            "/api/Requesting/respond",
+            br#"{"request": "r"}"#.to_vec(),
+            403,
+            "NOT_EXPOSED",
+        ),
         (
             "/api/LibraryCache/ingest",
             big.to_string().into_bytes(),
@@ -205,4 +236,95 @@ fn errors_have_the_designed_status_code_and_body() {
             .1,
         json!({"trackIds": ["track:b", "track:a"]})
     );
+}
+
+#[test]
+fn requests_are_answered_by_syncs_and_their_flows_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(server.post("/api/LibraryCache/ingest", alice()).0, 200);
+
+    // A read through Requesting and the default syncs.
+    let (status, out, flow) = server.post_flow("/api/liked", json!({"userId": "user:alice"}));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out, json!({"userId": "user:alice", "trackIds": ["track:b", "track:a"]}));
+    assert!(uuid::Uuid::parse_str(&flow).is_ok(), "flow header {flow:?}");
+
+    // An unknown user: the error-answering sync's status and body.
+    let (status, out, _) = server.post_flow("/api/liked", json!({"userId": "user:nobody"}));
+    assert_eq!((status, &out["code"]), (404, &json!("USER_NOT_FOUND")), "{out}");
+
+    // A request the syncs mention but cannot answer: the explanation names the sync and what
+    // did not match.
+    let (status, out, _) = server.post_flow("/api/liked", json!({"user": "user:alice"}));
+    assert_eq!((status, &out["code"]), (500, &json!("UNANSWERED")), "{out}");
+    let message = out["error"].as_str().unwrap_or_default();
+    assert!(message.contains("sync LikedSongs ("), "{message}");
+    assert!(message.contains("liked.sync:"), "{message}");
+    assert!(
+        message.contains(r#"Requesting.request (path: "/liked", userId)"#),
+        "{message}"
+    );
+    assert!(message.contains("matched no action of the flow"), "{message}");
+
+    // A path no sync mentions.
+    let (status, out, _) = server.post_flow("/api/unheard/of", json!({}));
+    assert_eq!((status, &out["code"]), (404, &json!("NO_SYNC_FOR_PATH")), "{out}");
+
+    // A write through a request, with a cascade two deep.
+    let (status, out, like_flow) = server.post_flow("/api/like", json!({"userId": "user:alice", "trackId": "track:c"}));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["added"], json!(1), "{out}");
+    let (status, report) = server.get(&format!("/api/flows/{like_flow}"));
+    assert_eq!(status, 200, "{report}");
+    let before_crash = report.clone();
+    let names: Vec<String> = report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            format!(
+                "{}.{}",
+                a["concept"].as_str().unwrap_or(""),
+                a["action"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["Requesting.request", "LibraryCache.merge", "Requesting.respond"]
+    );
+    let ids: Vec<u64> = report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(
+        report["firings"],
+        json!([
+            {"sync": "LikeTrack", "matched": [ids[0]], "produced": [ids[1]]},
+            {"sync": "LikeTrackDone", "matched": [ids[0], ids[1]], "produced": [ids[2]]}
+        ])
+    );
+    server.kill();
+
+    // The records written before the crash are there after it.
+    let server = Server::start(dir.path(), &[]);
+    let (status, report) = server.get(&format!("/api/flows/{like_flow}"));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report, before_crash);
+    assert_eq!(
+        server
+            .post(
+                "/api/LibraryCache/_getLiked",
+                json!({"userId": "user:alice", "limit": 1})
+            )
+            .1,
+        json!({"trackIds": ["track:c"]})
+    );
+    let (status, out) = server.get("/api/flows/not-a-flow");
+    assert_eq!((status, &out["code"]), (422, &json!("INVALID_FLOW_ID")), "{out}");
+    let (status, out) = server.get(&format!("/api/flows/{}", uuid::Uuid::now_v7()));
+    assert_eq!((status, &out["code"]), (404, &json!("FLOW_NOT_FOUND")), "{out}");
 }

@@ -1,10 +1,24 @@
-//! Runs every `specs/*.trace` through the real engine on a real (temporary) sled store.
+//! Runs every `specs/*.trace` through the real engine, with the default syncs of `syncs/`, on a
+//! real (temporary) sled store.
 //! A failure prints the file, line, step, expected and actual output.
 
-use librarycache::engine::{Engine, Registry};
+use librarycache::engine::{Engine, Registry, SyncSet};
 use librarycache::store::SledStore;
+use librarycache::sync::load_checked;
 use librarycache::trace::{parse_trace, run_trace};
 use std::sync::Arc;
+
+/// The syncs the service loads by default (`syncs/`), checked.
+fn default_syncs() -> SyncSet {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
+    let files = load_checked(&dir, &Registry::standard().specs()).unwrap_or_else(|errors| {
+        panic!(
+            "syncs/ does not check:\n{}",
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        )
+    });
+    SyncSet::new(files)
+}
 
 #[test]
 fn every_spec_trace_passes() {
@@ -31,7 +45,8 @@ fn every_spec_trace_passes() {
         let engine = Engine::new(
             Arc::new(SledStore::temporary().expect("temp store")),
             Registry::standard(),
-        );
+        )
+        .with_syncs(default_syncs());
         failures.extend(run_trace(&engine, &name, &steps).failures());
     }
     assert!(

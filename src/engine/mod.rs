@@ -1,14 +1,23 @@
 //! The engine: runs actions and queries of the registered concepts, one flow per external call,
-//! commits each action (events, projections, action record) atomically, and acknowledges only
-//! once the commit is durable.
+//! commits each action (events, projections, action record, fire-once guard) atomically, fires
+//! the syncs that match completed actions (depth first, in the same flow, see [`flow`]) and
+//! acknowledges only once the flow's commits are durable.
 //!
 //! Concepts are known only through `concept_core::DynConcept`; the engine never names one.
 
+mod explain;
+mod flow;
+pub mod matching;
 mod registry;
+mod syncs;
+pub mod trace_log;
 
+pub use flow::{Firing, FlowReport};
+pub use matching::Completed;
 pub use registry::Registry;
+pub use syncs::SyncSet;
 
-use crate::store::{ActionRecord, Commit, Store, StoreError};
+use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};
 use chrono::Utc;
 use concept_core::{ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind};
 use serde_json::Value;
@@ -18,21 +27,79 @@ use uuid::Uuid;
 /// How often an action is re-decided after losing a race for its stream.
 const CONFLICT_RETRIES: usize = 8;
 
+/// The most actions one flow may run before the engine stops it as a runaway cascade.
+pub const DEFAULT_CASCADE_LIMIT: usize = 1_000;
+
 /// The answer to one external invocation.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub flow: Uuid,
+    /// The invoked action's output or refusal (a query's answer).
     pub result: Result<Value, ActionError>,
+    /// The flow's actions in the order they completed: the invoked action first (unless it
+    /// never ran: a query, an unknown action, a store failure), then those syncs fired.
+    pub actions: Vec<Completed>,
+    /// Why the flow stopped early (a runaway cascade, a store failure), if it did.
+    pub flow_error: Option<ActionError>,
 }
 
 pub struct Engine {
     store: Arc<dyn Store>,
     registry: Registry,
+    syncs: SyncSet,
+    cascade_limit: usize,
+}
+
+/// Why an action runs: the sync that fired it, what its `when` matched, and its place in the
+/// firing (its fire-once guard).
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    pub sync: String,
+    pub matched: Vec<u64>,
+    pub step: u32,
+    pub depth: u32,
+}
+
+/// What running one action came to.
+pub(crate) enum Ran {
+    /// Completed (successfully or refused) and recorded.
+    Done {
+        completed: Box<Completed>,
+        /// The commit's durability generation, when it must be waited for.
+        wait: Option<u64>,
+        refusal: Option<ActionError>,
+    },
+    /// Its fire-once guard was already there: this firing happened before.
+    AlreadyFired,
+}
+
+impl Answer {
+    /// The actions syncs fired in the flow, in the order they completed.
+    pub fn cascade(&self) -> &[Completed] {
+        self.actions.get(1..).unwrap_or_default()
+    }
 }
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, registry: Registry) -> Self {
-        Engine { store, registry }
+        Engine {
+            store,
+            registry,
+            syncs: SyncSet::default(),
+            cascade_limit: DEFAULT_CASCADE_LIMIT,
+        }
+    }
+
+    /// The engine firing these syncs (already checked against the registry's concepts).
+    pub fn with_syncs(mut self, syncs: SyncSet) -> Self {
+        self.syncs = syncs;
+        self
+    }
+
+    /// The most actions one flow may run (default [`DEFAULT_CASCADE_LIMIT`]).
+    pub fn with_cascade_limit(mut self, limit: usize) -> Self {
+        self.cascade_limit = limit.max(1);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -43,14 +110,28 @@ impl Engine {
         &self.registry
     }
 
-    /// Runs an action or query called from outside: a new flow for an action.
+    pub fn syncs(&self) -> &SyncSet {
+        &self.syncs
+    }
+
+    /// Runs an action or query called from outside: an action starts a new flow.
     pub fn invoke(&self, concept: &str, action: &str, input: Value) -> Answer {
         let flow = Uuid::now_v7();
-        let result = self.lookup(concept, action).and_then(|(c, kind)| match kind {
-            ActionKind::Query => self.run_query(c.as_ref(), action, input),
-            ActionKind::Action | ActionKind::System => self.run_action(c.as_ref(), action, input, flow, None),
-        });
-        Answer { flow, result }
+        match self.lookup(concept, action) {
+            Ok((c, ActionKind::Query)) => Answer {
+                flow,
+                result: self.run_query(c.as_ref(), action, input),
+                actions: Vec::new(),
+                flow_error: None,
+            },
+            Ok((c, _)) => self.run_flow(flow, c.as_ref(), action, input),
+            Err(e) => Answer {
+                flow,
+                result: Err(e),
+                actions: Vec::new(),
+                flow_error: None,
+            },
+        }
     }
 
     /// Runs a query against committed state.
@@ -83,16 +164,21 @@ impl Engine {
         concept.query(&ActionCtx::new(Uuid::nil(), now()), view.as_ref(), query, input)
     }
 
-    /// Decides, commits and makes durable one action; records refusals too.
-    fn run_action(
+    /// Decides and commits one action (a refusal is recorded too), with its fire-once guard if a
+    /// sync fired it. Does not wait for durability: the flow does, once, at its end.
+    pub(crate) fn run_action(
         &self,
         concept: &dyn DynConcept,
         action: &str,
         input: Value,
         flow: Uuid,
-        cause: Option<(String, Vec<u64>, u32)>,
-    ) -> Result<Value, ActionError> {
-        let (sync, matched, depth) = cause.unwrap_or_default();
+        cause: Option<&Cause>,
+    ) -> Result<Ran, ActionError> {
+        let guard = cause.map(|c| EngineKey::FireGuard {
+            sync: c.sync.clone(),
+            matched: c.matched.clone(),
+            step: c.step,
+        });
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, now());
@@ -105,44 +191,68 @@ impl Engine {
                 output,
                 failed,
                 at: ctx.now,
-                sync: (!sync.is_empty()).then(|| sync.clone()),
-                cause: matched.clone(),
-                depth,
+                sync: cause.map(|c| c.sync.clone()),
+                cause: cause.map(|c| c.matched.clone()).unwrap_or_default(),
+                depth: cause.map_or(0, |c| c.depth),
                 events: None,
+            };
+            let completed = |output: &Value, failed: bool| Completed {
+                id: 0,
+                concept: concept.name().to_string(),
+                action: action.to_string(),
+                input: input.clone(),
+                output: output.clone(),
+                failed,
+                sync: cause.map(|c| c.sync.clone()),
+                cause: cause.map(|c| c.matched.clone()).unwrap_or_default(),
+                depth: cause.map_or(0, |c| c.depth),
             };
             let performed = {
                 let view = self.store.view(concept.name());
                 concept.perform(&ctx, view.as_ref(), action, input.clone())
             };
-            let performed = match performed {
-                Ok(p) => p,
-                Err(refusal) => {
-                    // A refusal changes nothing; its record need not wait for a flush.
-                    let commit = Commit {
+            let (commit, output, refusal) = match performed {
+                Ok(p) => (
+                    Commit {
                         concept: concept.name().to_string(),
-                        record: Some(record(refusal.to_output(), true)),
-                        ..Commit::default()
-                    };
-                    self.store.commit(commit).map_err(store_error)?;
-                    return Err(refusal);
+                        appends: p.appends,
+                        record: Some(record(p.output.clone(), false)),
+                        guarded_rows: guard.iter().map(|g| (g.clone(), Vec::new())).collect(),
+                    },
+                    p.output,
+                    None,
+                ),
+                Err(refusal) => {
+                    let output = refusal.to_output();
+                    (
+                        Commit {
+                            concept: concept.name().to_string(),
+                            record: Some(record(output.clone(), true)),
+                            guarded_rows: guard.iter().map(|g| (g.clone(), Vec::new())).collect(),
+                            ..Commit::default()
+                        },
+                        output,
+                        Some(refusal),
+                    )
                 }
-            };
-            let output = performed.output.clone();
-            let commit = Commit {
-                concept: concept.name().to_string(),
-                appends: performed.appends,
-                record: Some(record(output.clone(), false)),
-                guarded_rows: Vec::new(),
             };
             match self.store.commit(commit) {
                 Ok(receipt) => {
-                    self.store.wait_durable(receipt.generation).map_err(store_error)?;
-                    return Ok(output);
+                    let mut done = completed(&output, refusal.is_some());
+                    done.id = receipt.action;
+                    // A refusal changes no state: its record need not be waited for.
+                    let wait = refusal.is_none().then_some(receipt.generation);
+                    return Ok(Ran::Done {
+                        completed: Box::new(done),
+                        wait,
+                        refusal,
+                    });
                 }
                 Err(StoreError::VersionConflict { .. }) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                     continue;
                 }
+                Err(StoreError::GuardExists(_)) if guard.is_some() => return Ok(Ran::AlreadyFired),
                 Err(e) => return Err(store_error(e)),
             }
         }

@@ -1,6 +1,7 @@
 //! The routes and their handlers.
 
 use super::{ApiError, AppState};
+use crate::engine::{Answer, Engine};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -15,7 +16,8 @@ pub const FLOW_HEADER: &str = "x-flow-id";
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/{concept}/{action}", post(call))
+        .route("/api/flows/{flow}", get(flow))
+        .route("/api/{*path}", post(call))
         .fallback(not_found)
         .with_state(state)
 }
@@ -51,29 +53,124 @@ async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
     serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))
 }
 
-async fn call(
-    State(state): State<AppState>,
-    Path((concept, action)): Path<(String, String)>,
-    body: Body,
-) -> Result<Response, ApiError> {
+/// The actions no HTTP caller may invoke directly (only syncs do).
+const NOT_EXPOSED: &[(&str, &str)] = &[("Requesting", "respond")];
+
+/// `POST /api/{Concept}/{action}` runs an action or query; any other `POST /api/{path}` becomes
+/// `Requesting.request (path: "/{path}", ...body)`, answered by the flow's `Requesting.respond`.
+async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Body) -> Result<Response, ApiError> {
     let input = json_body(body, state.body_limit).await?;
-    let engine = state.engine.clone();
-    let answer = tokio::task::spawn_blocking(move || engine.invoke(&concept, &action, input))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                format!("the action panicked: {e}"),
-            )
-        })?;
-    let flow = HeaderValue::from_str(&answer.flow.to_string()).ok();
-    let mut response = match answer.result {
-        Ok(output) => Json(output).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    };
-    if let Some(flow) = flow {
-        response.headers_mut().insert(FLOW_HEADER, flow);
+    let segments: Vec<&str> = path.split('/').collect();
+    let is_concept = state.engine.registry().get(segments[0]).is_some();
+    if is_concept {
+        let [concept, action] = segments[..] else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "{} is a concept: call its actions as POST /api/{}/{{action}}",
+                    segments[0], segments[0]
+                ),
+            ));
+        };
+        if NOT_EXPOSED.contains(&(concept, action)) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "NOT_EXPOSED",
+                format!("{concept}.{action} is invoked by syncs only, not over HTTP"),
+            ));
+        }
+        let (concept, action) = (concept.to_string(), action.to_string());
+        let answer = blocking(&state, move |engine| engine.invoke(&concept, &action, input)).await?;
+        return Ok(with_flow(answer.flow, concept_answer(answer)));
     }
-    Ok(response)
+    let Value::Object(mut fields) = input else {
+        return Err(ApiError::malformed("the request body must be a JSON object"));
+    };
+    let path = format!("/{path}");
+    fields.insert("path".into(), Value::String(path.clone()));
+    let answer = blocking(&state, move |engine| {
+        let answer = engine.invoke("Requesting", "request", Value::Object(fields));
+        let response = request_answer(engine, &path, &answer);
+        (answer.flow, response)
+    })
+    .await?;
+    Ok(with_flow(answer.0, answer.1))
+}
+
+/// Runs engine work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Engine) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || work(&engine)).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            format!("the action panicked: {e}"),
+        )
+    })
+}
+
+/// A concept action's or query's answer: its output, its refusal, or why its flow stopped.
+fn concept_answer(answer: Answer) -> Response {
+    match (answer.result, answer.flow_error) {
+        (Err(e), _) | (Ok(_), Some(e)) => ApiError::from(e).into_response(),
+        (Ok(output), None) => Json(output).into_response(),
+    }
+}
+
+/// A request's answer: the arguments of the flow's first successful `Requesting.respond` for it.
+fn request_answer(engine: &Engine, path: &str, answer: &Answer) -> Response {
+    let request = match &answer.result {
+        Ok(output) => output.get("request").cloned().unwrap_or(Value::Null),
+        Err(e) => return ApiError::from(e.clone()).into_response(),
+    };
+    if let Some(e) = &answer.flow_error {
+        return ApiError::from(e.clone()).into_response();
+    }
+    let respond = answer.cascade().iter().find(|c| {
+        c.concept == "Requesting" && c.action == "respond" && !c.failed && c.input.get("request") == Some(&request)
+    });
+    match respond {
+        Some(r) => {
+            let (status, body) = requesting::response_of(&r.input);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (status, Json(body)).into_response()
+        }
+        None => ApiError::from(engine.unanswered(path, &answer.actions)).into_response(),
+    }
+}
+
+fn with_flow(flow: uuid::Uuid, mut response: Response) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&flow.to_string()) {
+        response.headers_mut().insert(FLOW_HEADER, value);
+    }
+    response
+}
+
+/// `GET /api/flows/{flow}`: the flow's action records and the firings that linked them.
+async fn flow(State(state): State<AppState>, Path(flow): Path<String>) -> Result<Response, ApiError> {
+    let id = uuid::Uuid::parse_str(&flow).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_FLOW_ID",
+            format!("{flow:?} is not a flow id (a UUID, as in the x-flow-id header)"),
+        )
+    })?;
+    let report = blocking(&state, move |engine| engine.flow_report(id)).await?;
+    match report {
+        Ok(Some(report)) => Ok(with_flow(id, Json(report).into_response())),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "FLOW_NOT_FOUND",
+            format!("no actions are recorded for flow {id} (unknown, or compacted away)"),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            format!("the store failed: {e}"),
+        )),
+    }
 }

@@ -4,7 +4,16 @@
 //! may continue over the following lines (so a long ingest can be laid out readably). `#` starts
 //! a comment line. Expectations: `=> {json}` (a partial match: object keys not written are not
 //! compared, arrays compare whole and in order), `=> error CODE`, or nothing (the step must
-//! succeed).
+//! succeed). A `# comment` may follow an expectation.
+//!
+//! Indented steps under a step are the cascade it must cause: the actions syncs fire in its flow,
+//! in the order they complete, each matched by name, by its input (partially, like outputs) and
+//! by its expectation — the same lines the engine's trace log prints, so a log pastes in:
+//!
+//! ```text
+//! Requesting.request {"path": "/liked", "userId": "u"} => {"request": "$r"}
+//!     Requesting.respond {"request": "$r", "trackIds": ["t:1"]} => {}   # LikedSongs
+//! ```
 
 use serde_json::Value;
 
@@ -29,6 +38,8 @@ pub struct Step {
     pub expect: Expect,
     /// The step as written (first line), for reports.
     pub text: String,
+    /// The actions its flow must fire, in order (empty: the cascade is not checked).
+    pub cascade: Vec<Step>,
 }
 
 /// A trace file that cannot be read, with its place.
@@ -60,8 +71,13 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
         line,
         message,
     };
-    // Group lines into steps.
-    let mut groups: Vec<(usize, String)> = Vec::new();
+    // Group lines into steps, and indented steps into their step's cascade.
+    struct Group {
+        line: usize,
+        body: String,
+        cascade: Vec<(usize, String)>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
         let trimmed = line.trim_start();
@@ -69,21 +85,47 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
             continue;
         }
         if starts_step(line) {
-            groups.push((i + 1, line.to_string()));
-        } else if let Some((_, body)) = groups.last_mut() {
-            body.push('\n');
-            body.push_str(line);
-        } else {
+            groups.push(Group {
+                line: i + 1,
+                body: line.to_string(),
+                cascade: Vec::new(),
+            });
+            continue;
+        }
+        let Some(group) = groups.last_mut() else {
             return Err(err(
                 i + 1,
                 format!("expected a step `Concept.action {{...}}`, found {trimmed:?}"),
             ));
+        };
+        if starts_step(trimmed) {
+            group.cascade.push((i + 1, trimmed.to_string()));
+            continue;
         }
+        let body = match group.cascade.last_mut() {
+            Some((_, body)) => body,
+            None => &mut group.body,
+        };
+        body.push('\n');
+        body.push_str(line);
     }
     groups
         .into_iter()
-        .map(|(line, body)| parse_step(file, line, &body))
+        .map(|g| {
+            let mut step = parse_step(file, g.line, &g.body)?;
+            step.cascade = g
+                .cascade
+                .iter()
+                .map(|(line, body)| parse_step(file, *line, body))
+                .collect::<Result<_, _>>()?;
+            Ok(step)
+        })
         .collect()
+}
+
+/// `text` without a trailing `# comment` (outside JSON strings: call it on what follows JSON).
+fn strip_comment(text: &str) -> &str {
+    text.split_once('#').map_or(text, |(before, _)| before).trim()
 }
 
 fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
@@ -108,12 +150,12 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
         None => return Err(err(format!("{name} has no input; write {{}} for an empty one"))),
     };
     let after = rest[stream.byte_offset()..].trim();
-    let expect = if after.is_empty() {
+    let expect = if after.is_empty() || after.starts_with('#') {
         Expect::Success
     } else if let Some(exp) = after.strip_prefix("=>") {
         let exp = exp.trim();
         if let Some(code) = exp.strip_prefix("error") {
-            let code = code.trim();
+            let code = strip_comment(code);
             if code.is_empty()
                 || !code
                     .chars()
@@ -125,8 +167,22 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
             }
             Expect::Error(code.to_string())
         } else {
-            let v: Value = serde_json::from_str(exp)
-                .map_err(|e| err(format!("the expected output of {name} is not valid JSON: {e}")))?;
+            let mut stream = serde_json::Deserializer::from_str(exp).into_iter::<Value>();
+            let v = match stream.next() {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => return Err(err(format!("the expected output of {name} is not valid JSON: {e}"))),
+                None => {
+                    return Err(err(format!(
+                        "`=>` after {name} needs an expected output or `error CODE`"
+                    )))
+                }
+            };
+            let trailing = exp[stream.byte_offset()..].trim();
+            if !(trailing.is_empty() || trailing.starts_with('#')) {
+                return Err(err(format!(
+                    "after the expected output of {name} expected the end of the step or a # comment, found {trailing:?}"
+                )));
+            }
             Expect::Output(v)
         }
     } else {
@@ -141,5 +197,6 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
         input,
         expect,
         text: body.lines().next().unwrap_or_default().chars().take(200).collect(),
+        cascade: Vec::new(),
     })
 }

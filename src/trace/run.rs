@@ -1,7 +1,7 @@
 //! Running a trace against an engine and reporting each step's actual outcome.
 
 use super::{Expect, Step};
-use crate::engine::Engine;
+use crate::engine::{Completed, Engine};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -49,6 +49,8 @@ pub struct StepOutcome {
     /// The output, or `{"error", "code"}` for a refusal.
     pub actual: Value,
     pub failed: bool,
+    /// What syncs fired in its flow.
+    pub cascade: Vec<Completed>,
     /// Why the step does not meet its expectation, if it does not.
     pub mismatch: Option<String>,
 }
@@ -108,32 +110,85 @@ pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
                     step: step.clone(),
                     actual: Value::Null,
                     failed: true,
+                    cascade: Vec::new(),
                     mismatch: Some(why),
                 });
                 continue;
             }
         };
         let answer = engine.invoke(&step.concept, &step.action, input);
-        let (actual, failed, code) = match answer.result {
-            Ok(v) => (v, false, None),
-            Err(e) => (e.to_output(), true, Some(e.code)),
+        let (actual, failed, code) = match &answer.result {
+            Ok(v) => (v.clone(), false, None),
+            Err(e) => (e.to_output(), true, Some(e.code.clone())),
         };
-        let mismatch = match (&step.expect, failed) {
-            (Expect::Error(want), true) if code.as_deref() == Some(want.as_str()) => None,
-            (Expect::Error(want), true) => Some(format!("refused with {}, not {want}", code.unwrap_or_default())),
-            (Expect::Error(want), false) => Some(format!("succeeded, but error {want} was expected")),
-            (_, true) => Some("refused, but success was expected".to_string()),
-            (Expect::Success, false) => None,
-            (Expect::Output(want), false) => json_matches(want, &actual, "", &mut bindings).err(),
-        };
+        let mut mismatch = expectation_met(&step.expect, &actual, code.as_deref(), &mut bindings).err();
+        if mismatch.is_none() {
+            if let Some(e) = &answer.flow_error {
+                mismatch = Some(format!("the flow stopped: {} ({})", e.message, e.code));
+            }
+        }
+        if mismatch.is_none() && !step.cascade.is_empty() {
+            mismatch = cascade_matches(&step.cascade, answer.cascade(), &mut bindings).err();
+        }
         report.steps.push(StepOutcome {
             step: step.clone(),
             actual,
             failed,
+            cascade: answer.cascade().to_vec(),
             mismatch,
         });
     }
     report
+}
+
+/// Whether an outcome (an output, or a refusal with `code`) meets an expectation.
+fn expectation_met(expect: &Expect, actual: &Value, code: Option<&str>, bindings: &mut Bindings) -> Result<(), String> {
+    match (expect, code) {
+        (Expect::Error(want), Some(code)) if code == want => Ok(()),
+        (Expect::Error(want), Some(code)) => Err(format!("refused with {code}, not {want}")),
+        (Expect::Error(want), None) => Err(format!("succeeded, but error {want} was expected")),
+        (_, Some(code)) => Err(format!("refused ({code}), but success was expected")),
+        (Expect::Success, None) => Ok(()),
+        (Expect::Output(want), None) => json_matches(want, actual, "", bindings),
+    }
+}
+
+/// Whether the fired actions are the expected cascade: same length, and each by name, input
+/// (partially) and expectation.
+fn cascade_matches(expected: &[Step], fired: &[Completed], bindings: &mut Bindings) -> Result<(), String> {
+    let names = |c: &Completed| format!("{}.{}", c.concept, c.action);
+    for (i, want) in expected.iter().enumerate() {
+        let Some(got) = fired.get(i) else {
+            return Err(format!(
+                "line {}: expected {}.{} as fired action {} of the flow, but only {} fired: [{}]",
+                want.line,
+                want.concept,
+                want.action,
+                i + 1,
+                fired.len(),
+                fired.iter().map(names).collect::<Vec<_>>().join(", ")
+            ));
+        };
+        let here = |why: String| format!("line {}: fired action {} ({}): {why}", want.line, i + 1, names(got));
+        if got.concept != want.concept || got.action != want.action {
+            return Err(here(format!("expected {}.{}", want.concept, want.action)));
+        }
+        json_matches(&want.input, &got.input, "input", bindings).map_err(here)?;
+        let code = got
+            .failed
+            .then(|| got.output["code"].as_str().unwrap_or_default().to_string());
+        expectation_met(&want.expect, &got.output, code.as_deref(), bindings).map_err(here)?;
+    }
+    if fired.len() > expected.len() {
+        return Err(format!(
+            "{} actions fired, {} expected; the first unexpected one: {} {}",
+            fired.len(),
+            expected.len(),
+            names(&fired[expected.len()]),
+            fired[expected.len()].input
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `actual` matches `expected`: objects partially (keys not written are not compared),

@@ -98,7 +98,10 @@ impl Concept for Requesting {
                 if !input.path.starts_with('/') || input.path.chars().any(char::is_control) {
                     return Err(ActionError::invalid(
                         "INVALID_PATH",
-                        format!("`path` must start with \"/\" and hold no control characters: {:?}", input.path),
+                        format!(
+                            "`path` must start with \"/\" and hold no control characters: {:?}",
+                            input.path
+                        ),
                     ));
                 }
                 let request = uuid::Uuid::now_v7().to_string();
