@@ -1,0 +1,322 @@
+//! The sync engine with the real store and the real concepts: fire-once (in a flow, on
+//! redelivery, across a restart), flow isolation, error versus success patterns, `where` fan-out,
+//! `not` and comparisons, composite `then` values, the cascade bound, and the guard committed
+//! with the fired action's record.
+
+mod common;
+
+use common::ok;
+use librarycache::engine::{Answer, Engine, Registry, SyncSet};
+use librarycache::store::{EngineKey, SledStore};
+use librarycache::sync::{check, parse_sync_file};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Parses and checks `text` as one sync file; panics with every problem.
+fn syncs(text: &str) -> SyncSet {
+    let file = parse_sync_file("test.sync", text).unwrap_or_else(|e| panic!("{e:?}"));
+    let files = vec![file];
+    let problems = check(&files, &Registry::standard().specs());
+    assert!(problems.is_empty(), "{problems:?}");
+    SyncSet::new(files)
+}
+
+fn engine_at(dir: &Path, text: &str) -> Engine {
+    Engine::new(
+        Arc::new(SledStore::open(dir).expect("open store")),
+        Registry::standard(),
+    )
+    .with_syncs(syncs(text))
+}
+
+fn names(answer: &Answer) -> Vec<String> {
+    answer
+        .cascade()
+        .iter()
+        .map(|c| format!("{}.{} by {}", c.concept, c.action, c.sync.as_deref().unwrap_or("-")))
+        .collect()
+}
+
+fn request(engine: &Engine, input: Value) -> Answer {
+    let answer = engine.invoke("Requesting", "request", input);
+    assert!(answer.result.is_ok(), "{:?}", answer.result);
+    assert!(answer.flow_error.is_none(), "{:?}", answer.flow_error);
+    answer
+}
+
+/// The `respond` inputs of a flow (without the request id).
+fn responses(answer: &Answer) -> Vec<Value> {
+    answer
+        .cascade()
+        .iter()
+        .filter(|c| c.concept == "Requesting" && c.action == "respond")
+        .map(|c| {
+            let mut v = c.input.clone();
+            v.as_object_mut().map(|m| m.remove("request"));
+            v
+        })
+        .collect()
+}
+
+const TOUCH: &str = r#"
+sync Touch
+when
+    Requesting.request (path: "/touch", userId) : (request)
+then
+    LibraryCache.merge (userId, plays: [{trackId: "t:touch", playedAt: "2025-01-01T00:00:00Z"}])
+    Requesting.respond (request, done: true)
+"#;
+
+#[test]
+fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (request_id, merge_id, flow) = {
+        let engine = engine_at(dir.path(), TOUCH);
+        ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
+        let answer = request(&engine, json!({"path": "/touch", "userId": "u"}));
+        assert_eq!(names(&answer), ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]);
+        let request_id = answer.actions[0].id;
+        let merge_id = answer.cascade()[0].id;
+
+        // The guard of the first fired action is in the store, pointing at that action.
+        let guard = EngineKey::FireGuard {
+            sync: "Touch".into(),
+            matched: vec![request_id],
+            step: 0,
+        };
+        let row = engine.store().engine_row(&guard).expect("read").expect("guard written");
+        assert_eq!(row, merge_id.to_be_bytes().to_vec());
+
+        // Delivering the request to the syncs again fires nothing.
+        let again = engine.redeliver(request_id).expect("redeliver");
+        assert!(again.cascade().is_empty(), "{:?}", names(&again));
+        assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
+        (request_id, merge_id, answer.flow)
+    };
+    // After a restart, too.
+    let engine = engine_at(dir.path(), TOUCH);
+    let again = engine.redeliver(request_id).expect("redeliver");
+    assert!(again.cascade().is_empty(), "{:?}", names(&again));
+    assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
+    let records = engine.store().flow(flow).expect("flow");
+    assert_eq!(records.len(), 3, "the flow holds the request, the merge and the respond only");
+    assert_eq!(records[1].id, merge_id);
+    assert_eq!(records[1].sync.as_deref(), Some("Touch"));
+    assert_eq!(records[1].cause, vec![request_id]);
+    assert_eq!(
+        ok(&engine, "LibraryCache._getStatus", json!({"userId": "u"}))["plays"],
+        json!(1)
+    );
+
+    // Without the guard, the same delivery fires: the guard is what stops it.
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let other = engine_at(fresh.path(), TOUCH);
+    ok(&other, "LibraryCache.ingest", json!({"userId": "u"}));
+    let answer = request(&other, json!({"path": "/touch", "userId": "u"}));
+    assert_eq!(answer.cascade().len(), 2);
+}
+
+const WAIT: &str = r#"
+sync AnswerWithTheMerge
+when
+    Requesting.request (path: "/wait", userId) : (request)
+    LibraryCache.merge (userId) : (version)
+then
+    Requesting.respond (request, version)
+"#;
+
+#[test]
+fn flows_never_match_across_each_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), WAIT);
+    ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
+    // The request's flow has no merge: nothing fires.
+    let waiting = request(&engine, json!({"path": "/wait", "userId": "u"}));
+    assert!(waiting.cascade().is_empty());
+    // A merge of the same user in another flow must not answer that request.
+    let merge = engine.invoke("LibraryCache", "merge", json!({"userId": "u", "plays": []}));
+    assert!(merge.result.is_ok());
+    assert!(merge.cascade().is_empty(), "{:?}", names(&merge));
+    assert_eq!(engine.store().flow(waiting.flow).expect("flow").len(), 1);
+}
+
+const OUTCOMES: &str = r#"
+sync OnRefusedClear
+when
+    Requesting.request (path: "/clear", userId) : (request)
+    LibraryCache.clear (userId) : (error, code)
+then
+    Requesting.respond (request, outcome: "refused", code)
+
+sync OnClear
+when
+    Requesting.request (path: "/clear", userId) : (request)
+    LibraryCache.clear (userId) : (userId)
+then
+    Requesting.respond (request, outcome: "cleared")
+
+sync Clear
+when
+    Requesting.request (path: "/clear", userId) : (request)
+then
+    LibraryCache.clear (userId)
+"#;
+
+#[test]
+fn error_patterns_match_only_refusals_and_others_only_successes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), OUTCOMES);
+    ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
+    let cleared = request(&engine, json!({"path": "/clear", "userId": "u"}));
+    assert_eq!(
+        names(&cleared),
+        ["LibraryCache.clear by Clear", "Requesting.respond by OnClear"]
+    );
+    assert_eq!(responses(&cleared), [json!({"outcome": "cleared"})]);
+    let refused = request(&engine, json!({"path": "/clear", "userId": "u"}));
+    assert_eq!(
+        names(&refused),
+        ["LibraryCache.clear by Clear", "Requesting.respond by OnRefusedClear"]
+    );
+    assert!(refused.cascade()[0].failed);
+    assert_eq!(
+        responses(&refused),
+        [json!({"outcome": "refused", "code": "USER_NOT_FOUND"})]
+    );
+}
+
+const FAN_OUT: &str = r#"
+sync RefreshStale
+when
+    Requesting.request (path: "/refresh-stale") : (request)
+where
+    LibraryCache._staleUsers (maxAge: "1ms") : (userIds)
+    userId in userIds
+then
+    LibraryCache.merge (userId, plays: [])
+"#;
+
+#[test]
+fn where_fans_out_over_many_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), FAN_OUT);
+    let users: Vec<String> = (0..60).map(|i| format!("user:{i:02}")).collect();
+    for u in &users {
+        ok(&engine, "LibraryCache.ingest", json!({"userId": u}));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let answer = request(&engine, json!({"path": "/refresh-stale"}));
+    let merged: Vec<String> = answer
+        .cascade()
+        .iter()
+        .map(|c| c.input["userId"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(merged, users, "one merge per stale user, in the query's order");
+    assert!(answer.cascade().iter().all(|c| !c.failed && c.depth == 1));
+    // Each fired merge has its own guard step.
+    let request_id = answer.actions[0].id;
+    for step in [0u32, 59] {
+        let guard = EngineKey::FireGuard {
+            sync: "RefreshStale".into(),
+            matched: vec![request_id],
+            step,
+        };
+        assert!(engine.store().engine_row(&guard).expect("read").is_some(), "step {step}");
+    }
+}
+
+const CONDITIONS: &str = r#"
+sync Big
+when
+    Requesting.request (path: "/size", userId) : (request)
+where
+    LibraryCache._getStatus (userId) : (likes)
+    likes >= 2
+then
+    Requesting.respond (request, size: "big", likes)
+
+sync Small
+when
+    Requesting.request (path: "/size", userId) : (request)
+where
+    LibraryCache._getStatus (userId) : (likes)
+    likes < 2
+then
+    Requesting.respond (request, size: "small", summary: {user: userId, counts: [likes, 0], nested: {ok: true}})
+
+sync Unknown
+when
+    Requesting.request (path: "/size", userId) : (request)
+where
+    not LibraryCache._getStatus (userId)
+then
+    Requesting.respond (request, size: null, known: false)
+"#;
+
+#[test]
+fn not_comparisons_and_composite_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), CONDITIONS);
+    ok(
+        &engine,
+        "LibraryCache.ingest",
+        json!({"userId": "big", "likes": [{"trackId": "a"}, {"trackId": "b"}]}),
+    );
+    ok(&engine, "LibraryCache.ingest", json!({"userId": "small", "likes": []}));
+    let big = request(&engine, json!({"path": "/size", "userId": "big"}));
+    assert_eq!(responses(&big), [json!({"size": "big", "likes": 2})]);
+    let small = request(&engine, json!({"path": "/size", "userId": "small"}));
+    assert_eq!(
+        responses(&small),
+        [json!({"size": "small", "summary": {"user": "small", "counts": [0, 0], "nested": {"ok": true}}})]
+    );
+    let unknown = request(&engine, json!({"path": "/size", "userId": "nobody"}));
+    assert_eq!(names(&unknown), ["Requesting.respond by Unknown"]);
+    assert_eq!(responses(&unknown), [json!({"size": null, "known": false})]);
+}
+
+const LOOP: &str = r#"
+sync Ping
+when
+    LibraryCache.merge (userId) : (version)
+then
+    LibraryCache.sync (userId, plays: [])
+
+sync Pong
+when
+    LibraryCache.sync (userId) : (version)
+then
+    LibraryCache.merge (userId, plays: [])
+"#;
+
+#[test]
+fn a_runaway_cascade_stops_at_the_bound_and_names_the_loop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), LOOP).with_cascade_limit(40);
+    ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
+    let answer = engine.invoke("LibraryCache", "merge", json!({"userId": "u", "plays": []}));
+    assert!(answer.result.is_ok(), "the invoked action itself completed");
+    let error = answer.flow_error.expect("the flow was stopped");
+    assert_eq!(error.code, "CASCADE_LIMIT");
+    assert!(error.message.contains("after 40 actions"), "{}", error.message);
+    assert!(error.message.contains("Ping → Pong"), "{}", error.message);
+    assert_eq!(answer.actions.len(), 40);
+    assert_eq!(engine.store().flow(answer.flow).expect("flow").len(), 40);
+    // The default bound is 1,000 actions.
+    assert_eq!(librarycache::engine::DEFAULT_CASCADE_LIMIT, 1_000);
+}
+
+#[test]
+fn a_then_action_that_is_refused_is_recorded_with_its_guard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine_at(dir.path(), TOUCH);
+    // No library for "ghost": the merge is refused, the respond still runs.
+    let answer = request(&engine, json!({"path": "/touch", "userId": "ghost"}));
+    assert_eq!(names(&answer), ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]);
+    assert!(answer.cascade()[0].failed);
+    assert_eq!(answer.cascade()[0].output["code"], json!("USER_NOT_FOUND"));
+    let again = engine.redeliver(answer.actions[0].id).expect("redeliver");
+    assert!(again.cascade().is_empty(), "{:?}", names(&again));
+    assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
+}
