@@ -21,7 +21,12 @@ then
 fn check_reports_every_problem_and_serve_refuses_to_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("broken.sync"), BROKEN).expect("write");
-    let out = bin().arg("check").arg("--syncs").arg(dir.path()).output().expect("runs");
+    let out = bin()
+        .arg("check")
+        .arg("--syncs")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = dir.path().join("broken.sync").display().to_string();
@@ -48,7 +53,12 @@ fn check_reports_every_problem_and_serve_refuses_to_start() {
 #[test]
 fn the_shipped_syncs_check_and_trace_prints_cascades() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = bin().arg("check").arg("--syncs").arg(root.join("syncs")).output().expect("runs");
+    let out = bin()
+        .arg("check")
+        .arg("--syncs")
+        .arg(root.join("syncs"))
+        .output()
+        .expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bin()
         .arg("trace")
@@ -60,7 +70,9 @@ fn the_shipped_syncs_check_and_trace_prints_cascades() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("         LibraryCache.merge {\"userId\":\"user:alice\",\"likes\":[{\"trackId\":\"track:c\"}]} => {"),
+        stdout.contains(
+            "         LibraryCache.merge {\"userId\":\"user:alice\",\"likes\":[{\"trackId\":\"track:c\"}]} => {"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("   # LikeTrackDone"), "{stdout}");

@@ -75,7 +75,10 @@ fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
         let engine = engine_at(dir.path(), TOUCH);
         ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
         let answer = request(&engine, json!({"path": "/touch", "userId": "u"}));
-        assert_eq!(names(&answer), ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]);
+        assert_eq!(
+            names(&answer),
+            ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]
+        );
         let request_id = answer.actions[0].id;
         let merge_id = answer.cascade()[0].id;
 
@@ -100,7 +103,11 @@ fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
     assert!(again.cascade().is_empty(), "{:?}", names(&again));
     assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
     let records = engine.store().flow(flow).expect("flow");
-    assert_eq!(records.len(), 3, "the flow holds the request, the merge and the respond only");
+    assert_eq!(
+        records.len(),
+        3,
+        "the flow holds the request, the merge and the respond only"
+    );
     assert_eq!(records[1].id, merge_id);
     assert_eq!(records[1].sync.as_deref(), Some("Touch"));
     assert_eq!(records[1].cause, vec![request_id]);
@@ -222,7 +229,10 @@ fn where_fans_out_over_many_rows() {
             matched: vec![request_id],
             step,
         };
-        assert!(engine.store().engine_row(&guard).expect("read").is_some(), "step {step}");
+        assert!(
+            engine.store().engine_row(&guard).expect("read").is_some(),
+            "step {step}"
+        );
     }
 }
 
@@ -313,7 +323,10 @@ fn a_then_action_that_is_refused_is_recorded_with_its_guard() {
     let engine = engine_at(dir.path(), TOUCH);
     // No library for "ghost": the merge is refused, the respond still runs.
     let answer = request(&engine, json!({"path": "/touch", "userId": "ghost"}));
-    assert_eq!(names(&answer), ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]);
+    assert_eq!(
+        names(&answer),
+        ["LibraryCache.merge by Touch", "Requesting.respond by Touch"]
+    );
     assert!(answer.cascade()[0].failed);
     assert_eq!(answer.cascade()[0].output["code"], json!("USER_NOT_FOUND"));
     let again = engine.redeliver(answer.actions[0].id).expect("redeliver");

@@ -59,9 +59,9 @@ impl Requesting {
 /// The answer a `respond` input describes: the HTTP status and the JSON object to send.
 pub fn response_of(respond_input: &Value) -> (u16, Value) {
     let mut body = respond_input.as_object().cloned().unwrap_or_default();
-    body.remove("request");
+    body.shift_remove("request");
     let status = body
-        .remove("status")
+        .shift_remove("status")
         .and_then(|s| s.as_u64())
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(200);
@@ -159,5 +159,8 @@ mod tests {
         let (status, body) = response_of(&json!({"request": "r1", "trackIds": ["a"]}));
         assert_eq!(status, 200);
         assert_eq!(body, json!({"trackIds": ["a"]}));
+        // The fields keep the order the sync wrote them in.
+        let (_, body) = response_of(&json!({"request": "r", "userId": "u", "status": 201, "version": 5, "added": 1}));
+        assert_eq!(body.to_string(), r#"{"userId":"u","version":5,"added":1}"#);
     }
 }
