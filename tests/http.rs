@@ -267,9 +267,10 @@ fn requests_are_answered_by_syncs_and_their_flows_survive_sigkill() {
     );
     assert!(message.contains("matched no action of the flow"), "{message}");
 
-    // A path no sync mentions.
-    let (status, out, _) = server.post_flow("/api/unheard/of", json!({}));
+    // A path no sync mentions; even it carries a flow id.
+    let (status, out, flow) = server.post_flow("/api/unheard/of", json!({}));
     assert_eq!((status, &out["code"]), (404, &json!("NO_SYNC_FOR_PATH")), "{out}");
+    assert!(uuid::Uuid::parse_str(&flow).is_ok(), "flow header {flow:?}");
 
     // A write through a request, with a cascade two deep.
     let (status, out, like_flow) = server.post_flow("/api/like", json!({"userId": "user:alice", "trackId": "track:c"}));

@@ -19,7 +19,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/flows/{flow}", get(flow))
         .route("/api/{*path}", post(call))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(ensure_flow_header))
         .with_state(state)
+}
+
+/// Every answer carries a flow id; one that ran no flow (a malformed body, an unknown route)
+/// gets a fresh id, so a caller can always quote one.
+async fn ensure_flow_header(mut response: Response) -> Response {
+    if !response.headers().contains_key(FLOW_HEADER) {
+        if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
+            response.headers_mut().insert(FLOW_HEADER, value);
+        }
+    }
+    response
 }
 
 async fn healthz() -> Json<Value> {
