@@ -37,6 +37,16 @@ enum Command {
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "LIBRARYCACHE_BODY_LIMIT", default_value_t = server::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
+        /// Bearer token every /api call must carry (none: no authentication; fine on loopback).
+        #[arg(long, env = "LIBRARYCACHE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Concept actions and queries reachable as POST /api/{Concept}/{action}: a comma-separated
+        /// list of `Concept` or `Concept.action` (Requesting.respond never is).
+        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache")]
+        expose: String,
+        /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
+        #[arg(long, env = "LIBRARYCACHE_REQUEST_TIMEOUT", default_value_t = 60)]
+        request_timeout: u64,
         /// Log every completed action as a trace line (`Concept.action {input} => {output}`),
         /// indented by cascade depth, with the firing sync; secrets redacted.
         #[arg(long, env = "LIBRARYCACHE_TRACE")]
@@ -68,8 +78,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let trace = matches!(cli.command, Command::Serve { trace: true, .. });
-    let mut filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "librarycache=info".into());
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "librarycache=info,tower_http=info".into());
     if !trace {
         // The trace log is opt-in: `--trace`, or RUST_LOG naming its target.
         if std::env::var("RUST_LOG").is_err() {
@@ -130,12 +140,23 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             addr,
             syncs,
             body_limit,
+            token,
+            expose,
+            request_timeout,
             trace: _,
         } => {
+            let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
             let engine = Arc::new(engine(open(&data)?, syncs)?);
+            let config = ServerConfig {
+                addr,
+                body_limit,
+                token: server::Token::new(token),
+                exposure,
+                request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
+            };
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime
-                .block_on(server::serve(engine, ServerConfig { addr, body_limit }))
+                .block_on(server::serve(engine, config))
                 .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -116,7 +116,12 @@ impl Engine {
 
     /// Runs an action or query called from outside: an action starts a new flow.
     pub fn invoke(&self, concept: &str, action: &str, input: Value) -> Answer {
-        let flow = Uuid::now_v7();
+        self.invoke_in(Uuid::now_v7(), concept, action, input)
+    }
+
+    /// [`Engine::invoke`] with the new flow's id chosen by the caller (so it can name the flow
+    /// before the flow ends, e.g. in an answer sent when a request times out).
+    pub fn invoke_in(&self, flow: Uuid, concept: &str, action: &str, input: Value) -> Answer {
         match self.lookup(concept, action) {
             Ok((c, ActionKind::Query)) => Answer {
                 flow,

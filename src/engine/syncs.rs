@@ -28,6 +28,11 @@ impl SyncSet {
         set
     }
 
+    /// Every sync, in load order.
+    pub fn all(&self) -> &[Arc<Sync>] {
+        &self.syncs
+    }
+
     pub fn len(&self) -> usize {
         self.syncs.len()
     }

@@ -10,6 +10,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The flow the error belongs to, sent in the `x-flow-id` header.
+    pub flow: Option<uuid::Uuid>,
 }
 
 impl ApiError {
@@ -18,7 +20,13 @@ impl ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
+            flow: None,
         }
+    }
+
+    pub fn with_flow(mut self, flow: uuid::Uuid) -> Self {
+        self.flow = Some(flow);
+        self
     }
 
     pub fn malformed(message: impl Into<String>) -> Self {
@@ -41,6 +49,7 @@ impl From<ActionError> for ApiError {
             status,
             code: e.code,
             message: e.message,
+            flow: None,
         }
     }
 }
@@ -48,6 +57,12 @@ impl From<ActionError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.message, "code": self.code });
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(flow) = self.flow {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&flow.to_string()) {
+                response.headers_mut().insert(super::routes::FLOW_HEADER, value);
+            }
+        }
+        response
     }
 }

@@ -1,33 +1,65 @@
 //! The HTTP server: a thin JSON layer over the engine (DESIGN §6).
 //!
-//! `POST /api/{Concept}/{action}` runs an action or query; `GET /healthz` answers when the
-//! store is open. Handlers only translate: bytes to JSON, engine answers to status codes. All
-//! store work runs on the blocking pool, never on the async runtime's threads.
+//! `POST /api/{Concept}/{action}` runs an action or query (when exposed); any other
+//! `POST /api/{path}` is a request answered by syncs; `GET /api/flows/{flow}`, `/api/schema`,
+//! `/api/openapi.json` describe; `GET /healthz` answers when the store is open. Handlers only
+//! translate: bytes to JSON, engine answers to status codes. All store work runs on the
+//! blocking pool, never on the async runtime's threads. `access` holds the token and exposure
+//! rules, `api_docs` the schema and OpenAPI documents.
 
+mod access;
+mod api_docs;
 mod error;
 mod routes;
 
+pub use access::{Exposure, ExposureError, Token};
 pub use error::ApiError;
 
 use crate::engine::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The largest request body accepted by default (32 MiB).
 pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// How long a request may take by default before it is answered 503 TIMEOUT.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub body_limit: usize,
+    /// The bearer token `/api` calls must carry, if any.
+    pub token: Token,
+    /// Which concept actions and queries `POST /api/{Concept}/{action}` reaches.
+    pub exposure: Arc<Exposure>,
+    /// How long a request may take before it is answered (its work still completes).
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    /// The defaults: no token, LibraryCache exposed, the default body limit and timeout.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        AppState {
+            engine,
+            body_limit: DEFAULT_BODY_LIMIT,
+            token: Token::default(),
+            exposure: Arc::new(Exposure::default()),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
 }
 
 /// Server settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
     pub body_limit: usize,
+    pub token: Token,
+    pub exposure: Exposure,
+    pub request_timeout: Duration,
 }
 
 /// The service's router.
@@ -40,9 +72,15 @@ pub fn router(state: AppState) -> axum::Router {
 pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "librarycache listening");
+    if !config.addr.ip().is_loopback() && !config.token.is_set() {
+        tracing::warn!(addr = %config.addr, "listening beyond loopback without a token: anyone who can reach it can change libraries");
+    }
     let app = router(AppState {
         engine: Arc::clone(&engine),
         body_limit: config.body_limit,
+        token: config.token,
+        exposure: Arc::new(config.exposure),
+        request_timeout: config.request_timeout,
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -1,26 +1,51 @@
 //! The routes and their handlers.
 
-use super::{ApiError, AppState};
+use super::{api_docs, ApiError, AppState};
 use crate::engine::{Answer, Engine};
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use uuid::Uuid;
 
 /// The header every action answer carries its flow id in.
 pub const FLOW_HEADER: &str = "x-flow-id";
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let api = Router::new()
+        .route("/api/schema", get(schema))
+        .route("/api/openapi.json", get(openapi))
         .route("/api/flows/{flow}", get(flow))
         .route("/api/{*path}", post(call))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
         .fallback(not_found)
         .layer(axum::middleware::map_response(ensure_flow_header))
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .with_state(state)
+}
+
+/// Every `/api` call carries the configured bearer token (when one is configured).
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.token.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Every answer carries a flow id; one that ran no flow (a malformed body, an unknown route)
@@ -65,16 +90,13 @@ async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
     serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))
 }
 
-/// The actions no HTTP caller may invoke directly (only syncs do).
-const NOT_EXPOSED: &[(&str, &str)] = &[("Requesting", "respond")];
-
 /// `POST /api/{Concept}/{action}` runs an action or query; any other `POST /api/{path}` becomes
 /// `Requesting.request (path: "/{path}", ...body)`, answered by the flow's `Requesting.respond`.
 async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Body) -> Result<Response, ApiError> {
     let input = json_body(body, state.body_limit).await?;
     let segments: Vec<&str> = path.split('/').collect();
-    let is_concept = state.engine.registry().get(segments[0]).is_some();
-    if is_concept {
+    let flow = Uuid::now_v7();
+    if state.engine.registry().get(segments[0]).is_some() {
         let [concept, action] = segments[..] else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -85,15 +107,18 @@ async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Bod
                 ),
             ));
         };
-        if NOT_EXPOSED.contains(&(concept, action)) {
+        if !state.exposure.allows(concept, action) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "NOT_EXPOSED",
-                format!("{concept}.{action} is invoked by syncs only, not over HTTP"),
+                format!("{concept}.{action} is not reachable over HTTP on this service (see --expose)"),
             ));
         }
         let (concept, action) = (concept.to_string(), action.to_string());
-        let answer = blocking(&state, move |engine| engine.invoke(&concept, &action, input)).await?;
+        let answer = blocking(&state, flow, move |engine| {
+            engine.invoke_in(flow, &concept, &action, input)
+        })
+        .await?;
         return Ok(with_flow(answer.flow, concept_answer(answer)));
     }
     let Value::Object(mut fields) = input else {
@@ -101,28 +126,54 @@ async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Bod
     };
     let path = format!("/{path}");
     fields.insert("path".into(), Value::String(path.clone()));
-    let answer = blocking(&state, move |engine| {
-        let answer = engine.invoke("Requesting", "request", Value::Object(fields));
-        let response = request_answer(engine, &path, &answer);
-        (answer.flow, response)
+    let response = blocking(&state, flow, move |engine| {
+        let answer = engine.invoke_in(flow, "Requesting", "request", Value::Object(fields));
+        request_answer(engine, &path, &answer)
     })
     .await?;
-    Ok(with_flow(answer.0, answer.1))
+    Ok(with_flow(flow, response))
 }
 
-/// Runs engine work on the blocking pool.
+/// Runs engine work on the blocking pool, answering 503 TIMEOUT (with the flow's id) if it takes
+/// longer than the request timeout; the work itself still completes.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
+    flow: Uuid,
     work: impl FnOnce(&Engine) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || work(&engine)).await.map_err(|e| {
-        ApiError::new(
+    let task = tokio::task::spawn_blocking(move || work(&engine));
+    match tokio::time::timeout(state.request_timeout, task).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
             format!("the action panicked: {e}"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            format!(
+                "no answer within {:?}; the work goes on and may still complete: see GET /api/flows/{flow}",
+                state.request_timeout
+            ),
         )
-    })
+        .with_flow(flow)),
+    }
+}
+
+/// `GET /api/schema`: every concept's actions and queries with their input and output schemas.
+async fn schema(State(state): State<AppState>) -> Json<Value> {
+    Json(api_docs::schema_document(&state.engine, &state.exposure))
+}
+
+/// `GET /api/openapi.json`: an OpenAPI 3.1 document of what this service exposes.
+async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(api_docs::openapi_document(
+        &state.engine,
+        &state.exposure,
+        state.token.is_set(),
+    ))
 }
 
 /// A concept action's or query's answer: its output, its refusal, or why its flow stopped.
@@ -171,7 +222,7 @@ async fn flow(State(state): State<AppState>, Path(flow): Path<String>) -> Result
             format!("{flow:?} is not a flow id (a UUID, as in the x-flow-id header)"),
         )
     })?;
-    let report = blocking(&state, move |engine| engine.flow_report(id)).await?;
+    let report = blocking(&state, id, move |engine| engine.flow_report(id)).await?;
     match report {
         Ok(Some(report)) => Ok(with_flow(id, Json(report).into_response())),
         Ok(None) => Err(ApiError::new(

@@ -32,9 +32,12 @@ impl GroupFlush {
         s.committed
     }
 
-    /// Blocks until `generation` is durable, calling `flush` when this caller leads a flush.
+    /// Blocks until `generation` is durable, calling `flush` when this caller leads a flush. A
+    /// generation beyond the last commit (e.g. `u64::MAX`: "everything so far") means the last
+    /// commit.
     pub fn wait<E>(&self, generation: u64, flush: impl Fn() -> Result<(), E>) -> Result<(), E> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = generation.min(s.committed);
         loop {
             if s.durable >= generation {
                 return Ok(());
@@ -55,5 +58,31 @@ impl GroupFlush {
             }
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn waiting_for_everything_flushes_once_and_returns() {
+        let group = GroupFlush::new();
+        let flushes = AtomicUsize::new(0);
+        let flush = || -> Result<(), ()> {
+            flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        };
+        // Nothing committed: nothing to wait for.
+        group.wait(u64::MAX, flush).expect("flushed");
+        assert_eq!(flushes.load(Ordering::SeqCst), 0);
+        let g = group.committed();
+        group.committed();
+        group.wait(u64::MAX, flush).expect("flushed");
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+        // Already durable: no second flush.
+        group.wait(g, flush).expect("flushed");
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
     }
 }
