@@ -26,6 +26,7 @@ pub const PROJECTION: u8 = b'P';
 pub const CHECKPOINT: u8 = b'C';
 pub const RECORD: u8 = b'R';
 pub const FLOW: u8 = b'F';
+pub const FIRE_GUARD: u8 = b'X';
 pub const REBUILDING: &[u8] = b"B";
 
 pub fn log(seq: u64) -> Vec<u8> {
@@ -91,7 +92,7 @@ pub fn flow(flow: Uuid, id: u64) -> Vec<u8> {
 pub fn engine(key: &EngineKey) -> Vec<u8> {
     match key {
         EngineKey::FireGuard { sync, matched, step } => {
-            let mut k = vec![b'X'];
+            let mut k = vec![FIRE_GUARD];
             k.extend_from_slice(sync.as_bytes());
             k.push(0);
             for id in matched {
@@ -106,6 +107,17 @@ pub fn engine(key: &EngineKey) -> Vec<u8> {
             k
         }
     }
+}
+
+/// The largest matched action id of a fire guard's key (`None` when it matched none or the key
+/// is not a fire guard's).
+pub fn fire_guard_largest_matched(key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(&[FIRE_GUARD])?;
+    let ids = &rest[rest.iter().position(|&b| b == 0)? + 1..];
+    if ids.len() < 12 || (ids.len() - 4) % 8 != 0 {
+        return None;
+    }
+    ids[..ids.len() - 4].chunks_exact(8).map(u64_value).max()
 }
 
 pub fn u64_value(bytes: &[u8]) -> u64 {

@@ -5,7 +5,11 @@
 //! One [`Commit`] is one action: its events (appended with an expected stream version), the
 //! projection rows their apply functions derive, the gapless global sequence, the action record
 //! and any engine rows (fire-once guards, idempotency keys) — written atomically, or not at all.
+//!
+//! The engine's records can be thinned with [`Store::compact`] under a [`Retention`]; the
+//! concepts' events are never compacted.
 
+mod compact;
 mod group_flush;
 mod keys;
 mod overlay;
@@ -15,6 +19,7 @@ mod sled_store;
 pub use record::{ActionRecord, StoredEvent};
 pub use sled_store::SledStore;
 
+use chrono::{DateTime, Utc};
 use concept_core::{Append, EventMeta, ProjectionRead, ProjectionTxn, StoreFault};
 
 /// Why a commit or read failed.
@@ -136,7 +141,107 @@ pub trait Store: Send + Sync + 'static {
     fn projection_dump(&self) -> Result<concept_core::Rows, StoreError>;
     /// Counts over the whole store.
     fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Removes the action records of whole old flows under `retention`, judged at `now`.
+    ///
+    /// Only the engine's history is compacted: action records (`R`), their flow-index rows
+    /// (`F`) and fire-once guards (`X`). The concepts' events, stream indexes, heads,
+    /// projections and checkpoints (`L`, `S`, `H`, `P`, `C`) and idempotency keys (`I`) are
+    /// never touched, so the log, every projection and a rebuild are the same afterwards.
+    ///
+    /// **Boundary.** The smallest action id that must be kept is the least of
+    /// - the id of the first record (in id order) whose `at` is at or after `now - max_age`
+    ///   (one past the last action id when every record is older), when `max_age` is set;
+    /// - `last_action_id - max_actions + 1`, when `max_actions` is set (so the newest
+    ///   `max_actions` ids are kept);
+    /// - the first record id of every flow with records on both sides of the boundary, applied
+    ///   until no flow straddles it: flows are kept or removed whole, which can keep more than
+    ///   `max_actions` records.
+    ///
+    /// A record is thus kept when either rule keeps it (and a record after the first young one
+    /// is kept even if its own `at` is older). A negative `max_age` counts as zero. Every record
+    /// with an id below the boundary is deleted with its flow-index row, and so is every fire
+    /// guard whose largest matched action id is below the boundary (a guard with no matched ids
+    /// is kept). Events keep the id of the action that appended them, which may then have no
+    /// record; [`Store::stats`]`.actions` still counts every action ever committed.
+    ///
+    /// The last action id (`G`) is unchanged, so ids are never reused: the next action gets a
+    /// larger id than any compacted one. The deletes are applied in batches of a few thousand
+    /// keys, each under the writer lock; a record and its flow-index row always go in the same
+    /// batch. The whole is not one atomic write, but an interrupted compaction leaves only
+    /// records that the same retention would delete, and running it again finishes the job.
+    /// A flow that is still cascading while compaction runs is kept whole only if its newer
+    /// records are committed before the flow is examined; keep `max_age` and `max_actions` well
+    /// beyond the length of a flow.
+    ///
+    /// [`Retention::default`] keeps everything: nothing is read or written and the report is
+    /// all zeros.
+    fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError>;
 }
 
 /// Applies one stored event of a concept to that concept's projections (the rebuild callback).
 pub type RebuildFn<'a> = dyn Fn(&str, &EventMeta, &[u8], &mut dyn ProjectionTxn) -> Result<(), StoreFault> + Sync + 'a;
+
+/// How much of the engine's action history [`Store::compact`] keeps. A record is kept when any
+/// set rule keeps it; with no rule set (the default) everything is kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep flows with an action at most this old (see [`Store::compact`] for the exact rule).
+    pub max_age: Option<chrono::Duration>,
+    /// Keep the newest this many actions, rounded up to whole flows.
+    pub max_actions: Option<u64>,
+}
+
+impl Retention {
+    /// True when no rule is set, so compaction keeps everything.
+    pub fn keeps_everything(&self) -> bool {
+        self.max_age.is_none() && self.max_actions.is_none()
+    }
+
+    /// Parses an age such as `30d`, `12h`, `90m` or `45s`: a whole number of days, hours,
+    /// minutes or seconds (surrounding whitespace is ignored).
+    pub fn parse_age(text: &str) -> Result<chrono::Duration, RetentionError> {
+        let bad = |reason: &'static str| RetentionError::BadAge {
+            text: text.to_string(),
+            reason,
+        };
+        let trimmed = text.trim();
+        let unit = trimmed.chars().last().ok_or_else(|| bad("it is empty"))?;
+        let digits = &trimmed[..trimmed.len() - unit.len_utf8()];
+        if !unit.is_ascii_alphabetic() {
+            return Err(bad("it has no unit (d, h, m or s)"));
+        }
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("it does not start with a whole number"));
+        }
+        let n: i64 = digits.parse().map_err(|_| bad("the number is too large"))?;
+        let age = match unit {
+            'd' => chrono::Duration::try_days(n),
+            'h' => chrono::Duration::try_hours(n),
+            'm' => chrono::Duration::try_minutes(n),
+            's' => chrono::Duration::try_seconds(n),
+            _ => return Err(bad("the unit is not d, h, m or s")),
+        };
+        age.ok_or_else(|| bad("the number is too large"))
+    }
+}
+
+/// Why a retention setting was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RetentionError {
+    /// An age that is not a whole number followed by `d`, `h`, `m` or `s`.
+    #[error("{text:?} is not an age like 30d, 12h, 90m or 45s: {reason}")]
+    BadAge { text: String, reason: &'static str },
+}
+
+/// What one [`Store::compact`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CompactReport {
+    /// Action records deleted (each with its flow-index row).
+    pub records: u64,
+    /// Distinct flows those records belonged to.
+    pub flows: u64,
+    /// Fire-once guards deleted.
+    pub guards: u64,
+    /// The smallest action id kept (0 when compaction kept everything without looking).
+    pub boundary: u64,
+}

@@ -9,7 +9,10 @@
 use super::group_flush::GroupFlush;
 use super::keys;
 use super::overlay::{ConceptTxn, ConceptView, Overlay};
-use super::{ActionRecord, Commit, EngineKey, RebuildFn, Receipt, Store, StoreError, StoreStats, StoredEvent};
+use super::{
+    ActionRecord, Commit, CompactReport, EngineKey, RebuildFn, Receipt, Retention, Store, StoreError, StoreStats,
+    StoredEvent,
+};
 use chrono::{DateTime, Utc};
 use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
 use serde::{Deserialize, Serialize};
@@ -25,16 +28,19 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 const REBUILD_BATCH: usize = 5_000;
 
 #[derive(Default)]
-struct Counters {
+pub(super) struct Counters {
     last_seq: u64,
-    last_action: u64,
+    pub(super) last_action: u64,
 }
 
 pub struct SledStore {
-    db: sled::Db,
-    tree: sled::Tree,
-    writer: Mutex<Counters>,
+    pub(super) db: sled::Db,
+    pub(super) tree: sled::Tree,
+    /// Held by every write: commits, rebuilds and each compaction batch.
+    pub(super) writer: Mutex<Counters>,
     flush: GroupFlush,
+    /// One compaction at a time.
+    pub(super) compacting: Mutex<()>,
 }
 
 /// The header stored before an event's data in a log row.
@@ -96,6 +102,7 @@ impl SledStore {
             tree,
             writer: Mutex::new(counters),
             flush: GroupFlush::new(),
+            compacting: Mutex::new(()),
         })
     }
 
@@ -398,6 +405,10 @@ impl Store for SledStore {
             actions: counters.last_action,
             projection_rows: self.tree.scan_prefix([keys::PROJECTION]).count() as u64,
         })
+    }
+
+    fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError> {
+        super::compact::run(self, retention, now, super::compact::RECORD_BATCH, None)
     }
 }
 
