@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
 use librarycache::server::{self, ServerConfig};
-use librarycache::store::{SledStore, Store};
+use librarycache::store::{Retention, SledStore, Store};
 use librarycache::trace;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,13 @@ enum Command {
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
         #[arg(long, env = "LIBRARYCACHE_REQUEST_TIMEOUT", default_value_t = 60)]
         request_timeout: u64,
+        /// Keep action records (the flows behind GET /api/flows) this long: e.g. 30d, 12h; `0`
+        /// disables age-based compaction. Concept events are never compacted.
+        #[arg(long, env = "LIBRARYCACHE_LOG_RETENTION", default_value = "30d")]
+        log_retention: String,
+        /// Keep at most this many of the newest action records (whole flows).
+        #[arg(long, env = "LIBRARYCACHE_LOG_MAX_ACTIONS")]
+        log_max_actions: Option<u64>,
         /// Log every completed action as a trace line (`Concept.action {input} => {output}`),
         /// indented by cascade depth, with the firing sync; secrets redacted.
         #[arg(long, env = "LIBRARYCACHE_TRACE")]
@@ -106,6 +113,15 @@ fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
     Ok(Arc::new(store))
 }
 
+/// The action-log retention from `--log-retention` and `--log-max-actions`.
+fn retention(age: &str, max_actions: Option<u64>) -> Result<Retention, String> {
+    let max_age = match age.trim() {
+        "0" | "" => None,
+        text => Some(Retention::parse_age(text).map_err(|e| format!("--log-retention: {e}"))?),
+    };
+    Ok(Retention { max_age, max_actions })
+}
+
 /// The sync directory to load: the one given, or `./syncs` when it exists (none otherwise).
 fn sync_dir(given: Option<PathBuf>) -> Option<PathBuf> {
     given.or_else(|| Some(PathBuf::from("./syncs")).filter(|d| d.is_dir()))
@@ -143,8 +159,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             token,
             expose,
             request_timeout,
+            log_retention,
+            log_max_actions,
             trace: _,
         } => {
+            let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
             let engine = Arc::new(engine(open(&data)?, syncs)?);
             let config = ServerConfig {
@@ -153,6 +172,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 token: server::Token::new(token),
                 exposure,
                 request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
+                retention,
             };
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime

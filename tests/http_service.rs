@@ -324,3 +324,49 @@ fn sigterm_finishes_in_flight_writes_and_loses_none() {
         }
     }
 }
+
+#[test]
+fn old_flows_are_compacted_at_start_and_the_library_stays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(
+        server.post("/api/LibraryCache/ingest", json!({"userId": "u"}), None).0,
+        200
+    );
+    let resp = server
+        .client
+        .post(format!("{}/api/like", server.base))
+        .json(&json!({"userId": "u", "trackId": "t:1"}))
+        .send()
+        .expect("request");
+    let flow = resp.headers()["x-flow-id"].to_str().expect("flow").to_string();
+    assert_eq!(server.get(&format!("/api/flows/{flow}")).0, 200);
+    drop(server);
+
+    // Kept with the default retention (30 days) ...
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(server.get(&format!("/api/flows/{flow}")).0, 200);
+    drop(server);
+    // ... and compacted when it is older than the retention.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let server = Server::start(dir.path(), &["--log-retention", "1s"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get(&format!("/api/flows/{flow}")).0 != 404 {
+        assert!(Instant::now() < deadline, "the flow was not compacted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, liked) = server.post("/api/LibraryCache/_getLiked", json!({"userId": "u"}), None);
+    assert_eq!(
+        (status, liked),
+        (200, json!({"trackIds": ["t:1"]})),
+        "events are never compacted"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-retention", "30w", "--data"])
+        .arg(dir.path().join("other"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--log-retention: \"30w\""));
+}

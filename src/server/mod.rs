@@ -16,6 +16,7 @@ pub use access::{Exposure, ExposureError, Token};
 pub use error::ApiError;
 
 use crate::engine::Engine;
+use crate::store::Retention;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +61,34 @@ pub struct ServerConfig {
     pub token: Token,
     pub exposure: Exposure,
     pub request_timeout: Duration,
+    /// How much of the action log to keep; compacted at start and then hourly.
+    pub retention: Retention,
+}
+
+/// How often the action log is compacted while serving.
+const COMPACT_EVERY: Duration = Duration::from_secs(3600);
+
+/// Compacts the action log now and then every [`COMPACT_EVERY`] (never the concepts' events).
+async fn compact_periodically(engine: Arc<Engine>, retention: Retention) {
+    if retention.keeps_everything() {
+        return;
+    }
+    let mut every = tokio::time::interval(COMPACT_EVERY);
+    loop {
+        every.tick().await;
+        let (engine, retention) = (Arc::clone(&engine), retention.clone());
+        let outcome = tokio::task::spawn_blocking(move || engine.store().compact(&retention, chrono::Utc::now())).await;
+        match outcome {
+            Ok(Ok(report)) => tracing::info!(
+                records = report.records,
+                flows = report.flows,
+                guards = report.guards,
+                "action log compacted"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "action log compaction failed"),
+            Err(e) => tracing::warn!(error = %e, "action log compaction panicked"),
+        }
+    }
 }
 
 /// The service's router.
@@ -82,9 +111,11 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         exposure: Arc::new(config.exposure),
         request_timeout: config.request_timeout,
     });
+    let compaction = tokio::spawn(compact_periodically(Arc::clone(&engine), config.retention));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    compaction.abort();
     let store = Arc::clone(engine.store());
     tokio::task::spawn_blocking(move || store.wait_durable(u64::MAX).ok())
         .await
