@@ -4,6 +4,7 @@
 //! actions and syncs, the sync language, the HTTP server, the trace runner and the CLI. See
 //! ARCHITECTURE.md.
 
+pub mod cli;
 pub mod engine;
 pub mod server;
 pub mod store;

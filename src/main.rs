@@ -1,6 +1,8 @@
 //! The `librarycache` command: serve the HTTP API, rebuild projections, run trace files.
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use librarycache::cli::{config, library_file};
 use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledStore, Store};
@@ -17,8 +19,21 @@ use std::sync::Arc;
     about = "A local, queryable snapshot of users' music libraries"
 )]
 struct Cli {
+    /// Configuration file (default: ./librarycache.toml when it exists). Flags and environment
+    /// variables take precedence over it.
+    #[arg(long, global = true, env = "LIBRARYCACHE_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The store directory, for the commands that open the store themselves (stop `serve` first:
+/// a store is open in one process at a time).
+#[derive(clap::Args, Clone)]
+struct DataArg {
+    /// Directory of the embedded store.
+    #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
+    data: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -67,8 +82,46 @@ enum Command {
     },
     /// Drop every projection and rebuild it by replaying the event log.
     Rebuild {
-        #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
-        data: PathBuf,
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Print a user's cached library counts, last sync and version.
+    Stats {
+        #[command(flatten)]
+        data: DataArg,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a user's cached library (its history stays in the log).
+    Clear {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        user: String,
+    },
+    /// Load a user's library from a JSON file ({tracks, likes, plays, playlists}, as ingest
+    /// takes it): ingest for a new user, sync for a cached one.
+    Import {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        user: String,
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Write a user's cached library as JSON (the shape import reads) to stdout or --out.
+    Export {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        user: String,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run trace files against a temporary store; print each step, its actual output and the
     /// actions syncs fired.
@@ -83,7 +136,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(message) = apply_config_file(&mut cli, &matches) {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     let trace = matches!(cli.command, Command::Serve { trace: true, .. });
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "librarycache=info,tower_http=info".into());
@@ -106,6 +167,62 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Fills the settings no flag or environment variable gave from the configuration file.
+fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> {
+    let file = config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let Some((_, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let unset = |id: &str| {
+        matches!(
+            sub.try_contains_id(id).ok().and_then(|_| sub.value_source(id)),
+            None | Some(ValueSource::DefaultValue)
+        )
+    };
+    macro_rules! layer {
+        ($field:expr, $id:literal, $value:expr) => {
+            if unset($id) {
+                if let Some(v) = $value.clone() {
+                    $field = v;
+                }
+            }
+        };
+    }
+    match &mut cli.command {
+        Command::Serve {
+            data,
+            addr,
+            syncs,
+            body_limit,
+            token,
+            expose,
+            request_timeout,
+            log_retention,
+            log_max_actions,
+            trace,
+        } => {
+            layer!(*data, "data", file.data);
+            layer!(*addr, "addr", file.addr);
+            layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+            layer!(*body_limit, "body_limit", file.body_limit);
+            layer!(*token, "token", file.token.clone().map(Some));
+            layer!(*expose, "expose", file.expose);
+            layer!(*request_timeout, "request_timeout", file.request_timeout);
+            layer!(*log_retention, "log_retention", file.log_retention);
+            layer!(*log_max_actions, "log_max_actions", file.log_max_actions.map(Some));
+            layer!(*trace, "trace", file.trace);
+        }
+        Command::Check { syncs } => layer!(*syncs, "syncs", file.syncs),
+        Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
+        Command::Rebuild { data }
+        | Command::Stats { data, .. }
+        | Command::Clear { data, .. }
+        | Command::Import { data, .. }
+        | Command::Export { data, .. } => layer!(data.data, "data", file.data),
+    }
+    Ok(())
 }
 
 fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
@@ -186,7 +303,59 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{} sync file(s), {count} sync(s): no problems", files.len());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Stats { data, user, json } => {
+            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let status = engine
+                .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
+                .map_err(|e| format!("{}: {}", e.code, e.message))?;
+            if json {
+                println!("{status}");
+            } else {
+                let n = |k: &str| status[k].as_u64().unwrap_or(0);
+                let t = |k: &str| status[k].as_str().unwrap_or("").to_string();
+                println!("user        {user}");
+                println!("tracks      {}", n("tracks"));
+                println!("likes       {}", n("likes"));
+                println!("plays       {}", n("plays"));
+                println!("playlists   {}", n("playlists"));
+                println!("ingested    {}", t("ingestedAt"));
+                println!(
+                    "last sync   {}{}",
+                    t("syncedAt"),
+                    if status["stale"] == true { " (stale)" } else { "" }
+                );
+                println!("version     {}", n("version"));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clear { data, user } => {
+            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let answer = engine.invoke("LibraryCache", "clear", serde_json::json!({ "userId": user }));
+            answer.result.map_err(|e| format!("{}: {}", e.code, e.message))?;
+            println!("cleared the cached library of {user} (its history stays in the log)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { data, user, file } => {
+            let library = library_file::read(&file, &user).map_err(|e| e.to_string())?;
+            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let (action, out) = library_file::import(&engine, library).map_err(|e| e.to_string())?;
+            println!("{action}: {out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { data, user, out } => {
+            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let library = library_file::export(&engine, &user).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&library).map_err(|e| e.to_string())?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?
+                }
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rebuild { data } => {
+            let data = data.data;
             let engine = Engine::new(open(&data)?, Registry::standard());
             let started = std::time::Instant::now();
             let events = engine.rebuild().map_err(|e| format!("rebuild failed: {e}"))?;

@@ -59,6 +59,7 @@ impl Concept for LibraryCache {
                 ActionSpec::of::<GetStatusInput, StatusOutput>("_getStatus", Query),
                 ActionSpec::of::<StaleUsersInput, StaleUsersOutput>("_staleUsers", Query),
                 ActionSpec::of::<GetChangesInput, ChangesOutput>("_getChanges", Query),
+                ActionSpec::of::<GetTracksInput, GetLikesOutput>("_getLikes", Query),
             ],
         }
     }
@@ -125,6 +126,7 @@ impl Concept for LibraryCache {
             "_getStatus" => encode(&queries::get_status(ctx, view, decode(&name, input)?)?),
             "_staleUsers" => encode(&queries::stale_users(ctx, view, decode(&name, input)?)?),
             "_getChanges" => encode(&queries::get_changes(view, decode(&name, input)?)?),
+            "_getLikes" => encode(&queries::get_likes(view, decode(&name, input)?)?),
             other => Err(unknown("query", other)),
         }
     }

@@ -359,3 +359,12 @@ pub struct ChangesOutput {
     /// Whether changes after this page remain.
     pub more: bool,
 }
+
+/// The output of `_getLikes`: likes with their times, newest first (what an export keeps).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLikesOutput {
+    pub likes: Vec<Like>,
+    /// How many likes the library has.
+    pub total: u64,
+}

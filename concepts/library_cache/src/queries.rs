@@ -355,3 +355,19 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
             .collect(),
     }
 }
+
+/// The user's likes with their `likedAt`, newest first, paged (`_getLiked` gives ids only).
+pub fn get_likes(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<GetLikesOutput, ActionError> {
+    let m = meta(view, &input.user_id)?;
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let likes = rows::liked(&input.user_id)
+        .page(view, offset, limit)?
+        .into_iter()
+        .map(|(key, id)| Like {
+            track_id: text(id),
+            liked_at: Some(format_rfc3339(&rows::time_of(&key))),
+        })
+        .collect();
+    Ok(GetLikesOutput { likes, total: m.likes })
+}
