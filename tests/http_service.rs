@@ -370,3 +370,49 @@ fn old_flows_are_compacted_at_start_and_the_library_stays() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--log-retention: \"30w\""));
 }
+
+#[test]
+fn an_idempotency_key_makes_a_retry_safe_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(
+        server.post("/api/LibraryCache/ingest", json!({"userId": "u"}), None).0,
+        200
+    );
+    let send = |path: &str, body: Value, key: &str| {
+        let resp = server
+            .client
+            .post(format!("{}{path}", server.base))
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .expect("request");
+        let replayed = resp.headers().get("idempotent-replayed").is_some();
+        let flow = resp.headers()["x-flow-id"].to_str().expect("flow").to_string();
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().expect("json"),
+            replayed,
+            flow,
+        )
+    };
+    let like = json!({"userId": "u", "likes": [{"trackId": "t1"}]});
+    let first = send("/api/LibraryCache/merge", like.clone(), "k-merge");
+    let retry = send("/api/LibraryCache/merge", like, "k-merge");
+    assert_eq!((first.0, first.2), (200, false));
+    assert_eq!((retry.0, retry.2), (200, true));
+    assert_eq!((&retry.1, &retry.3), (&first.1, &first.3), "same answer, same flow");
+    // Through a request path: the retry answers with the first flow's respond.
+    let first = send("/api/like", json!({"userId": "u", "trackId": "t2"}), "k-like");
+    let retry = send("/api/like", json!({"userId": "u", "trackId": "t2"}), "k-like");
+    assert_eq!((first.0, retry.0, retry.2), (200, 200, true));
+    assert_eq!(retry.1, first.1);
+    let (_, liked) = server.post("/api/LibraryCache/_getLiked", json!({"userId": "u"}), None);
+    assert_eq!(
+        liked["trackIds"].as_array().map(Vec::len),
+        Some(2),
+        "each like applied once: {liked}"
+    );
+    let (_, report) = server.get(&format!("/api/flows/{}", first.3));
+    assert_eq!(report["actions"].as_array().map(Vec::len), Some(3));
+}

@@ -38,7 +38,14 @@ struct FlowRun {
 
 impl Engine {
     /// Runs an external action and its cascade as one flow.
-    pub(super) fn run_flow(&self, flow: Uuid, concept: &dyn DynConcept, action: &str, input: Value) -> Answer {
+    pub(super) fn run_flow(
+        &self,
+        flow: Uuid,
+        concept: &dyn DynConcept,
+        action: &str,
+        input: Value,
+        idempotency: Option<&str>,
+    ) -> Answer {
         let mut run = FlowRun {
             flow,
             completed: Vec::new(),
@@ -46,7 +53,7 @@ impl Engine {
             wait: None,
             error: None,
         };
-        let (first, refusal) = match self.run_action(concept, action, input, flow, None) {
+        let (first, refusal) = match self.run_action(concept, action, input, flow, None, idempotency) {
             Ok(Ran::Done {
                 completed,
                 wait,
@@ -62,6 +69,7 @@ impl Engine {
                     result: Err(e),
                     actions: Vec::new(),
                     flow_error: None,
+                    replayed: false,
                 }
             }
         };
@@ -79,6 +87,7 @@ impl Engine {
                     result: Err(super::store_error(e)),
                     actions: Vec::new(),
                     flow_error: None,
+                    replayed: false,
                 };
             }
         }
@@ -87,6 +96,7 @@ impl Engine {
             result,
             actions: run.completed,
             flow_error: run.error,
+            replayed: false,
         }
     }
 
@@ -125,6 +135,7 @@ impl Engine {
             result: Ok(trigger.output),
             actions,
             flow_error: run.error,
+            replayed: false,
         })
     }
 
@@ -144,7 +155,14 @@ impl Engine {
                 )));
                 return;
             };
-            match self.run_action(concept.as_ref(), &next.action, next.input, run.flow, Some(&next.cause)) {
+            match self.run_action(
+                concept.as_ref(),
+                &next.action,
+                next.input,
+                run.flow,
+                Some(&next.cause),
+                None,
+            ) {
                 Ok(Ran::Done {
                     completed: done, wait, ..
                 }) => {
@@ -254,7 +272,7 @@ pub struct Firing {
     pub produced: Vec<u64>,
 }
 
-fn completed_of(r: ActionRecord) -> Completed {
+pub(super) fn completed_of(r: ActionRecord) -> Completed {
     Completed {
         id: r.id,
         concept: r.concept,

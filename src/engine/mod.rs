@@ -41,6 +41,19 @@ pub struct Answer {
     pub actions: Vec<Completed>,
     /// Why the flow stopped early (a runaway cascade, a store failure), if it did.
     pub flow_error: Option<ActionError>,
+    /// True when this is the remembered answer of an earlier call with the same idempotency
+    /// key: nothing ran now, and `flow` is that call's flow.
+    pub replayed: bool,
+}
+
+/// What an idempotency key remembers: the call it was first used for and its answer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    flow: Uuid,
+    concept: String,
+    action: String,
+    output: Value,
+    refusal: Option<(ErrorKind, String)>,
 }
 
 pub struct Engine {
@@ -128,15 +141,101 @@ impl Engine {
                 result: self.run_query(c.as_ref(), action, input),
                 actions: Vec::new(),
                 flow_error: None,
+                replayed: false,
             },
-            Ok((c, _)) => self.run_flow(flow, c.as_ref(), action, input),
+            Ok((c, _)) => self.run_flow(flow, c.as_ref(), action, input, None),
             Err(e) => Answer {
                 flow,
                 result: Err(e),
                 actions: Vec::new(),
                 flow_error: None,
+                replayed: false,
             },
         }
+    }
+
+    /// [`Engine::invoke_in`] at most once per idempotency `key`: the first call runs and its
+    /// answer is committed with the action (in the same commit); a later call with the key gets
+    /// that answer back (`replayed`), whatever happened since. A key used for a different
+    /// action is refused (422 `IDEMPOTENCY_KEY_REUSED`). Queries ignore the key.
+    pub fn invoke_once(&self, flow: Uuid, key: &str, concept: &str, action: &str, input: Value) -> Answer {
+        let fail = |e: ActionError| Answer {
+            flow,
+            result: Err(e),
+            actions: Vec::new(),
+            flow_error: None,
+            replayed: false,
+        };
+        let c = match self.lookup(concept, action) {
+            Ok((_, ActionKind::Query)) => return self.invoke_in(flow, concept, action, input),
+            Ok((c, _)) => c,
+            Err(e) => return fail(e),
+        };
+        if key.is_empty() || key.len() > 256 || key.chars().any(char::is_control) {
+            return fail(ActionError::invalid(
+                "INVALID_IDEMPOTENCY_KEY",
+                "an Idempotency-Key must be 1 to 256 characters without control characters",
+            ));
+        }
+        match self.remembered(key, concept, action) {
+            Ok(Some(answer)) => return answer,
+            Ok(None) => {}
+            Err(e) => return fail(e),
+        }
+        let answer = self.run_flow(flow, c.as_ref(), action, input, Some(key));
+        match &answer.result {
+            // Another call with the key committed first: answer as it did.
+            Err(e) if e.code == "IDEMPOTENCY_KEY_RACE" => match self.remembered(key, concept, action) {
+                Ok(Some(answer)) => answer,
+                Ok(None) => fail(ActionError::internal("an idempotency key vanished")),
+                Err(e) => fail(e),
+            },
+            _ => answer,
+        }
+    }
+
+    /// The remembered answer for `key`, if the key was used.
+    fn remembered(&self, key: &str, concept: &str, action: &str) -> Result<Option<Answer>, ActionError> {
+        let Some(bytes) = self
+            .store
+            .engine_row(&EngineKey::Idempotency(key.to_string()))
+            .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let r: Remembered = serde_json::from_slice(&bytes)
+            .map_err(|e| ActionError::internal(format!("a remembered answer is unreadable: {e}")))?;
+        if r.concept != concept || r.action != action {
+            return Err(ActionError::invalid(
+                "IDEMPOTENCY_KEY_REUSED",
+                format!(
+                    "this Idempotency-Key was used for {}.{}, not {concept}.{action}; use a new key per call",
+                    r.concept, r.action
+                ),
+            ));
+        }
+        // The flow as recorded, so a replayed request finds its respond again.
+        let actions = self
+            .store
+            .flow(r.flow)
+            .map_err(store_error)?
+            .into_iter()
+            .map(flow::completed_of)
+            .collect();
+        Ok(Some(Answer {
+            flow: r.flow,
+            result: match r.refusal {
+                Some((kind, code)) => Err(ActionError::new(
+                    kind,
+                    code,
+                    r.output["error"].as_str().unwrap_or_default().to_string(),
+                )),
+                None => Ok(r.output),
+            },
+            actions,
+            flow_error: None,
+            replayed: true,
+        }))
     }
 
     /// Runs a query against committed state.
@@ -178,12 +277,31 @@ impl Engine {
         input: Value,
         flow: Uuid,
         cause: Option<&Cause>,
+        idempotency: Option<&str>,
     ) -> Result<Ran, ActionError> {
         let guard = cause.map(|c| EngineKey::FireGuard {
             sync: c.sync.clone(),
             matched: c.matched.clone(),
             step: c.step,
         });
+        // The rows that must not exist yet, with the answer an idempotency key remembers.
+        let guarded = |output: &Value, refusal: Option<&ActionError>| -> Vec<(EngineKey, Vec<u8>)> {
+            let mut rows: Vec<(EngineKey, Vec<u8>)> = guard.iter().map(|g| (g.clone(), Vec::new())).collect();
+            if let Some(key) = idempotency {
+                let remembered = Remembered {
+                    flow,
+                    concept: concept.name().to_string(),
+                    action: action.to_string(),
+                    output: output.clone(),
+                    refusal: refusal.map(|r| (r.kind, r.code.clone())),
+                };
+                rows.push((
+                    EngineKey::Idempotency(key.to_string()),
+                    serde_json::to_vec(&remembered).unwrap_or_default(),
+                ));
+            }
+            rows
+        };
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, now());
@@ -222,7 +340,7 @@ impl Engine {
                         concept: concept.name().to_string(),
                         appends: p.appends,
                         record: Some(record(p.output.clone(), false)),
-                        guarded_rows: guard.iter().map(|g| (g.clone(), Vec::new())).collect(),
+                        guarded_rows: guarded(&p.output, None),
                     },
                     p.output,
                     None,
@@ -233,7 +351,7 @@ impl Engine {
                         Commit {
                             concept: concept.name().to_string(),
                             record: Some(record(output.clone(), true)),
-                            guarded_rows: guard.iter().map(|g| (g.clone(), Vec::new())).collect(),
+                            guarded_rows: guarded(&output, Some(&refusal)),
                             ..Commit::default()
                         },
                         output,
@@ -256,6 +374,13 @@ impl Engine {
                 Err(StoreError::VersionConflict { .. }) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                     continue;
+                }
+                Err(StoreError::GuardExists(EngineKey::Idempotency(_))) => {
+                    return Err(ActionError::new(
+                        ErrorKind::Conflict,
+                        "IDEMPOTENCY_KEY_RACE",
+                        "another call with this Idempotency-Key committed first",
+                    ))
                 }
                 Err(StoreError::GuardExists(_)) if guard.is_some() => return Ok(Ran::AlreadyFired),
                 Err(e) => return Err(store_error(e)),

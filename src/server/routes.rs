@@ -4,7 +4,7 @@ use super::{api_docs, ApiError, AppState};
 use crate::engine::{Answer, Engine};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -92,7 +92,26 @@ async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
 
 /// `POST /api/{Concept}/{action}` runs an action or query; any other `POST /api/{path}` becomes
 /// `Requesting.request (path: "/{path}", ...body)`, answered by the flow's `Requesting.respond`.
-async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Body) -> Result<Response, ApiError> {
+async fn call(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = match headers.get(IDEMPOTENCY_HEADER) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "INVALID_IDEMPOTENCY_KEY",
+                        "the Idempotency-Key header must be visible ASCII",
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
     let input = json_body(body, state.body_limit).await?;
     let segments: Vec<&str> = path.split('/').collect();
     let flow = Uuid::now_v7();
@@ -115,23 +134,28 @@ async fn call(State(state): State<AppState>, Path(path): Path<String>, body: Bod
             ));
         }
         let (concept, action) = (concept.to_string(), action.to_string());
-        let answer = blocking(&state, flow, move |engine| {
-            engine.invoke_in(flow, &concept, &action, input)
+        let answer = blocking(&state, flow, move |engine| match key {
+            Some(key) => engine.invoke_once(flow, &key, &concept, &action, input),
+            None => engine.invoke_in(flow, &concept, &action, input),
         })
         .await?;
-        return Ok(with_flow(answer.flow, concept_answer(answer)));
+        let replayed = answer.replayed;
+        return Ok(mark_replayed(with_flow(answer.flow, concept_answer(answer)), replayed));
     }
     let Value::Object(mut fields) = input else {
         return Err(ApiError::malformed("the request body must be a JSON object"));
     };
     let path = format!("/{path}");
     fields.insert("path".into(), Value::String(path.clone()));
-    let response = blocking(&state, flow, move |engine| {
-        let answer = engine.invoke_in(flow, "Requesting", "request", Value::Object(fields));
-        request_answer(engine, &path, &answer)
+    let (answer_flow, response, replayed) = blocking(&state, flow, move |engine| {
+        let answer = match key {
+            Some(key) => engine.invoke_once(flow, &key, "Requesting", "request", Value::Object(fields)),
+            None => engine.invoke_in(flow, "Requesting", "request", Value::Object(fields)),
+        };
+        (answer.flow, request_answer(engine, &path, &answer), answer.replayed)
     })
     .await?;
-    Ok(with_flow(flow, response))
+    Ok(mark_replayed(with_flow(answer_flow, response), replayed))
 }
 
 /// Runs engine work on the blocking pool, answering 503 TIMEOUT (with the flow's id) if it takes
@@ -204,6 +228,19 @@ fn request_answer(engine: &Engine, path: &str, answer: &Answer) -> Response {
         }
         None => ApiError::from(engine.unanswered(path, &answer.actions)).into_response(),
     }
+}
+
+/// The header a retry repeats so its action runs once.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// Marks the remembered answer of an earlier call with the same idempotency key.
+fn mark_replayed(mut response: Response, replayed: bool) -> Response {
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
 }
 
 fn with_flow(flow: uuid::Uuid, mut response: Response) -> Response {

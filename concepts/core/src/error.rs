@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The class of a refusal. Each maps to exactly one HTTP status (see `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The input does not fit the action's schema or its field rules (422).
     Invalid,
