@@ -6,6 +6,7 @@
 
 mod error;
 mod routes;
+mod web;
 
 pub use error::ApiError;
 

@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/flows/{flow}", get(flow))
         .route("/api/{*path}", post(call))
+        .merge(super::web::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(ensure_flow_header))
         .with_state(state)
