@@ -11,6 +11,7 @@ mod access;
 mod api_docs;
 mod error;
 mod routes;
+mod web;
 
 pub use access::{Exposure, ExposureError, Token};
 pub use error::ApiError;

@@ -60,6 +60,9 @@ impl Concept for LibraryCache {
                 ActionSpec::of::<StaleUsersInput, StaleUsersOutput>("_staleUsers", Query),
                 ActionSpec::of::<GetChangesInput, ChangesOutput>("_getChanges", Query),
                 ActionSpec::of::<GetTracksInput, GetLikesOutput>("_getLikes", Query),
+                ActionSpec::of::<NoInput, UsersOutput>("_getUsers", Query),
+                ActionSpec::of::<GetLikedTracksInput, LikedTracksOutput>("_getLikedTracks", Query),
+                ActionSpec::of::<GetPlaylistTracksInput, PlaylistTracksOutput>("_getPlaylistTracks", Query),
             ],
         }
     }
@@ -127,6 +130,9 @@ impl Concept for LibraryCache {
             "_staleUsers" => encode(&queries::stale_users(ctx, view, decode(&name, input)?)?),
             "_getChanges" => encode(&queries::get_changes(view, decode(&name, input)?)?),
             "_getLikes" => encode(&queries::get_likes(view, decode(&name, input)?)?),
+            "_getUsers" => encode(&queries::get_users(view, decode(&name, input)?)?),
+            "_getLikedTracks" => encode(&queries::get_liked_tracks(view, decode(&name, input)?)?),
+            "_getPlaylistTracks" => encode(&queries::get_playlist_tracks(view, decode(&name, input)?)?),
             other => Err(unknown("query", other)),
         }
     }

@@ -368,3 +368,59 @@ pub struct GetLikesOutput {
     /// How many likes the library has.
     pub total: u64,
 }
+
+/// The input of a query that takes no arguments (`_getUsers`): an empty object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsersOutput {
+    /// Every user with a cached library, ordered by id.
+    pub user_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetLikedTracksInput {
+    pub user_id: String,
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// The most tracks answered (default 1,000).
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+/// Liked songs with their metadata, newest like first; a liked track without metadata is
+/// `{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LikedTracksOutput {
+    pub tracks: Vec<Track>,
+    /// The number of liked songs in the user's library.
+    pub total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetPlaylistTracksInput {
+    pub playlist_id: String,
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// The most entries answered (default 1,000).
+    #[serde(default)]
+    pub limit: Option<u64>,
+}
+
+/// A playlist's entries with their metadata, in order (repeats kept); an entry without
+/// metadata is `{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaylistTracksOutput {
+    pub playlist_id: String,
+    pub name: String,
+    pub tracks: Vec<Track>,
+    /// The number of entries in the playlist.
+    pub total: u64,
+}

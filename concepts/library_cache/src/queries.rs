@@ -119,28 +119,81 @@ pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Ge
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
     let mut tracks = Vec::new();
     for (id, _) in rows::tracks(&input.user_id).page(view, offset, limit)? {
-        let id = text(id);
-        match view.get(&rows::track_key(&id))? {
-            Some(bytes) => {
-                tracks.push(serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))?)
-            }
-            None => tracks.push(Track {
-                id,
-                title: None,
-                artist: None,
-                album: None,
-                duration_ms: None,
-                year: None,
-                genres: None,
-                isrc: None,
-                uri: None,
-                extra: Default::default(),
-            }),
-        }
+        tracks.push(track_or_id(view, text(id))?);
     }
     Ok(GetTracksOutput {
         tracks,
         total: m.tracks,
+    })
+}
+
+/// A track's metadata, or just `{id}` when no library has given any.
+fn track_or_id(view: &dyn ProjectionRead, id: String) -> Result<Track, ActionError> {
+    match view.get(&rows::track_key(&id))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string())),
+        None => Ok(Track {
+            id,
+            title: None,
+            artist: None,
+            album: None,
+            duration_ms: None,
+            year: None,
+            genres: None,
+            isrc: None,
+            uri: None,
+            extra: Default::default(),
+        }),
+    }
+}
+
+/// Every user with a cached library, ordered by id.
+pub fn get_users(view: &dyn ProjectionRead, _input: NoInput) -> Result<UsersOutput, ActionError> {
+    let user_ids = view
+        .scan_prefix(rows::META_PREFIX)?
+        .into_iter()
+        .map(|(key, _)| text(key[rows::META_PREFIX.len()..].to_vec()))
+        .collect();
+    Ok(UsersOutput { user_ids })
+}
+
+/// Liked songs with their metadata in liked order (newest first), paged like `_getLiked`.
+pub fn get_liked_tracks(
+    view: &dyn ProjectionRead,
+    input: GetLikedTracksInput,
+) -> Result<LikedTracksOutput, ActionError> {
+    let m = meta(view, &input.user_id)?;
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let mut tracks = Vec::new();
+    for (_, id) in rows::liked(&input.user_id).page(view, offset, limit)? {
+        tracks.push(track_or_id(view, text(id))?);
+    }
+    Ok(LikedTracksOutput { tracks, total: m.likes })
+}
+
+/// A playlist's entries with their metadata, in order, paged.
+pub fn get_playlist_tracks(
+    view: &dyn ProjectionRead,
+    input: GetPlaylistTracksInput,
+) -> Result<PlaylistTracksOutput, ActionError> {
+    let playlist = get_playlist(
+        view,
+        GetPlaylistInput {
+            playlist_id: input.playlist_id,
+        },
+    )?;
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let entries = &playlist.playlist.entries;
+    let mut tracks = Vec::new();
+    for id in entries.iter().skip(offset).take(limit) {
+        tracks.push(track_or_id(view, id.clone())?);
+    }
+    Ok(PlaylistTracksOutput {
+        total: entries.len() as u64,
+        playlist_id: playlist.playlist_id,
+        name: playlist.playlist.name,
+        tracks,
     })
 }
 
