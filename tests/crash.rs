@@ -573,3 +573,31 @@ fn a_retried_request_whose_flow_a_crash_cut_short_is_finished() {
         ["Requesting.request", "LibraryCache.merge", "Requesting.respond"]
     );
 }
+
+/// sled allows one process per store: a second `serve` on the same data waits for the lock
+/// (10 s), then stops with the typed "in use" error, and the first keeps serving untouched.
+#[test]
+fn a_second_process_on_the_same_store_is_refused_as_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), &[]);
+    assert_eq!(
+        server.post("/api/LibraryCache/ingest", &json!({"userId": "u"})).status,
+        200
+    );
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second server started on the same store");
+    assert!(stderr.contains("is in use by another process"), "{stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "it gave up before waiting for the lock"
+    );
+    assert!(server.healthy());
+    let liked = server.post("/api/LibraryCache/_getLiked", &json!({"userId": "u"}));
+    assert_eq!((liked.status, liked.body), (200, json!({"trackIds": []})));
+}

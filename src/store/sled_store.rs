@@ -73,7 +73,7 @@ impl SledStore {
         loop {
             match config.open() {
                 Ok(db) => return Self::from_db(db),
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(e) if lock_held(&e) => {
                     if started.elapsed() >= LOCK_WAIT {
                         return Err(StoreError::InUse(dir.display().to_string()));
                     }
@@ -423,6 +423,18 @@ impl Store for SledStore {
 
     fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError> {
         super::compact::run(self, retention, now, super::compact::RECORD_BATCH, None)
+    }
+}
+
+/// Whether opening failed because another handle holds the store's file lock. sled 0.34.7
+/// reports it as an `Io` error of kind `Other` whose text says "could not acquire lock" (the
+/// `WouldBlock` of the underlying `flock` only survives in that text).
+fn lock_held(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
     }
 }
 
