@@ -500,7 +500,10 @@ fn a_hundred_thousand_likes_of_one_track_are_one_like() {
     assert_eq!(status.body["likes"], json!(1), "{}", status.body);
     // The newest likedAt given wins.
     let stored = server.post("/api/LibraryCache/_getLikes", &json!({"userId": "repeat"}));
-    let at = stored.body["likes"][0]["likedAt"].as_str().unwrap_or_default().to_string();
+    let at = stored.body["likes"][0]["likedAt"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let parsed = chrono::DateTime::parse_from_rfc3339(&at).unwrap_or_else(|e| panic!("{at:?}: {e}"));
     let newest = chrono::DateTime::parse_from_rfc3339(&common::time_of(999)).expect("time");
     assert_eq!(parsed, newest, "{}", stored.body);
