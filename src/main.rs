@@ -367,8 +367,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let mut ok = true;
             for file in files {
                 let name = file.display().to_string();
-                let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {name}: {e}"))?;
-                let steps = trace::parse_trace(&name, &text).map_err(|e| e.to_string())?;
+                let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {name}: {e}"))?;
+                let steps = trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
                 let engine = engine(Arc::new(store), syncs.clone())?;
                 let report = trace::run_trace(&engine, &name, &steps);

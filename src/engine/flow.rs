@@ -46,6 +46,7 @@ impl Engine {
         input: Value,
         idempotency: Option<&str>,
     ) -> Answer {
+        let _running = self.enter_flow(flow);
         let mut run = FlowRun {
             flow,
             completed: Vec::new(),

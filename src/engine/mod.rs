@@ -21,7 +21,8 @@ use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};
 use chrono::Utc;
 use concept_core::{ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
 use uuid::Uuid;
 
 /// How often an action is re-decided after losing a race for its stream.
@@ -61,6 +62,29 @@ pub struct Engine {
     registry: Registry,
     syncs: SyncSet,
     cascade_limit: usize,
+    /// Flows running in this process (how many calls run each), so a replayed answer can wait
+    /// for its flow to end instead of reading half of it (see [`Engine::settled_flow`]).
+    running: Mutex<HashMap<Uuid, usize>>,
+    flow_ended: Condvar,
+}
+
+/// Marks a flow as running in this process while alive.
+pub(crate) struct Running<'a> {
+    engine: &'a Engine,
+    flow: Uuid,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut running = self.engine.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(&self.flow) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.flow);
+            }
+        }
+        self.engine.flow_ended.notify_all();
+    }
 }
 
 /// Why an action runs: the sync that fired it, what its `when` matched, and its place in the
@@ -100,6 +124,8 @@ impl Engine {
             registry,
             syncs: SyncSet::default(),
             cascade_limit: DEFAULT_CASCADE_LIMIT,
+            running: Mutex::new(HashMap::new()),
+            flow_ended: Condvar::new(),
         }
     }
 
@@ -236,6 +262,53 @@ impl Engine {
             flow_error: None,
             replayed: true,
         }))
+    }
+
+    /// Marks `flow` as running in this process until the returned guard drops.
+    pub(crate) fn enter_flow(&self, flow: Uuid) -> Running<'_> {
+        *self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(flow)
+            .or_insert(0) += 1;
+        Running { engine: self, flow }
+    }
+
+    /// The recorded actions of `flow`, in order, once no call in this process is running it (a
+    /// retry that replays an idempotency key's answer while the first call is still cascading
+    /// waits for that cascade rather than reading half of it).
+    pub fn settled_flow(&self, flow: Uuid) -> Result<Vec<Completed>, ActionError> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        while running.contains_key(&flow) {
+            running = self.flow_ended.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(running);
+        Ok(self
+            .store
+            .flow(flow)
+            .map_err(store_error)?
+            .into_iter()
+            .map(flow::completed_of)
+            .collect())
+    }
+
+    /// Finishes a flow a crash cut short (its first actions committed, the rest of its cascade
+    /// never ran): delivers each recorded action of the flow to the syncs again, in order, so
+    /// what had not fired fires now; what had fired does not fire again (fire-once guards).
+    /// Returns the flow's actions afterwards.
+    pub fn resume_flow(&self, flow: Uuid) -> Result<Vec<Completed>, ActionError> {
+        let _running = self.enter_flow(flow);
+        for record in self.store.flow(flow).map_err(store_error)? {
+            self.redeliver(record.id)?;
+        }
+        Ok(self
+            .store
+            .flow(flow)
+            .map_err(store_error)?
+            .into_iter()
+            .map(flow::completed_of)
+            .collect())
     }
 
     /// Runs a query against committed state.

@@ -1,7 +1,7 @@
 //! The routes and their handlers.
 
 use super::{api_docs, ApiError, AppState};
-use crate::engine::{Answer, Engine};
+use crate::engine::{Answer, Completed, Engine};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -149,10 +149,13 @@ async fn call(
     let path = format!("/{path}");
     fields.insert("path".into(), Value::String(path.clone()));
     let (answer_flow, response, replayed) = blocking(&state, flow, move |engine| {
-        let answer = match key {
+        let mut answer = match key {
             Some(key) => engine.invoke_once(flow, &key, "Requesting", "request", Value::Object(fields)),
             None => engine.invoke_in(flow, "Requesting", "request", Value::Object(fields)),
         };
+        if answer.replayed && respond_of(&answer).is_none() {
+            finish_replayed_flow(engine, &mut answer);
+        }
         (answer.flow, request_answer(engine, &path, &answer), answer.replayed)
     })
     .await?;
@@ -209,19 +212,45 @@ fn concept_answer(answer: Answer) -> Response {
     }
 }
 
+/// The flow's first successful `Requesting.respond` for the request `answer` made, if any.
+fn respond_of(answer: &Answer) -> Option<&Completed> {
+    let request = answer.result.as_ref().ok()?.get("request")?;
+    answer.cascade().iter().find(|c| {
+        c.concept == "Requesting" && c.action == "respond" && !c.failed && c.input.get("request") == Some(request)
+    })
+}
+
+/// A retried request (same idempotency key) whose remembered flow has no respond yet: either the
+/// first call is still cascading in this process (wait for it), or a crash cut its flow short
+/// after the request committed (finish it now, as the first call would have).
+fn finish_replayed_flow(engine: &Engine, answer: &mut Answer) {
+    if answer.result.is_err() {
+        return;
+    }
+    match engine.settled_flow(answer.flow) {
+        Ok(actions) => answer.actions = actions,
+        Err(e) => {
+            answer.flow_error = Some(e);
+            return;
+        }
+    }
+    if respond_of(answer).is_none() {
+        match engine.resume_flow(answer.flow) {
+            Ok(actions) => answer.actions = actions,
+            Err(e) => answer.flow_error = Some(e),
+        }
+    }
+}
+
 /// A request's answer: the arguments of the flow's first successful `Requesting.respond` for it.
 fn request_answer(engine: &Engine, path: &str, answer: &Answer) -> Response {
-    let request = match &answer.result {
-        Ok(output) => output.get("request").cloned().unwrap_or(Value::Null),
-        Err(e) => return ApiError::from(e.clone()).into_response(),
-    };
+    if let Err(e) = &answer.result {
+        return ApiError::from(e.clone()).into_response();
+    }
     if let Some(e) = &answer.flow_error {
         return ApiError::from(e.clone()).into_response();
     }
-    let respond = answer.cascade().iter().find(|c| {
-        c.concept == "Requesting" && c.action == "respond" && !c.failed && c.input.get("request") == Some(&request)
-    });
-    match respond {
+    match respond_of(answer) {
         Some(r) => {
             let (status, body) = requesting::response_of(&r.input);
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);

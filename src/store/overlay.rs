@@ -121,10 +121,15 @@ impl ProjectionTxn for ConceptTxn<'_, '_> {
 }
 
 /// A read-only namespaced view of committed projections.
+///
+/// It holds the store's snapshot lock shared for as long as it lives, so every row it reads
+/// comes from one committed state: a decision or a query reading an index and then its chunks
+/// never sees a commit land between the two.
 pub struct ConceptView<'t> {
     pub tree: &'t sled::Tree,
     pub prefix: Vec<u8>,
     pub concept: String,
+    pub _snapshot: std::sync::RwLockReadGuard<'t, ()>,
 }
 
 impl ProjectionRead for ConceptView<'_> {

@@ -4,7 +4,9 @@
 //! Writers are serialised by a mutex: under it a commit checks guards and expected versions,
 //! assigns sequence numbers, runs the events' apply functions against the live projections (so
 //! rows shared between streams never lose an update) and applies the batch. sled allows one
-//! process per store, so the mutex is the whole of the concurrency control.
+//! process per store, so the mutex is the whole of the write-side concurrency control. Reads
+//! see one committed state through a snapshot lock: a view holds it shared while it lives, a
+//! batch is applied holding it exclusively (sled 0.34 has no read snapshots of its own).
 
 use super::group_flush::GroupFlush;
 use super::keys;
@@ -17,7 +19,7 @@ use chrono::{DateTime, Utc};
 use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -41,6 +43,11 @@ pub struct SledStore {
     flush: GroupFlush,
     /// One compaction at a time.
     pub(super) compacting: Mutex<()>,
+    /// Held shared by every [`ConceptView`] while it lives and exclusively while a commit's (or a
+    /// rebuild's) batch is applied, so a view reads one committed state. sled 0.34 has no
+    /// snapshots, and a decision or query reads several rows (a chunk index, then its chunks;
+    /// rows, then the stream version it expects).
+    snapshot: RwLock<()>,
 }
 
 /// The header stored before an event's data in a log row.
@@ -66,7 +73,7 @@ impl SledStore {
         loop {
             match config.open() {
                 Ok(db) => return Self::from_db(db),
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err(e) if lock_held(&e) => {
                     if started.elapsed() >= LOCK_WAIT {
                         return Err(StoreError::InUse(dir.display().to_string()));
                     }
@@ -103,6 +110,7 @@ impl SledStore {
             writer: Mutex::new(counters),
             flush: GroupFlush::new(),
             compacting: Mutex::new(()),
+            snapshot: RwLock::new(()),
         })
     }
 
@@ -166,6 +174,7 @@ impl Store for SledStore {
             tree: &self.tree,
             prefix: keys::projection_prefix(concept),
             concept: concept.to_string(),
+            _snapshot: self.snapshot.read().unwrap_or_else(|p| p.into_inner()),
         })
     }
 
@@ -282,7 +291,10 @@ impl Store for SledStore {
         for (k, v) in extra {
             batch.insert(k, v);
         }
-        self.tree.apply_batch(batch)?;
+        {
+            let _exclusive = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            self.tree.apply_batch(batch)?;
+        }
         *counters = next;
         receipt.generation = self.flush.committed();
         Ok(receipt)
@@ -336,8 +348,10 @@ impl Store for SledStore {
     }
 
     fn rebuild(&self, apply: &RebuildFn<'_>) -> Result<u64, StoreError> {
-        // Hold the writer lock throughout: no action may commit while projections are rebuilt.
+        // Hold the writer lock throughout: no action may commit while projections are rebuilt;
+        // and the snapshot lock: no view reads projections half rebuilt.
         let counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _exclusive = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         self.tree.insert(keys::REBUILDING, &[1u8])?;
         self.db.flush()?;
         let mut clear = sled::Batch::default();
@@ -409,6 +423,18 @@ impl Store for SledStore {
 
     fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError> {
         super::compact::run(self, retention, now, super::compact::RECORD_BATCH, None)
+    }
+}
+
+/// Whether opening failed because another handle holds the store's file lock. sled 0.34.7
+/// reports it as an `Io` error of kind `Other` whose text says "could not acquire lock" (the
+/// `WouldBlock` of the underlying `flock` only survives in that text).
+fn lock_held(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
     }
 }
 

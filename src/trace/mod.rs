@@ -5,5 +5,5 @@
 mod parse;
 mod run;
 
-pub use parse::{parse_trace, Expect, Step, TraceError};
+pub use parse::{parse_trace, parse_trace_bytes, Expect, Step, TraceError};
 pub use run::{json_matches, run_trace, Bindings, StepOutcome, TraceReport};

@@ -64,6 +64,27 @@ fn starts_step(line: &str) -> bool {
     head.contains('.') && !head.ends_with('.')
 }
 
+/// Parses a trace file's bytes as read from disk: bytes that are not UTF-8 are reported at the
+/// line of the first bad one (`file:line: the file is not valid UTF-8 (byte 0x..)`).
+pub fn parse_trace_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Step>, TraceError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_trace(file, text),
+        Err(e) => {
+            let good = e.valid_up_to();
+            let line = bytes[..good].iter().filter(|b| **b == b'\n').count() + 1;
+            let byte = bytes
+                .get(good)
+                .map(|b| format!(" (byte 0x{b:02x})"))
+                .unwrap_or_default();
+            Err(TraceError {
+                file: file.to_string(),
+                line,
+                message: format!("the file is not valid UTF-8{byte}"),
+            })
+        }
+    }
+}
+
 /// Parses a trace file's text.
 pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
     let err = |line: usize, message: String| TraceError {

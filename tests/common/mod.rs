@@ -84,3 +84,5 @@ pub fn time_of(n: usize) -> String {
 pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
     engine.store().projection_dump().expect("dump")
 }
+
+pub mod server;

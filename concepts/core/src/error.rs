@@ -42,12 +42,70 @@ pub struct ActionError {
     pub message: String,
 }
 
+/// The longest message a refusal carries, in bytes. A longer one (a message quoting a huge
+/// input value, such as serde's `invalid type: string "…"`) keeps its start and its end.
+pub const MAX_MESSAGE: usize = 1_000;
+
+/// The longest run of non-space characters a message keeps whole (an id is at most 1024 bytes,
+/// but a quoted 10 MB value is one such run).
+const MAX_WORD: usize = 200;
+
+/// `text[..n]` backed off to a character boundary.
+fn head(text: &str, mut n: usize) -> &str {
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    &text[..n]
+}
+
+/// The last `n` bytes of `text`, moved forward to a character boundary.
+fn tail(text: &str, n: usize) -> &str {
+    let mut at = text.len() - n;
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    &text[at..]
+}
+
+/// `message` made short enough to read: each run of non-space characters longer than
+/// [`MAX_WORD`] keeps its first and last 60 bytes, and a message still longer than
+/// [`MAX_MESSAGE`] keeps its start and end, saying how much was left out.
+pub fn bounded_message(message: String) -> String {
+    let message = if message.split_whitespace().any(|w| w.len() > MAX_WORD) {
+        let mut out = String::new();
+        for piece in message.split_inclusive(char::is_whitespace) {
+            let space = piece.chars().last().filter(|c| c.is_whitespace());
+            let word = &piece[..piece.len() - space.map_or(0, char::len_utf8)];
+            if word.len() > MAX_WORD {
+                out.push_str(head(word, 60));
+                out.push_str(&format!("…({} bytes)…", word.len()));
+                out.push_str(tail(word, 60));
+            } else {
+                out.push_str(word);
+            }
+            out.extend(space);
+        }
+        out
+    } else {
+        message
+    };
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let keep = MAX_MESSAGE / 2 - 40;
+    let (start, end) = (head(&message, keep), tail(&message, keep));
+    format!(
+        "{start} … ({} bytes left out) … {end}",
+        message.len() - start.len() - end.len()
+    )
+}
+
 impl ActionError {
     pub fn new(kind: ErrorKind, code: impl Into<String>, message: impl Into<String>) -> Self {
         ActionError {
             kind,
             code: code.into(),
-            message: message.into(),
+            message: bounded_message(message.into()),
         }
     }
     pub fn invalid(code: impl Into<String>, message: impl Into<String>) -> Self {
@@ -72,5 +130,40 @@ impl ActionError {
 impl From<crate::projection::StoreFault> for ActionError {
     fn from(e: crate::projection::StoreFault) -> Self {
         ActionError::internal(format!("the store failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_quoting_a_huge_value_keeps_its_start_and_end() {
+        let quoted = "é".repeat(3_000_000);
+        let e = ActionError::invalid(
+            "INVALID_INPUT",
+            format!("field `{quoted}`: unknown field `{quoted}`, expected one of `userId`, `likes`"),
+        );
+        assert!(
+            e.message.len() <= MAX_MESSAGE,
+            "{} bytes: {}",
+            e.message.len(),
+            e.message
+        );
+        assert!(e.message.starts_with("field `éé"), "{}", e.message);
+        assert!(e.message.contains("éé`: unknown field `éé"), "{}", e.message);
+        assert!(
+            e.message.ends_with("éé`, expected one of `userId`, `likes`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("…(6000003 bytes)…"), "{}", e.message);
+        // Many short words: the middle is left out.
+        let e = ActionError::invalid("X", format!("start {}end", "word ".repeat(1_000_000)));
+        assert!(e.message.len() <= MAX_MESSAGE + 40, "{} bytes", e.message.len());
+        assert!(e.message.starts_with("start word") && e.message.ends_with("word end"));
+        assert!(e.message.contains("bytes left out"));
+        let short = ActionError::invalid("X", "a short sentence");
+        assert_eq!(short.message, "a short sentence");
     }
 }
