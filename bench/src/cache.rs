@@ -2,12 +2,15 @@
 //! the same operations, fed the same JSON bytes the service receives over HTTP.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use librarycache::engine::Engine;
 
 use crate::error::BenchError;
 
 /// One open cache. Update operations take the raw POST body and must parse it themselves: parsing is part
 /// of the cost being measured.
-pub trait Cache {
+pub trait Cache: Send {
     /// First load of a user's library (`{userId, tracks, likes, plays, playlists}`); refused with
     /// [`BenchError::AlreadyIngested`] if the user already has one.
     fn ingest(&mut self, body: &[u8]) -> Result<(), BenchError>;
@@ -26,6 +29,10 @@ pub trait Cache {
     /// were replayed; `None` for a cache that has nothing to rebuild (the SQLite tables are the truth).
     fn rebuild(&mut self) -> Result<Option<u64>, BenchError> {
         Ok(None)
+    }
+    /// The LibraryCache engine behind this cache, if it is one (to serve it over HTTP).
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        None
     }
 }
 

@@ -2,8 +2,9 @@
 //! the generated workloads, the same operations on the same bytes, plus LibraryCache's queries over HTTP;
 //! prints the table and writes `target/bench-report.json`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -11,7 +12,7 @@ use librarycache_bench::http::{self, HttpPlan};
 use librarycache_bench::machine::Machine;
 use librarycache_bench::report::{DiskSize, Report};
 use librarycache_bench::runner::{self, RunConfig, RunOutcome, USER};
-use librarycache_bench::{Backend, BenchError, Cache, OursBackend, SqliteBackend, Workload};
+use librarycache_bench::{BenchError, OursBackend, SqliteBackend, Workload};
 
 /// A workload size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,10 +47,12 @@ struct Args {
     /// Runs of each cheap operation (queries, merges, cold starts); the median is reported.
     #[arg(long, default_value_t = 21)]
     reps: usize,
-    /// Runs of each full-snapshot sync (each run is two syncs: to the changed snapshot and back) and of
-    /// the rebuild.
+    /// Runs of each full-snapshot sync (each run is two syncs: to the changed snapshot and back).
     #[arg(long, default_value_t = 3)]
     sync_reps: usize,
+    /// Runs of the projection rebuild (LibraryCache only).
+    #[arg(long, default_value_t = 1)]
+    rebuild_runs: usize,
     /// Ingests, each into a fresh directory.
     #[arg(long, default_value_t = 3)]
     ingest_runs: usize,
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         args.reps = 5;
         args.sync_reps = 1;
         args.ingest_runs = 1;
+        args.rebuild_runs = 1;
         args.http_seconds = args.http_seconds.min(1.0);
         args.http_size = Size::Small;
     }
@@ -140,6 +144,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
             reps: args.reps,
             sync_reps: args.sync_reps,
             ingest_runs: args.ingest_runs,
+            rebuild_runs: args.rebuild_runs,
             k: args.k,
             work_dir: args.work_dir.clone(),
             keep: args.keep,
@@ -148,14 +153,18 @@ fn run(args: &Args) -> Result<(), BenchError> {
         let base = runner::run(&SqliteBackend, &workload, &cfg)?;
         baseline.extend(base.measurements.iter().cloned());
         eprintln!("{label}: measuring ours");
-        let our = runner::run(&ours_backend, &workload, &cfg)?;
-        ours.extend(our.measurements.iter().cloned());
-        if args.http_seconds > 0.0 && *size == args.http_size {
-            eprintln!("{label}: measuring ours over HTTP");
-            for m in measure_http(&ours_backend, &workload, args, label)? {
+        let serve_http = args.http_seconds > 0.0 && *size == args.http_size;
+        let our = runner::run_with(&ours_backend, &workload, &cfg, &mut |cache| {
+            let Some(engine) = cache.engine().filter(|_| serve_http) else {
+                return Ok(());
+            };
+            eprintln!("{label}: measuring ours over HTTP (after its ingest)");
+            for m in http::measure(Arc::clone(engine), &http_plan(&workload, args))? {
                 http_figures.push((format!("{label}/{}", m.operation), m.figures));
             }
-        }
+            Ok(())
+        })?;
+        ours.extend(our.measurements.iter().cloned());
         sizes.push((label, base, our));
     }
 
@@ -190,37 +199,13 @@ fn run(args: &Args) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Ingests `workload` into a fresh store, serves it on loopback and measures the queries over HTTP.
-fn measure_http(
-    backend: &OursBackend,
-    workload: &Workload,
-    args: &Args,
-    label: &str,
-) -> Result<Vec<http::HttpMeasurement>, BenchError> {
-    let dir = args.work_dir.join(label).join("ours-http");
-    remove_dir(&dir)?;
-    let mut cache = backend.open_cache(&dir)?;
-    cache.ingest(&workload.ingest_bytes(USER)?)?;
-    let plan = HttpPlan {
+/// The HTTP load: `_getLiked` of the workload's user, `_getPlaylist` cycling through every playlist.
+fn http_plan(workload: &Workload, args: &Args) -> HttpPlan {
+    HttpPlan {
         user: USER.to_owned(),
         expected_liked: workload.expected_liked(),
         playlists: http::playlist_answers(&workload.playlists, usize::MAX),
         clients: args.http_clients.clone(),
         duration: Duration::from_secs_f64(args.http_seconds),
-    };
-    let result = http::measure(cache.engine().clone(), &plan);
-    drop(cache);
-    backend.wait_closed(&dir)?;
-    if !args.keep {
-        remove_dir(&dir)?;
-    }
-    result
-}
-
-fn remove_dir(dir: &Path) -> Result<(), BenchError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(BenchError::io("remove", dir)(e)),
     }
 }

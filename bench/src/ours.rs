@@ -174,6 +174,10 @@ impl Cache for OursCache {
     fn rebuild(&mut self) -> Result<Option<u64>, BenchError> {
         self.engine.rebuild().map(Some).map_err(backend_error)
     }
+
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        Some(&self.engine)
+    }
 }
 
 /// The list of strings under `field` of an answer, moved out of it.

@@ -30,6 +30,8 @@ pub struct RunConfig {
     pub sync_reps: usize,
     /// Ingests, each into a fresh directory.
     pub ingest_runs: usize,
+    /// Rebuilds (for a cache that has one).
+    pub rebuild_runs: usize,
     /// How many likes change in the "changed likes" syncs and how many a merge adds.
     pub k: usize,
     /// Scratch directory; the backend's caches are created under `<work_dir>/<label>/<backend>`.
@@ -102,6 +104,18 @@ pub fn parse_floors(label: &str, body: &[u8], reps: usize) -> Result<Vec<Measure
 /// new likes, a rebuild (if the cache has one), and a cold start (open + first `_getLiked`). Every answer
 /// is checked; a wrong one is an error.
 pub fn run(backend: &dyn Backend, workload: &Workload, cfg: &RunConfig) -> Result<RunOutcome, BenchError> {
+    run_with(backend, workload, cfg, &mut |_| Ok(()))
+}
+
+/// [`run`], calling `after_ingest` with the cache right after the ingest has been checked, while the cache
+/// holds exactly the workload (the HTTP measurements serve it then). What it does is not timed here and
+/// must not change the cache.
+pub fn run_with(
+    backend: &dyn Backend,
+    workload: &Workload,
+    cfg: &RunConfig,
+    after_ingest: &mut dyn FnMut(&mut dyn Cache) -> Result<(), BenchError>,
+) -> Result<RunOutcome, BenchError> {
     let base = cfg.work_dir.join(&cfg.label).join(backend.name());
     remove_dir(&base)?;
     let check = Checker { cache: backend.name() };
@@ -136,6 +150,8 @@ pub fn run(backend: &dyn Backend, workload: &Workload, cfg: &RunConfig) -> Resul
     };
     let bytes_after_ingest = cache.bytes_on_disk()?;
     let expected = workload.expected_liked();
+    check.liked(cache.as_mut(), "ingest", &expected)?;
+    after_ingest(cache.as_mut())?;
     check.liked(cache.as_mut(), "ingest", &expected)?;
 
     record("get_liked", &mut repeat(cfg.reps, |_| cache.get_liked(USER).map(drop))?);
@@ -207,7 +223,7 @@ pub fn run(backend: &dyn Backend, workload: &Workload, cfg: &RunConfig) -> Resul
     // The rebuild (a cache that has none answers `None` at once): replay everything, same answers.
     let mut rebuilt = None;
     let mut times = Vec::new();
-    for _ in 0..cfg.sync_reps.max(1) {
+    for _ in 0..cfg.rebuild_runs.max(1) {
         let start = Instant::now();
         let Some(events) = cache.rebuild()? else {
             break;

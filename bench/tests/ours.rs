@@ -76,6 +76,7 @@ fn the_runner_accepts_both_caches_on_the_small_workload() -> Result<(), BenchErr
         reps: 2,
         sync_reps: 1,
         ingest_runs: 2,
+        rebuild_runs: 1,
         k: 10,
         work_dir: work.path().to_path_buf(),
         keep: false,
