@@ -25,6 +25,7 @@ pub struct HttpFigures {
     pub requests: u64,
     pub seconds: f64,
     pub requests_per_second: f64,
+    pub mean_ms: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Bytes of one answer (for `_getPlaylist`, the mean).
@@ -273,12 +274,18 @@ async fn run_clients(
     }
     let seconds = start.elapsed().as_secs_f64();
     let requests = latencies.len() as u64;
+    let mean = if latencies.is_empty() {
+        0.0
+    } else {
+        latencies.iter().sum::<f64>() / latencies.len() as f64
+    };
     let p99 = percentile(&mut latencies, 0.99);
     Ok(HttpFigures {
         clients,
         requests,
         seconds,
         requests_per_second: if seconds > 0.0 { requests as f64 / seconds } else { 0.0 },
+        mean_ms: mean,
         p50_ms: median(&mut latencies),
         p99_ms: p99,
         response_bytes: bytes.checked_div(requests).unwrap_or(0),

@@ -99,9 +99,9 @@ impl Backend for OursBackend {
         };
         let start = Instant::now();
         loop {
-            match file.try_lock_exclusive() {
+            match FileExt::try_lock_exclusive(&file) {
                 Ok(()) => {
-                    file.unlock().map_err(BenchError::io("unlock", &path))?;
+                    FileExt::unlock(&file).map_err(BenchError::io("unlock", &path))?;
                     return Ok(());
                 }
                 Err(_) if start.elapsed() < CLOSE_WAIT => std::thread::sleep(Duration::from_millis(1)),

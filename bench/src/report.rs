@@ -309,14 +309,14 @@ impl Report {
         if !http.is_empty() {
             let _ = writeln!(
                 out,
-                "\nover HTTP (ours)  {:>8}  {:>10}  {:>9}  {:>9}  {:>10}",
-                "clients", "req/s", "p50 ms", "p99 ms", "bytes"
+                "\nover HTTP (ours)  {:>8}  {:>10}  {:>9}  {:>9}  {:>9}  {:>10}",
+                "clients", "req/s", "mean ms", "p50 ms", "p99 ms", "bytes"
             );
             for (name, f) in http {
                 let _ = writeln!(
                     out,
-                    "{name:<17}  {:>7}  {:>10.0}  {:>9.3}  {:>9.3}  {:>10}",
-                    f.clients, f.requests_per_second, f.p50_ms, f.p99_ms, f.response_bytes
+                    "{name:<17}  {:>7}  {:>10.0}  {:>9.3}  {:>9.3}  {:>9.3}  {:>10}",
+                    f.clients, f.requests_per_second, f.mean_ms, f.p50_ms, f.p99_ms, f.response_bytes
                 );
             }
         }
