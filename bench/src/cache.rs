@@ -1,13 +1,16 @@
-//! The interface every measured cache implements (the SQLite baseline now, the service's store later):
+//! The interface every measured cache implements (LibraryCache on sled, and the SQLite baseline):
 //! the same operations, fed the same JSON bytes the service receives over HTTP.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use librarycache::engine::Engine;
 
 use crate::error::BenchError;
 
 /// One open cache. Update operations take the raw POST body and must parse it themselves: parsing is part
 /// of the cost being measured.
-pub trait Cache {
+pub trait Cache: Send {
     /// First load of a user's library (`{userId, tracks, likes, plays, playlists}`); refused with
     /// [`BenchError::AlreadyIngested`] if the user already has one.
     fn ingest(&mut self, body: &[u8]) -> Result<(), BenchError>;
@@ -22,6 +25,15 @@ pub trait Cache {
     fn get_playlist(&mut self, playlist: &str) -> Result<Vec<String>, BenchError>;
     /// The size of the cache's files on disk, in bytes.
     fn bytes_on_disk(&self) -> Result<u64, BenchError>;
+    /// Rebuilds every derived structure from the cache's source of truth, returning how many events
+    /// were replayed; `None` for a cache that has nothing to rebuild (the SQLite tables are the truth).
+    fn rebuild(&mut self) -> Result<Option<u64>, BenchError> {
+        Ok(None)
+    }
+    /// The LibraryCache engine behind this cache, if it is one (to serve it over HTTP).
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        None
+    }
 }
 
 /// A kind of cache: opens (creating when empty) a cache whose files live in a directory.
@@ -30,12 +42,13 @@ pub trait Backend {
     fn name(&self) -> &str;
     /// Opens the cache kept in `dir`, creating the directory and an empty cache if needed.
     fn open(&self, dir: &Path) -> Result<Box<dyn Cache>, BenchError>;
+    /// Returns once a cache in `dir` that was just dropped has let go of its files (so that it can be
+    /// reopened or removed). The default assumes dropping closes everything at once.
+    fn wait_closed(&self, _dir: &Path) -> Result<(), BenchError> {
+        Ok(())
+    }
     /// A cold start: open the cache in `dir` and answer the first `_getLiked` for `user`.
-    fn open_and_first_get_liked(
-        &self,
-        dir: &Path,
-        user: &str,
-    ) -> Result<(Box<dyn Cache>, Vec<String>), BenchError> {
+    fn open_and_first_get_liked(&self, dir: &Path, user: &str) -> Result<(Box<dyn Cache>, Vec<String>), BenchError> {
         let mut cache = self.open(dir)?;
         let liked = cache.get_liked(user)?;
         Ok((cache, liked))

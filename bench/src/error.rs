@@ -27,9 +27,9 @@ pub enum BenchError {
     /// `_getPlaylist` for a playlist that is not cached (the service answers 404).
     #[error("playlist {0} is not cached")]
     UnknownPlaylist(String),
-    /// A time that cannot be stored as microseconds since the epoch.
-    #[error("time {0} is out of the storable range")]
-    TimeOutOfRange(String),
+    /// A time that is not RFC 3339 or cannot be stored as microseconds since the epoch.
+    #[error("time {0:?} is not an RFC 3339 time in the storable range")]
+    BadTime(String),
     /// A cache under measurement gave an answer that differs from the expected one.
     #[error("{cache} answered {operation} wrongly: {detail}")]
     WrongAnswer {
@@ -47,15 +47,8 @@ pub enum BenchError {
 
 impl BenchError {
     /// Wraps an I/O error with what was being done and to which path.
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> BenchError {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BenchError {
         let path = path.into();
-        move |source| BenchError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| BenchError::Io { action, path, source }
     }
 }

@@ -1,10 +1,14 @@
-//! LibraryCache's benchmark: a deterministic workload generator, the SQLite cache it is compared with,
-//! a runner that measures any [`cache::Cache`] on a workload, and the report writer.
+//! LibraryCache's benchmark: a deterministic workload generator, the two caches compared (LibraryCache
+//! itself on sled, [`ours`], and the SQLite cache a developer would otherwise write, [`sqlite_baseline`]),
+//! a runner that measures any [`cache::Cache`] on a workload, HTTP measurements of the real server on
+//! loopback, and the report writer.
 
 pub mod cache;
 pub mod error;
+pub mod http;
 pub mod machine;
 pub mod model;
+pub mod ours;
 pub mod report;
 pub mod runner;
 pub mod sqlite_baseline;
@@ -13,6 +17,7 @@ pub mod workload;
 
 pub use cache::{Backend, Cache};
 pub use error::BenchError;
-pub use runner::{Measurement, RunConfig, RunOutcome};
+pub use ours::{OursBackend, OursCache};
+pub use runner::{Measurement, Rebuild, RunConfig, RunOutcome};
 pub use sqlite_baseline::{SqliteBackend, SqliteCache};
 pub use workload::{LikesDelta, Sizes, Workload};

@@ -28,10 +28,7 @@ impl Machine {
             cpu: cpu_model(&cpuinfo),
             cores: std::thread::available_parallelism().ok().map(usize::from),
             memory_bytes: mem_total(&meminfo),
-            load_average_1m: loadavg
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse().ok()),
+            load_average_1m: loadavg.split_whitespace().next().and_then(|v| v.parse().ok()),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
         }
@@ -42,10 +39,7 @@ impl Machine {
 fn cpu_model(cpuinfo: &str) -> Option<String> {
     cpuinfo
         .lines()
-        .find_map(|line| {
-            line.strip_prefix("model name")
-                .and_then(|rest| rest.split_once(':'))
-        })
+        .find_map(|line| line.strip_prefix("model name").and_then(|rest| rest.split_once(':')))
         .map(|(_, name)| name.trim().to_owned())
 }
 
@@ -64,10 +58,7 @@ mod tests {
     fn reads_cpu_model_and_memory() {
         let cpuinfo = "processor\t: 0\nmodel name\t: Example CPU @ 3.00GHz\nflags\t: fpu\n";
         assert_eq!(cpu_model(cpuinfo).as_deref(), Some("Example CPU @ 3.00GHz"));
-        assert_eq!(
-            mem_total("MemTotal:       2048 kB\nMemFree: 1 kB\n"),
-            Some(2048 * 1024)
-        );
+        assert_eq!(mem_total("MemTotal:       2048 kB\nMemFree: 1 kB\n"), Some(2048 * 1024));
         assert_eq!(cpu_model(""), None);
     }
 }

@@ -1,14 +1,18 @@
-//! `librarycache-bench`: measures the caches on the generated workloads, prints a table and writes
-//! `target/bench-report.json`. For now only the SQLite baseline is measured; "ours" is left empty.
+//! `librarycache-bench`: measures LibraryCache (sled store + engine, durable) and the SQLite baseline on
+//! the generated workloads, the same operations on the same bytes, plus LibraryCache's queries over HTTP;
+//! prints the table and writes `target/bench-report.json`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use librarycache_bench::http::{self, HttpPlan};
 use librarycache_bench::machine::Machine;
 use librarycache_bench::report::{DiskSize, Report};
-use librarycache_bench::runner::{self, RunConfig, USER};
-use librarycache_bench::{BenchError, SqliteBackend, Workload};
+use librarycache_bench::runner::{self, RunConfig, RunOutcome, USER};
+use librarycache_bench::{BenchError, OursBackend, SqliteBackend, Workload};
 
 /// A workload size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,6 +34,10 @@ impl Size {
 #[derive(Debug, Parser)]
 #[command(name = "librarycache-bench", version)]
 struct Args {
+    /// A short run: the small workload only, 5 runs of each cheap operation, 1 of the others, HTTP for
+    /// 1 s per measurement (overrides the options below).
+    #[arg(long)]
+    quick: bool,
     /// Workloads to run, in order.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "small,large")]
     sizes: Vec<Size>,
@@ -42,12 +50,27 @@ struct Args {
     /// Runs of each full-snapshot sync (each run is two syncs: to the changed snapshot and back).
     #[arg(long, default_value_t = 3)]
     sync_reps: usize,
+    /// Runs of the projection rebuild (LibraryCache only).
+    #[arg(long, default_value_t = 1)]
+    rebuild_runs: usize,
     /// Ingests, each into a fresh directory.
     #[arg(long, default_value_t = 3)]
     ingest_runs: usize,
     /// Likes changed per sync and added per merge.
     #[arg(long, default_value_t = 10)]
     k: usize,
+    /// Seconds of load per HTTP measurement (query × concurrency); 0 skips HTTP.
+    #[arg(long, default_value_t = 3.0)]
+    http_seconds: f64,
+    /// Concurrent HTTP clients, one measurement each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    http_clients: Vec<usize>,
+    /// The workload served over HTTP (it must be one of `--sizes`).
+    #[arg(long, value_enum, default_value = "large")]
+    http_size: Size,
+    /// Run LibraryCache without the repository's default syncs (they are loaded by default, as `serve` does).
+    #[arg(long)]
+    no_syncs: bool,
     /// Scratch directory for the caches.
     #[arg(long, default_value = "target/bench-work")]
     work_dir: PathBuf,
@@ -60,7 +83,16 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.quick {
+        args.sizes = vec![Size::Small];
+        args.reps = 5;
+        args.sync_reps = 1;
+        args.ingest_runs = 1;
+        args.rebuild_runs = 1;
+        args.http_seconds = args.http_seconds.min(1.0);
+        args.http_size = Size::Small;
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -71,52 +103,109 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), BenchError> {
+    let started = Instant::now();
     let machine = Machine::detect();
+    let ours_backend = if args.no_syncs {
+        OursBackend::with_syncs(None)
+    } else {
+        OursBackend::new()
+    };
+    eprintln!(
+        "machine: {} ({} cores), load {:.2}; ours runs with {}",
+        machine.cpu.as_deref().unwrap_or("unknown CPU"),
+        machine.cores.unwrap_or(0),
+        machine.load_average_1m.unwrap_or(0.0),
+        match ours_backend.syncs() {
+            Some(dir) => format!("the syncs in {}", dir.display()),
+            None => "no syncs".to_owned(),
+        }
+    );
     let mut baseline = Vec::new();
+    let mut ours = Vec::new();
     let mut floors = Vec::new();
-    let mut sizes = Vec::new();
+    let mut sizes: Vec<(&str, RunOutcome, RunOutcome)> = Vec::new();
+    let mut http_figures = Vec::new();
+    let mut large_labels = Vec::new();
     for size in &args.sizes {
         let label = size.label();
+        if *size == Size::Large {
+            large_labels.push(label);
+        }
         let workload = match size {
             Size::Small => Workload::small(args.seed),
             Size::Large => Workload::large(args.seed),
         };
         let body = workload.ingest_bytes(USER)?;
-        eprintln!(
-            "{label}: {} bytes of ingest JSON; measuring sqlite",
-            body.len()
-        );
-        floors.push(runner::parse_floor(label, &body, args.ingest_runs)?);
+        eprintln!("{label}: {} bytes of ingest JSON; parsing", body.len());
+        floors.extend(runner::parse_floors(label, &body, args.ingest_runs.max(3))?);
         drop(body);
         let cfg = RunConfig {
             label: label.to_owned(),
             reps: args.reps,
             sync_reps: args.sync_reps,
             ingest_runs: args.ingest_runs,
+            rebuild_runs: args.rebuild_runs,
             k: args.k,
             work_dir: args.work_dir.clone(),
             keep: args.keep,
         };
-        let outcome = runner::run(&SqliteBackend, &workload, &cfg)?;
-        baseline.extend(outcome.measurements);
-        sizes.push((label, outcome.bytes_on_disk));
+        eprintln!("{label}: measuring sqlite");
+        let base = runner::run(&SqliteBackend, &workload, &cfg)?;
+        baseline.extend(base.measurements.iter().cloned());
+        eprintln!("{label}: measuring ours");
+        let serve_http = args.http_seconds > 0.0 && *size == args.http_size;
+        let our = runner::run_with(&ours_backend, &workload, &cfg, &mut |cache| {
+            let Some(engine) = cache.engine().filter(|_| serve_http) else {
+                return Ok(());
+            };
+            eprintln!("{label}: measuring ours over HTTP (after its ingest)");
+            for m in http::measure(Arc::clone(engine), &http_plan(&workload, args))? {
+                http_figures.push((format!("{label}/{}", m.operation), m.figures));
+            }
+            Ok(())
+        })?;
+        ours.extend(our.measurements.iter().cloned());
+        sizes.push((label, base, our));
     }
 
-    let mut report = Report::new(machine, &baseline, None);
+    let mut report = Report::new(machine, &baseline, Some(&ours));
     for floor in &floors {
         report.add_floor(floor);
     }
-    for (label, bytes) in sizes {
+    for (label, base, our) in &sizes {
         report.add_disk_size(
-            label,
-            DiskSize {
-                ours: None,
-                baseline: Some(bytes),
-            },
+            &format!("{label}/after_ingest"),
+            DiskSize::new(Some(our.bytes_after_ingest), Some(base.bytes_after_ingest)),
         );
+        report.add_disk_size(
+            &format!("{label}/after_run"),
+            DiskSize::new(Some(our.bytes_at_end), Some(base.bytes_at_end)),
+        );
+        if let Some(rebuild) = &our.rebuild {
+            report.add_rebuild(label, rebuild);
+        }
     }
+    for (operation, figures) in http_figures {
+        report.add_http(&operation, figures);
+    }
+    report.finish(&large_labels);
     print!("{}", report.table());
     report.write(&args.report)?;
-    eprintln!("wrote {}", args.report.display());
+    eprintln!(
+        "wrote {} ({:.0} s in all)",
+        args.report.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// The HTTP load: `_getLiked` of the workload's user, `_getPlaylist` cycling through every playlist.
+fn http_plan(workload: &Workload, args: &Args) -> HttpPlan {
+    HttpPlan {
+        user: USER.to_owned(),
+        expected_liked: workload.expected_liked(),
+        playlists: http::playlist_answers(&workload.playlists, usize::MAX),
+        clients: args.http_clients.clone(),
+        duration: Duration::from_secs_f64(args.http_seconds),
+    }
 }

@@ -30,6 +30,8 @@ pub struct RunConfig {
     pub sync_reps: usize,
     /// Ingests, each into a fresh directory.
     pub ingest_runs: usize,
+    /// Rebuilds (for a cache that has one).
+    pub rebuild_runs: usize,
     /// How many likes change in the "changed likes" syncs and how many a merge adds.
     pub k: usize,
     /// Scratch directory; the backend's caches are created under `<work_dir>/<label>/<backend>`.
@@ -38,42 +40,85 @@ pub struct RunConfig {
     pub keep: bool,
 }
 
-/// The measurements of one run, plus the size of the cache files at its end.
+/// The measurements of one run, plus the size of the cache files after the ingest and at the end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
     pub measurements: Vec<Measurement>,
-    pub bytes_on_disk: u64,
+    /// Bytes on disk right after the (last) ingest.
+    pub bytes_after_ingest: u64,
+    /// Bytes on disk at the end of the run (after the syncs, merges and cold starts).
+    pub bytes_at_end: u64,
+    /// The projection rebuild, for a cache that has one.
+    pub rebuild: Option<Rebuild>,
 }
 
-/// The cost floor of every update: parsing the ingest JSON into the typed model, nothing stored
-/// (the median of `reps` parses).
-pub fn parse_floor(label: &str, body: &[u8], reps: usize) -> Result<Measurement, BenchError> {
-    let mut times = Vec::with_capacity(reps.max(1));
+/// A rebuild: how many events were replayed, and how long it took (the median of its runs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rebuild {
+    pub events: u64,
+    pub ms: f64,
+}
+
+impl Rebuild {
+    /// Events replayed per second.
+    pub fn events_per_second(&self) -> f64 {
+        if self.ms > 0.0 {
+            self.events as f64 / (self.ms / 1_000.0)
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The cost floors of every update (the median of `reps` parses each, nothing stored):
+/// `<label>/parse_ingest_json`, the ingest JSON parsed into the concept's typed input (what an
+/// ingest cannot avoid), and `<label>/parse_ingest_json_value`, parsed into a `serde_json::Value`
+/// (the first step of the service's HTTP handler, which then decodes the value into the typed input).
+pub fn parse_floors(label: &str, body: &[u8], reps: usize) -> Result<Vec<Measurement>, BenchError> {
+    let mut typed = Vec::with_capacity(reps.max(1));
+    let mut value = Vec::with_capacity(reps.max(1));
     for _ in 0..reps.max(1) {
         let start = Instant::now();
         let parsed: Body = serde_json::from_slice(body)?;
-        times.push(elapsed_ms(start));
+        typed.push(elapsed_ms(start));
+        drop(parsed);
+        let start = Instant::now();
+        let parsed: serde_json::Value = serde_json::from_slice(body)?;
+        value.push(elapsed_ms(start));
         drop(parsed);
     }
-    Ok(Measurement {
-        name: format!("{label}/parse_ingest_json"),
-        ms: median(&mut times),
-    })
+    Ok(vec![
+        Measurement {
+            name: format!("{label}/parse_ingest_json"),
+            ms: median(&mut typed),
+        },
+        Measurement {
+            name: format!("{label}/parse_ingest_json_value"),
+            ms: median(&mut value),
+        },
+    ])
 }
 
 /// Measures `backend` on `workload`: ingest (fresh directories), `_getLiked`, `_getPlaylist`, an unchanged
 /// full sync, full syncs with `k` changed likes, likes-only syncs with `k` changed likes, merges of `k`
-/// new likes, and a cold start (open + first `_getLiked`). Every answer is checked; a wrong one is an error.
-pub fn run(
+/// new likes, a rebuild (if the cache has one), and a cold start (open + first `_getLiked`). Every answer
+/// is checked; a wrong one is an error.
+pub fn run(backend: &dyn Backend, workload: &Workload, cfg: &RunConfig) -> Result<RunOutcome, BenchError> {
+    run_with(backend, workload, cfg, &mut |_| Ok(()))
+}
+
+/// [`run`], calling `after_ingest` with the cache right after the ingest has been checked, while the cache
+/// holds exactly the workload (the HTTP measurements serve it then). What it does is not timed here and
+/// must not change the cache.
+pub fn run_with(
     backend: &dyn Backend,
     workload: &Workload,
     cfg: &RunConfig,
+    after_ingest: &mut dyn FnMut(&mut dyn Cache) -> Result<(), BenchError>,
 ) -> Result<RunOutcome, BenchError> {
     let base = cfg.work_dir.join(&cfg.label).join(backend.name());
     remove_dir(&base)?;
-    let check = Checker {
-        cache: backend.name(),
-    };
+    let check = Checker { cache: backend.name() };
     let mut out = Vec::new();
     let mut record = |name: &str, times: &mut Vec<f64>| {
         out.push(Measurement {
@@ -89,6 +134,7 @@ pub fn run(
     for i in 0..cfg.ingest_runs.max(1) {
         if let Some((cache, dir)) = kept.take() {
             drop(cache);
+            backend.wait_closed(&dir)?;
             remove_dir(&dir)?;
         }
         let dir = base.join(format!("ingest-{i}"));
@@ -102,35 +148,31 @@ pub fn run(
     let Some((mut cache, dir)) = kept else {
         return Err(check.wrong("ingest", "no ingest ran".to_owned()));
     };
+    let bytes_after_ingest = cache.bytes_on_disk()?;
     let expected = workload.expected_liked();
     check.liked(cache.as_mut(), "ingest", &expected)?;
+    after_ingest(cache.as_mut())?;
+    check.liked(cache.as_mut(), "ingest", &expected)?;
 
-    record(
-        "get_liked",
-        &mut repeat(cfg.reps, |_| cache.get_liked(USER).map(drop))?,
-    );
+    record("get_liked", &mut repeat(cfg.reps, |_| cache.get_liked(USER).map(drop))?);
     let playlists = &workload.playlists;
     if !playlists.is_empty() {
         let mut times = repeat(cfg.reps, |i| {
-            cache
-                .get_playlist(&playlists[i % playlists.len()].id)
-                .map(drop)
+            cache.get_playlist(&playlists[i % playlists.len()].id).map(drop)
         })?;
         record("get_playlist", &mut times);
-        let p = &playlists[0];
-        let got = cache.get_playlist(&p.id)?;
-        if got != p.entries {
-            return Err(check.wrong(
-                "get_playlist",
-                format!("{} entries instead of {}", got.len(), p.entries.len()),
-            ));
+        for p in playlists {
+            let got = cache.get_playlist(&p.id)?;
+            if got != p.entries {
+                return Err(check.wrong(
+                    "get_playlist",
+                    format!("{}: {} entries instead of {}", p.id, got.len(), p.entries.len()),
+                ));
+            }
         }
     }
 
-    record(
-        "sync_unchanged",
-        &mut repeat(cfg.sync_reps, |_| cache.sync(&body))?,
-    );
+    record("sync_unchanged", &mut repeat(cfg.sync_reps, |_| cache.sync(&body))?);
     check.liked(cache.as_mut(), "sync_unchanged", &expected)?;
 
     // Syncs that change k likes: alternate between the changed snapshot and the original, ending on the
@@ -174,11 +216,30 @@ pub fn run(
     if liked.len() != total || !liked.iter().zip(&newest_ids).all(|(a, b)| a == b) {
         return Err(check.wrong(
             "merge",
-            format!(
-                "{} liked, expected {total} led by the last delta",
-                liked.len()
-            ),
+            format!("{} liked, expected {total} led by the last delta", liked.len()),
         ));
+    }
+
+    // The rebuild (a cache that has none answers `None` at once): replay everything, same answers.
+    let mut rebuilt = None;
+    let mut times = Vec::new();
+    for _ in 0..cfg.rebuild_runs.max(1) {
+        let start = Instant::now();
+        let Some(events) = cache.rebuild()? else {
+            break;
+        };
+        times.push(elapsed_ms(start));
+        rebuilt = Some(events);
+        if cache.get_liked(USER)? != liked {
+            return Err(check.wrong("rebuild", "the liked list is not the same after it".to_owned()));
+        }
+    }
+    let rebuild = rebuilt.map(|events| Rebuild {
+        events,
+        ms: median(&mut times),
+    });
+    if rebuild.is_some() {
+        record("rebuild", &mut times);
     }
 
     drop(cache);
@@ -186,29 +247,30 @@ pub fn run(
     let mut cache: Option<Box<dyn Cache>> = None;
     for _ in 0..cfg.reps.max(1) {
         drop(cache.take());
+        backend.wait_closed(&dir)?;
         let start = Instant::now();
         let (opened, liked) = backend.open_and_first_get_liked(&dir, USER)?;
         times.push(elapsed_ms(start));
         if liked.len() != total {
-            return Err(check.wrong(
-                "cold start",
-                format!("{} liked, expected {total}", liked.len()),
-            ));
+            return Err(check.wrong("cold start", format!("{} liked, expected {total}", liked.len())));
         }
         cache = Some(opened);
     }
     record("cold_open_get_liked", &mut times);
-    let bytes_on_disk = match &cache {
+    let bytes_at_end = match &cache {
         Some(c) => c.bytes_on_disk()?,
         None => 0,
     };
     drop(cache);
+    backend.wait_closed(&dir)?;
     if !cfg.keep {
         remove_dir(&base)?;
     }
     Ok(RunOutcome {
         measurements: out,
-        bytes_on_disk,
+        bytes_after_ingest,
+        bytes_at_end,
+        rebuild,
     })
 }
 
@@ -234,12 +296,7 @@ impl Checker<'_> {
         }
     }
 
-    fn liked(
-        &self,
-        cache: &mut dyn Cache,
-        after: &str,
-        expected: &[String],
-    ) -> Result<(), BenchError> {
+    fn liked(&self, cache: &mut dyn Cache, after: &str, expected: &[String]) -> Result<(), BenchError> {
         let got = cache.get_liked(USER)?;
         if got == expected {
             return Ok(());
@@ -266,10 +323,7 @@ fn time(f: impl FnOnce() -> Result<(), BenchError>) -> Result<f64, BenchError> {
     Ok(elapsed_ms(start))
 }
 
-fn repeat(
-    n: usize,
-    mut f: impl FnMut(usize) -> Result<(), BenchError>,
-) -> Result<Vec<f64>, BenchError> {
+fn repeat(n: usize, mut f: impl FnMut(usize) -> Result<(), BenchError>) -> Result<Vec<f64>, BenchError> {
     (0..n.max(1)).map(|i| time(|| f(i))).collect()
 }
 

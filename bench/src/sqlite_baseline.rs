@@ -11,12 +11,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::cache::{Backend, Cache};
 use crate::error::BenchError;
-use crate::model::{Body, Like, Play, Playlist, Track};
+use crate::model::{parse_time, Body, Like, MergeInput, Play, Playlist, Track};
 
 const DB_FILE: &str = "cache.db";
 
@@ -27,7 +26,8 @@ CREATE TABLE IF NOT EXISTS users(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tracks(
     id TEXT PRIMARY KEY,
-    title TEXT, artist TEXT, album TEXT, duration_ms INTEGER, year INTEGER, genres TEXT, isrc TEXT, uri TEXT
+    title TEXT, artist TEXT, album TEXT, duration_ms INTEGER, year INTEGER, genres TEXT, isrc TEXT, uri TEXT,
+    extra TEXT
 );
 CREATE TABLE IF NOT EXISTS user_tracks(
     user_id TEXT NOT NULL, track_id TEXT NOT NULL,
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS plays(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS playlists(
     id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, owner TEXT, public INTEGER,
-    collaborative INTEGER, snapshot_id TEXT, uri TEXT
+    collaborative INTEGER, snapshot_id TEXT, uri TEXT, extra TEXT
 );
 CREATE INDEX IF NOT EXISTS playlists_by_user ON playlists(user_id);
 CREATE TABLE IF NOT EXISTS playlist_entries(
@@ -53,20 +53,21 @@ CREATE TABLE IF NOT EXISTS playlist_entries(
 ) WITHOUT ROWID;
 ";
 
-const UPSERT_TRACK: &str = "INSERT INTO tracks(id, title, artist, album, duration_ms, year, genres, isrc, uri)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+const UPSERT_TRACK: &str = "INSERT INTO tracks(id, title, artist, album, duration_ms, year, genres, isrc, uri, extra)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
     ON CONFLICT(id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
         duration_ms = excluded.duration_ms, year = excluded.year, genres = excluded.genres,
-        isrc = excluded.isrc, uri = excluded.uri
+        isrc = excluded.isrc, uri = excluded.uri, extra = excluded.extra
     WHERE title IS NOT excluded.title OR artist IS NOT excluded.artist OR album IS NOT excluded.album
         OR duration_ms IS NOT excluded.duration_ms OR year IS NOT excluded.year
-        OR genres IS NOT excluded.genres OR isrc IS NOT excluded.isrc OR uri IS NOT excluded.uri";
+        OR genres IS NOT excluded.genres OR isrc IS NOT excluded.isrc OR uri IS NOT excluded.uri
+        OR extra IS NOT excluded.extra";
 const UPSERT_PLAYLIST: &str =
-    "INSERT INTO playlists(id, user_id, name, owner, public, collaborative, snapshot_id, uri)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+    "INSERT INTO playlists(id, user_id, name, owner, public, collaborative, snapshot_id, uri, extra)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
     ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name, owner = excluded.owner,
         public = excluded.public, collaborative = excluded.collaborative, snapshot_id = excluded.snapshot_id,
-        uri = excluded.uri";
+        uri = excluded.uri, extra = excluded.extra";
 
 /// Opens [`SqliteCache`]s.
 #[derive(Debug, Clone, Copy, Default)]
@@ -104,10 +105,7 @@ impl SqliteCache {
     }
 
     /// A cold start: open the cache in `dir` and answer the first `_getLiked` for `user`.
-    pub fn open_and_first_get_liked(
-        dir: &Path,
-        user: &str,
-    ) -> Result<(SqliteCache, Vec<String>), BenchError> {
+    pub fn open_and_first_get_liked(dir: &Path, user: &str) -> Result<(SqliteCache, Vec<String>), BenchError> {
         let mut cache = SqliteCache::open(dir)?;
         let liked = cache.liked(user)?;
         Ok((cache, liked))
@@ -119,9 +117,9 @@ impl SqliteCache {
     }
 
     fn liked(&mut self, user: &str) -> Result<Vec<String>, BenchError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT track_id FROM likes WHERE user_id = ?1 ORDER BY liked_at DESC, ord",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT track_id FROM likes WHERE user_id = ?1 ORDER BY liked_at DESC, ord")?;
         let ids = stmt
             .query_map([user], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
@@ -145,9 +143,7 @@ impl Cache for SqliteCache {
         let user = body.user_id.as_str();
         if let Some(tracks) = &body.tracks {
             upsert_tracks(&tx, tracks)?;
-            let mut add = tx.prepare_cached(
-                "INSERT OR IGNORE INTO user_tracks(user_id, track_id) VALUES (?1, ?2)",
-            )?;
+            let mut add = tx.prepare_cached("INSERT OR IGNORE INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
             for t in tracks {
                 add.execute(params![user, t.id])?;
             }
@@ -196,7 +192,7 @@ impl Cache for SqliteCache {
     }
 
     fn merge(&mut self, body: &[u8]) -> Result<(), BenchError> {
-        let body: Body = serde_json::from_slice(body)?;
+        let body: MergeInput = serde_json::from_slice(body)?;
         let now = now_micros();
         let tx = self.conn.transaction()?;
         let user = body.user_id.as_str();
@@ -205,15 +201,19 @@ impl Cache for SqliteCache {
         }
         if let Some(tracks) = &body.tracks {
             upsert_tracks(&tx, tracks)?;
-            let mut add = tx.prepare_cached(
-                "INSERT OR IGNORE INTO user_tracks(user_id, track_id) VALUES (?1, ?2)",
-            )?;
+            let mut add = tx.prepare_cached("INSERT OR IGNORE INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
             for t in tracks {
                 add.execute(params![user, t.id])?;
             }
         }
         if let Some(likes) = &body.likes {
             merge_likes(&tx, user, likes, now)?;
+        }
+        if let Some(unlikes) = &body.unlikes {
+            let mut remove = tx.prepare_cached("DELETE FROM likes WHERE user_id = ?1 AND track_id = ?2")?;
+            for id in unlikes {
+                remove.execute(params![user, id])?;
+            }
         }
         if let Some(plays) = &body.plays {
             add_plays(&tx, user, plays)?;
@@ -226,6 +226,12 @@ impl Cache for SqliteCache {
                 }
             }
         }
+        if let Some(removed) = &body.removed_playlists {
+            let cached = user_playlist_snapshots(&tx, user)?;
+            for id in removed.iter().filter(|id| cached.contains_key(id.as_str())) {
+                delete_playlist(&tx, id)?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -235,9 +241,9 @@ impl Cache for SqliteCache {
     }
 
     fn get_playlist(&mut self, playlist: &str) -> Result<Vec<String>, BenchError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT track_id FROM playlist_entries WHERE playlist_id = ?1 ORDER BY pos",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT track_id FROM playlist_entries WHERE playlist_id = ?1 ORDER BY pos")?;
         let entries = stmt
             .query_map([playlist], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
@@ -269,8 +275,7 @@ impl Cache for SqliteCache {
     }
 }
 
-const INSERT_LIKE: &str =
-    "INSERT INTO likes(user_id, track_id, liked_at, ord) VALUES (?1, ?2, ?3, ?4)";
+const INSERT_LIKE: &str = "INSERT INTO likes(user_id, track_id, liked_at, ord) VALUES (?1, ?2, ?3, ?4)";
 
 /// A like as stored: its time in microseconds and its rank among likes of the same time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,10 +292,21 @@ fn now_micros() -> i64 {
         .unwrap_or(0)
 }
 
-fn micros(t: &DateTime<Utc>) -> Result<i64, BenchError> {
-    t.timestamp_nanos_opt()
+/// An RFC 3339 time as microseconds since the epoch.
+fn micros(t: &str) -> Result<i64, BenchError> {
+    parse_time(t)
+        .and_then(|t| t.timestamp_nanos_opt())
         .map(|n| n.div_euclid(1_000))
-        .ok_or_else(|| BenchError::TimeOutOfRange(t.to_rfc3339()))
+        .ok_or_else(|| BenchError::BadTime(t.to_owned()))
+}
+
+/// Unknown fields of a track or playlist as JSON text (`NULL` when there are none).
+fn extra_json(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Option<String>, BenchError> {
+    if extra.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(serde_json::to_string(extra)?))
+    }
 }
 
 fn user_exists(conn: &Connection, user: &str) -> Result<bool, BenchError> {
@@ -339,45 +355,35 @@ fn upsert_tracks(tx: &Transaction<'_>, tracks: &[Track]) -> Result<(), BenchErro
             t.title,
             t.artist,
             t.album,
-            t.duration_ms,
+            t.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
             t.year,
             genres,
             t.isrc,
-            t.uri
+            t.uri,
+            extra_json(&t.extra)?
         ])?;
     }
     Ok(())
 }
 
-fn replace_user_tracks(
-    tx: &Transaction<'_>,
-    user: &str,
-    tracks: &[Track],
-) -> Result<(), BenchError> {
+fn replace_user_tracks(tx: &Transaction<'_>, user: &str, tracks: &[Track]) -> Result<(), BenchError> {
     let cached: HashSet<String> = tx
         .prepare_cached("SELECT track_id FROM user_tracks WHERE user_id = ?1")?
         .query_map([user], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let given: HashSet<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
-    let mut remove =
-        tx.prepare_cached("DELETE FROM user_tracks WHERE user_id = ?1 AND track_id = ?2")?;
+    let mut remove = tx.prepare_cached("DELETE FROM user_tracks WHERE user_id = ?1 AND track_id = ?2")?;
     for id in cached.iter().filter(|id| !given.contains(id.as_str())) {
         remove.execute(params![user, id])?;
     }
-    let mut add =
-        tx.prepare_cached("INSERT INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
+    let mut add = tx.prepare_cached("INSERT INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
     for id in given.iter().filter(|id| !cached.contains(**id)) {
         add.execute(params![user, id])?;
     }
     Ok(())
 }
 
-fn replace_likes(
-    tx: &Transaction<'_>,
-    user: &str,
-    likes: &[Like],
-    now: i64,
-) -> Result<(), BenchError> {
+fn replace_likes(tx: &Transaction<'_>, user: &str, likes: &[Like], now: i64) -> Result<(), BenchError> {
     let cached: HashMap<String, (i64, i64)> = tx
         .prepare_cached("SELECT track_id, liked_at, ord FROM likes WHERE user_id = ?1")?
         .query_map([user], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
@@ -389,9 +395,8 @@ fn replace_likes(
         remove.execute(params![user, id])?;
     }
     let mut insert = tx.prepare_cached(INSERT_LIKE)?;
-    let mut update = tx.prepare_cached(
-        "UPDATE likes SET liked_at = ?3, ord = ?4 WHERE user_id = ?1 AND track_id = ?2",
-    )?;
+    let mut update =
+        tx.prepare_cached("UPDATE likes SET liked_at = ?3, ord = ?4 WHERE user_id = ?1 AND track_id = ?2")?;
     for like in &wanted {
         match cached.get(like.track_id) {
             None => insert.execute(params![user, like.track_id, like.liked_at, like.ord])?,
@@ -406,17 +411,10 @@ fn replace_likes(
 
 /// Adds likes not yet cached; a like already cached keeps its time and place. New likes rank after the
 /// cached likes of the same time.
-fn merge_likes(
-    tx: &Transaction<'_>,
-    user: &str,
-    likes: &[Like],
-    now: i64,
-) -> Result<(), BenchError> {
-    let mut exists =
-        tx.prepare_cached("SELECT 1 FROM likes WHERE user_id = ?1 AND track_id = ?2")?;
-    let mut next_rank = tx.prepare_cached(
-        "SELECT COALESCE(MAX(ord) + 1, 0) FROM likes WHERE user_id = ?1 AND liked_at = ?2",
-    )?;
+fn merge_likes(tx: &Transaction<'_>, user: &str, likes: &[Like], now: i64) -> Result<(), BenchError> {
+    let mut exists = tx.prepare_cached("SELECT 1 FROM likes WHERE user_id = ?1 AND track_id = ?2")?;
+    let mut next_rank =
+        tx.prepare_cached("SELECT COALESCE(MAX(ord) + 1, 0) FROM likes WHERE user_id = ?1 AND liked_at = ?2")?;
     let mut insert = tx.prepare_cached(INSERT_LIKE)?;
     for like in likes {
         if exists
@@ -437,9 +435,7 @@ fn merge_likes(
 }
 
 fn add_plays(tx: &Transaction<'_>, user: &str, plays: &[Play]) -> Result<(), BenchError> {
-    let mut add = tx.prepare_cached(
-        "INSERT OR IGNORE INTO plays(user_id, track_id, played_at) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut add = tx.prepare_cached("INSERT OR IGNORE INTO plays(user_id, track_id, played_at) VALUES (?1, ?2, ?3)")?;
     for p in plays {
         add.execute(params![user, p.track_id, micros(&p.played_at)?])?;
     }
@@ -447,10 +443,7 @@ fn add_plays(tx: &Transaction<'_>, user: &str, plays: &[Play]) -> Result<(), Ben
 }
 
 /// The user's cached playlists and their snapshot ids.
-fn user_playlist_snapshots(
-    tx: &Transaction<'_>,
-    user: &str,
-) -> Result<HashMap<String, Option<String>>, BenchError> {
+fn user_playlist_snapshots(tx: &Transaction<'_>, user: &str) -> Result<HashMap<String, Option<String>>, BenchError> {
     let cached = tx
         .prepare_cached("SELECT id, snapshot_id FROM playlists WHERE user_id = ?1")?
         .query_map([user], |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -463,24 +456,26 @@ fn unchanged(cached: &HashMap<String, Option<String>>, p: &Playlist) -> bool {
     matches!((cached.get(&p.id), &p.snapshot_id), (Some(Some(old)), Some(new)) if old == new)
 }
 
-fn replace_playlists(
-    tx: &Transaction<'_>,
-    user: &str,
-    playlists: &[Playlist],
-) -> Result<(), BenchError> {
+fn replace_playlists(tx: &Transaction<'_>, user: &str, playlists: &[Playlist]) -> Result<(), BenchError> {
     let cached = user_playlist_snapshots(tx, user)?;
     let given: HashSet<&str> = playlists.iter().map(|p| p.id.as_str()).collect();
     for id in cached.keys().filter(|id| !given.contains(id.as_str())) {
-        tx.prepare_cached("DELETE FROM playlist_entries WHERE playlist_id = ?1")?
-            .execute([id])?;
-        tx.prepare_cached("DELETE FROM playlists WHERE id = ?1")?
-            .execute([id])?;
+        delete_playlist(tx, id)?;
     }
     for p in playlists {
         if !unchanged(&cached, p) {
             write_playlist(tx, user, p)?;
         }
     }
+    Ok(())
+}
+
+/// Removes a playlist and its entries.
+fn delete_playlist(tx: &Transaction<'_>, id: &str) -> Result<(), BenchError> {
+    tx.prepare_cached("DELETE FROM playlist_entries WHERE playlist_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM playlists WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
@@ -494,13 +489,12 @@ fn write_playlist(tx: &Transaction<'_>, user: &str, p: &Playlist) -> Result<(), 
         p.public,
         p.collaborative,
         p.snapshot_id,
-        p.uri
+        p.uri,
+        extra_json(&p.extra)?
     ])?;
     tx.prepare_cached("DELETE FROM playlist_entries WHERE playlist_id = ?1")?
         .execute([&p.id])?;
-    let mut add = tx.prepare_cached(
-        "INSERT INTO playlist_entries(playlist_id, pos, track_id) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut add = tx.prepare_cached("INSERT INTO playlist_entries(playlist_id, pos, track_id) VALUES (?1, ?2, ?3)")?;
     for (pos, track) in p.entries.iter().enumerate() {
         add.execute(params![p.id, i64::try_from(pos).unwrap_or(i64::MAX), track])?;
     }

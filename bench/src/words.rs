@@ -84,10 +84,9 @@ pub const TITLE_WORDS: &[&str] = &[
 ];
 
 pub const FIRST_NAMES: &[&str] = &[
-    "Ada", "Billie", "Carlos", "Dua", "Elton", "Fiona", "Gil", "Hana", "Ines", "Jamal", "Kiri",
-    "Lena", "Milo", "Nina", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tove", "Umi", "Vera", "Wes",
-    "Xan", "Yara", "Zoe", "Björk", "Chloé", "José", "Mariá", "Søren", "Anouk", "Bea", "Cyrus",
-    "Dara", "Emeka", "Femi", "Greta", "Hugo", "Ilse",
+    "Ada", "Billie", "Carlos", "Dua", "Elton", "Fiona", "Gil", "Hana", "Ines", "Jamal", "Kiri", "Lena", "Milo", "Nina",
+    "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tove", "Umi", "Vera", "Wes", "Xan", "Yara", "Zoe", "Björk", "Chloé",
+    "José", "Mariá", "Søren", "Anouk", "Bea", "Cyrus", "Dara", "Emeka", "Femi", "Greta", "Hugo", "Ilse",
 ];
 
 pub const LAST_NAMES: &[&str] = &[

@@ -10,7 +10,9 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::{Body, BodyRef, Like, Play, Playlist, Track};
+use serde_json::Map;
+
+use crate::model::{format_time, parse_time, Body, BodyRef, Like, Play, Playlist, Track};
 use crate::words;
 
 /// How many of each fact a workload holds.
@@ -44,7 +46,7 @@ impl Sizes {
 
 /// One user's library. `likes` are listed newest first (as music services list them); equal `likedAt`
 /// values occur on purpose, and their order in `likes` is the order the cache must keep.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     pub tracks: Vec<Track>,
     pub likes: Vec<Like>,
@@ -53,7 +55,7 @@ pub struct Workload {
 }
 
 /// A delta for `merge`: likes that are not in the workload yet, newer than every like in it, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LikesDelta {
     pub likes: Vec<Like>,
 }
@@ -125,12 +127,7 @@ impl Workload {
         let tracks = gen_tracks(&mut rng, sizes.tracks);
         let likes = gen_likes(&mut rng, &tracks, sizes.likes);
         let plays = gen_plays(&mut rng, &tracks, sizes.plays);
-        let playlists = gen_playlists(
-            &mut rng,
-            &tracks,
-            sizes.playlists,
-            sizes.entries_per_playlist,
-        );
+        let playlists = gen_playlists(&mut rng, &tracks, sizes.playlists, sizes.entries_per_playlist);
         Workload {
             tracks,
             likes,
@@ -175,7 +172,7 @@ impl Workload {
     pub fn newest_liked_at(&self) -> DateTime<Utc> {
         self.likes
             .iter()
-            .filter_map(|l| l.liked_at)
+            .filter_map(|l| l.liked_at.as_deref().and_then(parse_time))
             .max()
             .unwrap_or_else(|| at_secs(EPOCH_END_SECS))
     }
@@ -184,7 +181,7 @@ impl Workload {
     /// (Likes without `likedAt` are not ordered by this function; the generator makes none.)
     pub fn expected_liked(&self) -> Vec<String> {
         let mut likes: Vec<&Like> = self.likes.iter().collect();
-        likes.sort_by_key(|l| Reverse(l.liked_at)); // stable: ties keep list order
+        likes.sort_by_key(|l| Reverse(l.liked_at.as_deref().and_then(parse_time))); // stable: ties keep list order
         likes.into_iter().map(|l| l.track_id.clone()).collect()
     }
 
@@ -208,11 +205,7 @@ impl Workload {
         let mut kept: Vec<Like> = kept.collect();
 
         let liked: HashSet<&str> = self.likes.iter().map(|l| l.track_id.as_str()).collect();
-        let mut candidates: Vec<&Track> = self
-            .tracks
-            .iter()
-            .filter(|t| !liked.contains(t.id.as_str()))
-            .collect();
+        let mut candidates: Vec<&Track> = self.tracks.iter().filter(|t| !liked.contains(t.id.as_str())).collect();
         candidates.shuffle(&mut rng);
         let base = self.newest_liked_at() + Duration::days(1);
         let mut fresh: Vec<Like> = candidates
@@ -221,7 +214,7 @@ impl Workload {
             .enumerate()
             .map(|(i, t)| Like {
                 track_id: t.id.clone(),
-                liked_at: Some(base + secs(to_i64(added - i))),
+                liked_at: Some(format_time(&(base + secs(to_i64(added - i))))),
             })
             .collect();
         fresh.append(&mut kept);
@@ -249,7 +242,7 @@ impl Workload {
             .enumerate()
             .map(|(i, t)| Like {
                 track_id: t.id.clone(),
-                liked_at: Some(base + secs(to_i64(k - i))),
+                liked_at: Some(format_time(&(base + secs(to_i64(k - i))))),
             })
             .collect();
         LikesDelta { likes }
@@ -300,9 +293,7 @@ fn title(rng: &mut ChaCha8Rng) -> String {
         3 | 4 => 2,
         _ => 3,
     };
-    let words: Vec<String> = (0..n)
-        .map(|_| capitalize(pick(rng, words::TITLE_WORDS)))
-        .collect();
+    let words: Vec<String> = (0..n).map(|_| capitalize(pick(rng, words::TITLE_WORDS))).collect();
     words.join(" ")
 }
 
@@ -314,11 +305,7 @@ fn artist_name(rng: &mut ChaCha8Rng) -> String {
             pick(rng, words::BAND_NOUNS)
         )
     } else {
-        format!(
-            "{} {}",
-            pick(rng, words::FIRST_NAMES),
-            pick(rng, words::LAST_NAMES)
-        )
+        format!("{} {}", pick(rng, words::FIRST_NAMES), pick(rng, words::LAST_NAMES))
     }
 }
 
@@ -370,12 +357,11 @@ fn gen_tracks(rng: &mut ChaCha8Rng, n: usize) -> Vec<Track> {
             album: rng
                 .random_bool(OPTIONAL_RATE.album)
                 .then(|| albums[rng.random_range(0..albums.len())].clone()),
-            duration_ms: Some(rng.random_range(60_000..=480_000)),
+            duration_ms: Some(u64::from(rng.random_range(60_000u32..=480_000))),
             year: rng.random_bool(OPTIONAL_RATE.year).then_some(year),
-            genres: rng
-                .random_bool(OPTIONAL_RATE.genres)
-                .then_some(genres_unique),
+            genres: rng.random_bool(OPTIONAL_RATE.genres).then_some(genres_unique),
             isrc: rng.random_bool(OPTIONAL_RATE.isrc).then_some(isrc),
+            extra: Map::new(),
         });
     }
     tracks
@@ -400,7 +386,7 @@ fn gen_likes(rng: &mut ChaCha8Rng, tracks: &[Track], n: usize) -> Vec<Like> {
         .into_iter()
         .map(|(t, i)| Like {
             track_id: tracks[i].id.clone(),
-            liked_at: Some(at_secs(t)),
+            liked_at: Some(format_time(&at_secs(t))),
         })
         .collect()
 }
@@ -420,21 +406,19 @@ fn gen_plays(rng: &mut ChaCha8Rng, tracks: &[Track], n: usize) -> Vec<Play> {
             continue;
         }
         let played_at = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
-        plays.push(Play {
-            track_id: tracks[track].id.clone(),
-            played_at,
-        });
+        plays.push((played_at, track));
     }
-    plays.sort_by_key(|p| Reverse(p.played_at));
+    plays.sort_by_key(|&(at, _)| Reverse(at));
     plays
+        .into_iter()
+        .map(|(at, track)| Play {
+            track_id: tracks[track].id.clone(),
+            played_at: format_time(&at),
+        })
+        .collect()
 }
 
-fn gen_playlists(
-    rng: &mut ChaCha8Rng,
-    tracks: &[Track],
-    n: usize,
-    entries: usize,
-) -> Vec<Playlist> {
+fn gen_playlists(rng: &mut ChaCha8Rng, tracks: &[Track], n: usize, entries: usize) -> Vec<Playlist> {
     if tracks.is_empty() {
         return Vec::new();
     }
@@ -471,6 +455,7 @@ fn gen_playlists(
             collaborative: Some(rng.random_bool(0.05)),
             snapshot_id: Some(base62(rng, 32)),
             entries: list,
+            extra: Map::new(),
         });
     }
     playlists
@@ -503,12 +488,7 @@ mod tests {
     fn small_has_the_requested_counts() {
         let w = Workload::small(1);
         assert_eq!(
-            (
-                w.tracks.len(),
-                w.likes.len(),
-                w.plays.len(),
-                w.playlists.len()
-            ),
+            (w.tracks.len(), w.likes.len(), w.plays.len(), w.playlists.len()),
             (2_000, 500, 1_000, 20)
         );
         assert!(w.playlists.iter().all(|p| p.entries.len() == 50));
@@ -518,21 +498,12 @@ mod tests {
     fn large_has_the_requested_counts_and_size() -> Result<(), serde_json::Error> {
         let w = Workload::large(1);
         assert_eq!(
-            (
-                w.tracks.len(),
-                w.likes.len(),
-                w.plays.len(),
-                w.playlists.len()
-            ),
+            (w.tracks.len(), w.likes.len(), w.plays.len(), w.playlists.len()),
             (100_000, 25_000, 50_000, 1_000)
         );
         assert!(w.playlists.iter().all(|p| p.entries.len() == 50));
         let bytes = w.ingest_bytes("user:alice")?;
-        assert!(
-            (18_000_000..26_000_000).contains(&bytes.len()),
-            "{} bytes",
-            bytes.len()
-        );
+        assert!((18_000_000..26_000_000).contains(&bytes.len()), "{} bytes", bytes.len());
         Ok(())
     }
 
@@ -546,20 +517,16 @@ mod tests {
         let ids: HashSet<&str> = w.tracks.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids.len(), w.tracks.len());
         let liked: HashSet<&str> = w.likes.iter().map(|l| l.track_id.as_str()).collect();
-        assert_eq!(
-            liked.len(),
-            w.likes.len(),
-            "each like is of a distinct track"
-        );
+        assert_eq!(liked.len(), w.likes.len(), "each like is of a distinct track");
         assert!(
-            w.likes.windows(2).all(|p| p[0].liked_at >= p[1].liked_at),
+            w.likes.windows(2).all(|p| {
+                let at = |l: &Like| l.liked_at.as_deref().and_then(parse_time);
+                at(&p[0]) >= at(&p[1])
+            }),
             "likes are listed newest first"
         );
         let names: HashSet<&str> = w.playlists.iter().map(|p| p.name.as_str()).collect();
-        assert!(
-            names.len() < w.playlists.len(),
-            "some playlist names repeat"
-        );
+        assert!(names.len() < w.playlists.len(), "some playlist names repeat");
         assert!(w
             .playlists
             .iter()
@@ -569,12 +536,9 @@ mod tests {
     #[test]
     fn large_likes_have_ties_but_are_mostly_distinct() {
         let w = Workload::large(5);
-        let times: HashSet<_> = w.likes.iter().map(|l| l.liked_at).collect();
+        let times: HashSet<_> = w.likes.iter().map(|l| l.liked_at.as_deref()).collect();
         assert!(times.len() < w.likes.len(), "some likedAt ties");
-        assert!(
-            times.len() > w.likes.len() * 9 / 10,
-            "mostly distinct likedAt"
-        );
+        assert!(times.len() > w.likes.len() * 9 / 10, "mostly distinct likedAt");
     }
 
     #[test]
@@ -586,16 +550,11 @@ mod tests {
         let after: HashSet<&str> = next.likes.iter().map(|l| l.track_id.as_str()).collect();
         assert_eq!(before.difference(&after).count(), 5);
         assert_eq!(after.difference(&before).count(), 5);
-        assert!(next.likes[..5]
-            .iter()
-            .all(|l| !before.contains(l.track_id.as_str())));
+        assert!(next.likes[..5].iter().all(|l| !before.contains(l.track_id.as_str())));
         assert_eq!(next, w.with_changed_likes(10, 99));
         assert_eq!(
             next.expected_liked(),
-            next.likes
-                .iter()
-                .map(|l| l.track_id.clone())
-                .collect::<Vec<_>>()
+            next.likes.iter().map(|l| l.track_id.clone()).collect::<Vec<_>>()
         );
     }
 
@@ -610,14 +569,9 @@ mod tests {
             .iter()
             .chain(&b.likes)
             .all(|l| !liked.contains(l.track_id.as_str())));
-        assert!(a
-            .likes
-            .iter()
-            .all(|x| b.likes.iter().all(|y| x.track_id != y.track_id)));
-        assert!(
-            b.likes[9].liked_at > a.likes[0].liked_at
-                && a.likes[9].liked_at > Some(w.newest_liked_at())
-        );
+        assert!(a.likes.iter().all(|x| b.likes.iter().all(|y| x.track_id != y.track_id)));
+        let at = |l: &Like| l.liked_at.as_deref().and_then(parse_time);
+        assert!(at(&b.likes[9]) > at(&a.likes[0]) && at(&a.likes[9]) > Some(w.newest_liked_at()));
         let json = a.merge_json("user:bob")?;
         assert_eq!(json["userId"], "user:bob");
         assert!(json.get("tracks").is_none());

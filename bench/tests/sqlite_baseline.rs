@@ -52,10 +52,7 @@ fn liked_newest_first_with_ties_in_source_order() -> Result<(), BenchError> {
             {"trackId": "tie3", "likedAt": "2021-06-01T14:00:00+02:00"}
         ]
     })))?;
-    assert_eq!(
-        cache.get_liked("u")?,
-        ids(&["new", "tie1", "tie2", "tie3", "old"])
-    );
+    assert_eq!(cache.get_liked("u")?, ids(&["new", "tie1", "tie2", "tie3", "old"]));
     Ok(())
 }
 
@@ -106,10 +103,7 @@ fn sync_with_k_changed_likes_gives_the_new_list() -> Result<(), BenchError> {
     likes_only.playlists = None;
     cache.sync(&serde_json::to_vec(&likes_only)?)?;
     assert_eq!(cache.get_liked("u")?, w.expected_liked());
-    assert_eq!(
-        cache.get_playlist(&w.playlists[3].id)?,
-        w.playlists[3].entries
-    );
+    assert_eq!(cache.get_playlist(&w.playlists[3].id)?, w.playlists[3].entries);
     Ok(())
 }
 
@@ -129,10 +123,7 @@ fn sync_drops_missing_playlists_and_rewrites_changed_ones() -> Result<(), BenchE
         "playlists": [{"id": "p1", "name": "A", "snapshotId": "s2", "entries": ["b", "b", "a"]}]
     })))?;
     assert_eq!(cache.get_playlist("p1")?, ids(&["b", "b", "a"]));
-    assert!(matches!(
-        cache.get_playlist("p2"),
-        Err(BenchError::UnknownPlaylist(_))
-    ));
+    assert!(matches!(cache.get_playlist("p2"), Err(BenchError::UnknownPlaylist(_))));
     Ok(())
 }
 
@@ -174,7 +165,9 @@ fn merged_ties_come_after_cached_likes_of_the_same_time() -> Result<(), BenchErr
     cache.ingest(&bytes(
         json!({"userId": "u", "likes": [{"trackId": "a", "likedAt": at}]}),
     ))?;
-    cache.merge(&bytes(json!({"userId": "u", "likes": [{"trackId": "b", "likedAt": at}, {"trackId": "c", "likedAt": at}]})))?;
+    cache.merge(&bytes(
+        json!({"userId": "u", "likes": [{"trackId": "b", "likedAt": at}, {"trackId": "c", "likedAt": at}]}),
+    ))?;
     assert_eq!(cache.get_liked("u")?, ids(&["a", "b", "c"]));
     Ok(())
 }
@@ -182,31 +175,45 @@ fn merged_ties_come_after_cached_likes_of_the_same_time() -> Result<(), BenchErr
 #[test]
 fn refusals_and_cold_start() -> Result<(), BenchError> {
     let dir = Scratch::new("refusals");
-    let body = bytes(
-        json!({"userId": "u", "likes": [{"trackId": "a", "likedAt": "2020-01-01T00:00:00Z"}]}),
-    );
+    let body = bytes(json!({"userId": "u", "likes": [{"trackId": "a", "likedAt": "2020-01-01T00:00:00Z"}]}));
     {
         let mut cache = SqliteCache::open(dir.path())?;
         assert!(matches!(cache.sync(&body), Err(BenchError::UnknownUser(_))));
-        assert!(matches!(
-            cache.merge(&body),
-            Err(BenchError::UnknownUser(_))
-        ));
+        assert!(matches!(cache.merge(&body), Err(BenchError::UnknownUser(_))));
         cache.ingest(&body)?;
-        assert!(matches!(
-            cache.ingest(&body),
-            Err(BenchError::AlreadyIngested(_))
-        ));
+        assert!(matches!(cache.ingest(&body), Err(BenchError::AlreadyIngested(_))));
         assert!(matches!(
             cache.get_liked("someone else"),
             Err(BenchError::UnknownUser(_))
         ));
-        assert!(matches!(
-            cache.ingest(b"{not json"),
-            Err(BenchError::Json(_))
-        ));
+        assert!(matches!(cache.ingest(b"{not json"), Err(BenchError::Json(_))));
     }
     let (_cache, liked) = SqliteCache::open_and_first_get_liked(dir.path(), "u")?;
     assert_eq!(liked, ids(&["a"]));
+    Ok(())
+}
+
+#[test]
+fn merge_removes_only_what_it_names_and_accepts_unknown_fields() -> Result<(), BenchError> {
+    let dir = Scratch::new("merge-removals");
+    let mut cache = SqliteCache::open(dir.path())?;
+    cache.ingest(&bytes(json!({
+        "userId": "u",
+        "tracks": [{"id": "a", "popularity": 71}],
+        "likes": [
+            {"trackId": "a", "likedAt": "2020-01-02T00:00:00Z"},
+            {"trackId": "b", "likedAt": "2020-01-01T00:00:00Z"}
+        ],
+        "playlists": [
+            {"id": "p1", "name": "A", "entries": ["a"], "followers": 3},
+            {"id": "p2", "name": "B", "entries": ["b"]}
+        ]
+    })))?;
+    cache.merge(&bytes(
+        json!({"userId": "u", "unlikes": ["a"], "removedPlaylists": ["p2"]}),
+    ))?;
+    assert_eq!(cache.get_liked("u")?, ids(&["b"]));
+    assert_eq!(cache.get_playlist("p1")?, ids(&["a"]));
+    assert!(matches!(cache.get_playlist("p2"), Err(BenchError::UnknownPlaylist(_))));
     Ok(())
 }

@@ -1,0 +1,233 @@
+//! "Ours": LibraryCache itself — the real [`SledStore`] and [`Engine`] with the standard concepts
+//! and (by default) the repository's `syncs/`, exactly as `librarycache serve` builds them, minus
+//! HTTP (see [`crate::http`] for that).
+//!
+//! Every update starts from the raw POST bytes: they are parsed into a `serde_json::Value` here
+//! (as the server's handler does) and handed to `Engine::invoke`, which decodes, decides,
+//! commits, runs the syncs and waits for the durable flush before answering. Queries go through
+//! `Engine::invoke` too, as the server's do.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use concept_core::ActionError;
+use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::store::SledStore;
+use serde_json::{json, Value};
+
+use crate::cache::{Backend, Cache};
+use crate::error::BenchError;
+
+const CONCEPT: &str = "LibraryCache";
+const NAME: &str = "ours";
+/// How long [`OursBackend::wait_closed`] waits for sled to let go of a store.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens [`OursCache`]s: a sled store in a directory and an engine over it.
+#[derive(Debug, Clone)]
+pub struct OursBackend {
+    syncs: Option<PathBuf>,
+}
+
+impl Default for OursBackend {
+    fn default() -> Self {
+        OursBackend::new()
+    }
+}
+
+impl OursBackend {
+    /// The engine as `serve` runs it: the repository's default `syncs/` are loaded (and checked).
+    pub fn new() -> OursBackend {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("syncs");
+        OursBackend {
+            syncs: dir.is_dir().then_some(dir),
+        }
+    }
+
+    /// An engine firing the syncs of `dir` (`None`: no syncs).
+    pub fn with_syncs(dir: Option<PathBuf>) -> OursBackend {
+        OursBackend { syncs: dir }
+    }
+
+    /// The sync directory the engines load, if any.
+    pub fn syncs(&self) -> Option<&Path> {
+        self.syncs.as_deref()
+    }
+
+    /// Opens the store in `dir` (creating it) and builds the engine over it.
+    pub fn open_cache(&self, dir: &Path) -> Result<OursCache, BenchError> {
+        std::fs::create_dir_all(dir).map_err(BenchError::io("create directory", dir))?;
+        let store = SledStore::open(dir).map_err(backend_error)?;
+        let mut engine = Engine::new(Arc::new(store), Registry::standard());
+        if let Some(syncs) = &self.syncs {
+            let files = librarycache::sync::load_checked(syncs, &Registry::standard().specs()).map_err(|problems| {
+                let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                BenchError::Backend {
+                    cache: NAME.to_owned(),
+                    source: format!("the syncs in {} do not load: {}", syncs.display(), text.join("; ")).into(),
+                }
+            })?;
+            engine = engine.with_syncs(SyncSet::new(files));
+        }
+        Ok(OursCache {
+            engine: Arc::new(engine),
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Backend for OursBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn open(&self, dir: &Path) -> Result<Box<dyn Cache>, BenchError> {
+        Ok(Box::new(self.open_cache(dir)?))
+    }
+
+    /// sled releases its directory from background threads a moment after the last handle is
+    /// dropped; until then the store can neither be reopened (its file lock) nor safely deleted.
+    /// Waits until the lock on `dir/db` can be taken (and releases it again).
+    fn wait_closed(&self, dir: &Path) -> Result<(), BenchError> {
+        use fs2::FileExt;
+        let path = dir.join("db");
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(BenchError::io("open", &path)(e)),
+        };
+        let start = Instant::now();
+        loop {
+            match FileExt::try_lock_exclusive(&file) {
+                Ok(()) => {
+                    FileExt::unlock(&file).map_err(BenchError::io("unlock", &path))?;
+                    return Ok(());
+                }
+                Err(_) if start.elapsed() < CLOSE_WAIT => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => return Err(BenchError::io("wait for sled to release", &path)(e)),
+            }
+        }
+    }
+}
+
+/// LibraryCache on one sled store.
+pub struct OursCache {
+    engine: Arc<Engine>,
+    dir: PathBuf,
+}
+
+impl OursCache {
+    /// The engine (shared with the HTTP server in the HTTP measurements).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Parses `body` and runs `action`; the answer comes back only once the flow is durable.
+    fn action(&self, action: &str, body: &[u8]) -> Result<Value, BenchError> {
+        let input: Value = serde_json::from_slice(body)?;
+        let user = input
+            .get("userId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let answer = self.engine.invoke(CONCEPT, action, input);
+        if let Some(e) = answer.flow_error {
+            return Err(backend_error(e));
+        }
+        answer.result.map_err(|e| refusal(e, &user))
+    }
+
+    fn query(&self, query: &str, input: Value, subject: &str) -> Result<Value, BenchError> {
+        let answer = self.engine.invoke(CONCEPT, query, input);
+        answer.result.map_err(|e| refusal(e, subject))
+    }
+}
+
+impl Cache for OursCache {
+    fn ingest(&mut self, body: &[u8]) -> Result<(), BenchError> {
+        self.action("ingest", body).map(drop)
+    }
+
+    fn sync(&mut self, body: &[u8]) -> Result<(), BenchError> {
+        self.action("sync", body).map(drop)
+    }
+
+    fn merge(&mut self, body: &[u8]) -> Result<(), BenchError> {
+        self.action("merge", body).map(drop)
+    }
+
+    fn get_liked(&mut self, user: &str) -> Result<Vec<String>, BenchError> {
+        let answer = self.query("_getLiked", json!({ "userId": user }), user)?;
+        strings(answer, "trackIds")
+    }
+
+    fn get_playlist(&mut self, playlist: &str) -> Result<Vec<String>, BenchError> {
+        let answer = self.query("_getPlaylist", json!({ "playlistId": playlist }), playlist)?;
+        strings(answer, "entries")
+    }
+
+    fn bytes_on_disk(&self) -> Result<u64, BenchError> {
+        dir_size(&self.dir)
+    }
+
+    fn rebuild(&mut self) -> Result<Option<u64>, BenchError> {
+        self.engine.rebuild().map(Some).map_err(backend_error)
+    }
+
+    fn engine(&self) -> Option<&Arc<Engine>> {
+        Some(&self.engine)
+    }
+}
+
+/// The list of strings under `field` of an answer, moved out of it.
+fn strings(answer: Value, field: &str) -> Result<Vec<String>, BenchError> {
+    let wrong = |detail: String| BenchError::WrongAnswer {
+        cache: NAME.to_owned(),
+        operation: field.to_owned(),
+        detail,
+    };
+    let Value::Object(mut fields) = answer else {
+        return Err(wrong("the answer is not an object".to_owned()));
+    };
+    match fields.swap_remove(field) {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(wrong(format!("{other} is not a string"))),
+            })
+            .collect(),
+        _ => Err(wrong(format!("the answer has no list `{field}`"))),
+    }
+}
+
+/// A refusal as the bench's error: the refusals the runner expects get their own variants.
+fn refusal(e: ActionError, subject: &str) -> BenchError {
+    match e.code.as_str() {
+        "ALREADY_INGESTED" => BenchError::AlreadyIngested(subject.to_owned()),
+        "USER_NOT_FOUND" => BenchError::UnknownUser(subject.to_owned()),
+        "PLAYLIST_NOT_FOUND" => BenchError::UnknownPlaylist(subject.to_owned()),
+        _ => backend_error(e),
+    }
+}
+
+fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> BenchError {
+    BenchError::Backend {
+        cache: NAME.to_owned(),
+        source: Box::new(e),
+    }
+}
+
+/// The total size of the files under `dir`.
+pub fn dir_size(dir: &Path) -> Result<u64, BenchError> {
+    let mut total = 0;
+    let entries = std::fs::read_dir(dir).map_err(BenchError::io("list", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(BenchError::io("list", dir))?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(BenchError::io("stat", &path))?;
+        total += if meta.is_dir() { dir_size(&path)? } else { meta.len() };
+    }
+    Ok(total)
+}
