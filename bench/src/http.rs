@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use librarycache::engine::Engine;
-use librarycache::server::{router, AppState, DEFAULT_BODY_LIMIT};
+use librarycache::server::{router, AppState};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -84,10 +84,7 @@ impl Server {
                     }
                 };
                 let _ = ready.send(listener.local_addr());
-                let app = router(AppState {
-                    engine,
-                    body_limit: DEFAULT_BODY_LIMIT,
-                });
+                let app = router(AppState::new(engine));
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
