@@ -20,6 +20,8 @@ pub struct Completed {
     pub id: u64,
     pub concept: String,
     pub action: String,
+    /// The input as recorded: arrays of more than 100 items are summarised
+    /// (`{"$items": n, "$first": [...]}`), in a live flow as in one read back from the store.
     pub input: Value,
     /// The output, or `{"error", "code"}` for a refusal.
     pub output: Value,

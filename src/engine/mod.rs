@@ -375,6 +375,9 @@ impl Engine {
             }
             rows
         };
+        // The input as records and syncs see it (large arrays summarised): built once, so a
+        // 20 MB ingest is not copied again for the record and for sync matching.
+        let kept = record_input(&input);
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, now());
@@ -383,7 +386,7 @@ impl Engine {
                 flow,
                 concept: concept.name().to_string(),
                 action: action.to_string(),
-                input: record_input(&input),
+                input: kept.clone(),
                 output,
                 failed,
                 at: ctx.now,
@@ -396,7 +399,7 @@ impl Engine {
                 id: 0,
                 concept: concept.name().to_string(),
                 action: action.to_string(),
-                input: input.clone(),
+                input: kept.clone(),
                 output: output.clone(),
                 failed,
                 sync: cause.map(|c| c.sync.clone()),
