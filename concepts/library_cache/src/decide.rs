@@ -32,85 +32,39 @@ pub fn user_not_found(user: &str) -> ActionError {
 }
 
 pub fn ingest(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    validate_library(
-        &input.user_id,
-        &input.tracks,
-        &input.likes,
-        &input.plays,
-        &input.playlists,
-    )?;
-    let user = input.user_id.as_str();
-    if load_meta(view, user)?.is_some() {
-        return Err(ActionError::conflict(
-            "ALREADY_INGESTED",
-            format!("user {user:?} already has a cached library; use sync or merge to refresh it, or clear it first"),
-        ));
-    }
-    let mut plan = Plan {
-        events: vec![LibraryEvent::Ingested {}],
-        out: ChangeOutput::default(),
-    };
-    let state = State {
-        view,
-        user,
-        next_ord: 0,
-        fresh: true,
-    };
-    state.plan(
-        ctx,
-        &mut plan,
-        Mode::Replace,
-        input.tracks,
-        input.likes,
-        None,
-        input.plays,
-        input.playlists,
-        None,
-    )?;
-    plan.events.push(LibraryEvent::Refreshed {
-        kind: RefreshKind::Ingest,
-    });
-    finish(view, user, plan)
+    refresh(ctx, view, RefreshKind::Ingest, complete_read(input))
 }
 
 pub fn sync(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    validate_library(
-        &input.user_id,
-        &input.tracks,
-        &input.likes,
-        &input.plays,
-        &input.playlists,
-    )?;
-    let user = input.user_id.as_str();
-    let meta = load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
-    let mut plan = Plan {
-        events: Vec::new(),
-        out: ChangeOutput::default(),
-    };
-    let state = State {
-        view,
-        user,
-        next_ord: meta.next_ord,
-        fresh: false,
-    };
-    state.plan(
-        ctx,
-        &mut plan,
-        Mode::Replace,
-        input.tracks,
-        input.likes,
-        None,
-        input.plays,
-        input.playlists,
-        None,
-    )?;
-    plan.events.push(LibraryEvent::Refreshed {
-        kind: RefreshKind::Sync,
-    });
-    finish(view, user, plan)
+    refresh(ctx, view, RefreshKind::Sync, complete_read(input))
 }
 
 pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> Result<(u64, Plan), ActionError> {
+    refresh(ctx, view, RefreshKind::Merge, input)
+}
+
+/// A complete read as a delta that names no removals (they follow from what it leaves out).
+fn complete_read(input: LibraryInput) -> MergeInput {
+    MergeInput {
+        user_id: input.user_id,
+        tracks: input.tracks,
+        likes: input.likes,
+        unlikes: None,
+        plays: input.plays,
+        playlists: input.playlists,
+        removed_playlists: None,
+    }
+}
+
+/// The one planner of ingest, sync and merge: validate, check that the library exists (or, for
+/// ingest, that it does not), plan each collection given (replacing it, or merging for a
+/// merge), and end with `Refreshed`.
+fn refresh(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    kind: RefreshKind,
+    input: MergeInput,
+) -> Result<(u64, Plan), ActionError> {
     validate_library(
         &input.user_id,
         &input.tracks,
@@ -124,33 +78,46 @@ pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> R
     for (i, id) in input.removed_playlists.iter().flatten().enumerate() {
         validate::id(&format!("removedPlaylists[{i}]"), id)?;
     }
-    let user = input.user_id.as_str();
-    let meta = load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
+    let user = input.user_id.clone();
+    let meta = load_meta(view, &user)?;
     let mut plan = Plan {
         events: Vec::new(),
         out: ChangeOutput::default(),
     };
-    let state = State {
-        view,
-        user,
-        next_ord: meta.next_ord,
-        fresh: false,
+    let state = match (kind, meta) {
+        (RefreshKind::Ingest, Some(_)) => {
+            return Err(ActionError::conflict(
+                "ALREADY_INGESTED",
+                format!(
+                    "user {user:?} already has a cached library; use sync or merge to refresh it, or clear it first"
+                ),
+            ))
+        }
+        (RefreshKind::Ingest, None) => {
+            plan.events.push(LibraryEvent::Ingested {});
+            State {
+                view,
+                user: &user,
+                next_ord: 0,
+                fresh: true,
+            }
+        }
+        (_, None) => return Err(user_not_found(&user)),
+        (_, Some(meta)) => State {
+            view,
+            user: &user,
+            next_ord: meta.next_ord,
+            fresh: false,
+        },
     };
-    state.plan(
-        ctx,
-        &mut plan,
-        Mode::Merge,
-        input.tracks,
-        input.likes,
-        input.unlikes,
-        input.plays,
-        input.playlists,
-        input.removed_playlists,
-    )?;
-    plan.events.push(LibraryEvent::Refreshed {
-        kind: RefreshKind::Merge,
-    });
-    finish(view, user, plan)
+    let mode = if kind == RefreshKind::Merge {
+        Mode::Merge
+    } else {
+        Mode::Replace
+    };
+    state.plan(ctx, &mut plan, mode, input)?;
+    plan.events.push(LibraryEvent::Refreshed { kind });
+    finish(view, &user, plan)
 }
 
 pub fn clear(view: &dyn ProjectionRead, user: &str) -> Result<(u64, Vec<LibraryEvent>), ActionError> {
@@ -205,19 +172,17 @@ struct State<'v> {
 }
 
 impl State<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn plan(
-        mut self,
-        ctx: &ActionCtx,
-        plan: &mut Plan,
-        mode: Mode,
-        tracks: Option<Vec<Track>>,
-        likes: Option<Vec<Like>>,
-        unlikes: Option<Vec<String>>,
-        plays: Option<Vec<Play>>,
-        playlists: Option<Vec<Playlist>>,
-        removed_playlists: Option<Vec<String>>,
-    ) -> Result<(), ActionError> {
+    /// Plans each collection `input` gives (a complete read names no removals).
+    fn plan(mut self, ctx: &ActionCtx, plan: &mut Plan, mode: Mode, input: MergeInput) -> Result<(), ActionError> {
+        let MergeInput {
+            tracks,
+            likes,
+            unlikes,
+            plays,
+            playlists,
+            removed_playlists,
+            ..
+        } = input;
         if let Some(tracks) = tracks {
             self.plan_tracks(plan, mode, tracks)?;
         }
