@@ -101,6 +101,17 @@ impl Engine {
         }
     }
 
+    /// The recorded actions of `flow`, in order, as syncs see them.
+    pub(super) fn recorded_flow(&self, flow: Uuid) -> Result<Vec<Completed>, ActionError> {
+        Ok(self
+            .store
+            .flow(flow)
+            .map_err(super::store_error)?
+            .into_iter()
+            .map(completed_of)
+            .collect())
+    }
+
     /// Delivers a recorded action to the syncs again, in its own flow (as after a restart or a
     /// duplicate delivery): combinations that already fired do not fire again.
     pub fn redeliver(&self, action_id: u64) -> Result<Answer, ActionError> {
@@ -112,13 +123,7 @@ impl Engine {
         let flow = record.flow;
         let mut run = FlowRun {
             flow,
-            completed: self
-                .store
-                .flow(flow)
-                .map_err(super::store_error)?
-                .into_iter()
-                .map(completed_of)
-                .collect(),
+            completed: self.recorded_flow(flow)?,
             fired: HashSet::new(),
             wait: None,
             error: None,
@@ -273,7 +278,7 @@ pub struct Firing {
     pub produced: Vec<u64>,
 }
 
-pub(super) fn completed_of(r: ActionRecord) -> Completed {
+fn completed_of(r: ActionRecord) -> Completed {
     Completed {
         id: r.id,
         concept: r.concept,

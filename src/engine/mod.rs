@@ -241,13 +241,7 @@ impl Engine {
             ));
         }
         // The flow as recorded, so a replayed request finds its respond again.
-        let actions = self
-            .store
-            .flow(r.flow)
-            .map_err(store_error)?
-            .into_iter()
-            .map(flow::completed_of)
-            .collect();
+        let actions = self.recorded_flow(r.flow)?;
         Ok(Some(Answer {
             flow: r.flow,
             result: match r.refusal {
@@ -284,13 +278,7 @@ impl Engine {
             running = self.flow_ended.wait(running).unwrap_or_else(|p| p.into_inner());
         }
         drop(running);
-        Ok(self
-            .store
-            .flow(flow)
-            .map_err(store_error)?
-            .into_iter()
-            .map(flow::completed_of)
-            .collect())
+        self.recorded_flow(flow)
     }
 
     /// Finishes a flow a crash cut short (its first actions committed, the rest of its cascade
@@ -302,13 +290,7 @@ impl Engine {
         for record in self.store.flow(flow).map_err(store_error)? {
             self.redeliver(record.id)?;
         }
-        Ok(self
-            .store
-            .flow(flow)
-            .map_err(store_error)?
-            .into_iter()
-            .map(flow::completed_of)
-            .collect())
+        self.recorded_flow(flow)
     }
 
     /// Runs a query against committed state.
