@@ -5,6 +5,7 @@
 //!
 //! Concepts are known only through `concept_core::DynConcept`; the engine never names one.
 
+mod background;
 mod explain;
 mod flow;
 pub mod matching;
@@ -111,6 +112,17 @@ pub(crate) enum Ran {
 }
 
 impl Answer {
+    /// A refusal before anything ran.
+    pub(crate) fn refused(flow: Uuid, e: ActionError) -> Self {
+        Answer {
+            flow,
+            result: Err(e),
+            actions: Vec::new(),
+            flow_error: None,
+            replayed: false,
+        }
+    }
+
     /// The actions syncs fired in the flow, in the order they completed.
     pub fn cascade(&self) -> &[Completed] {
         self.actions.get(1..).unwrap_or_default()
@@ -357,9 +369,11 @@ impl Engine {
             }
             rows
         };
-        // The input as records and syncs see it (large arrays summarised): built once, so a
-        // 20 MB ingest is not copied again for the record and for sync matching.
-        let kept = record_input(&input);
+        // The input as records and syncs see it (secrets redacted; large arrays summarised,
+        // except in a system action, whose input exists nowhere else): built once, so a 20 MB
+        // ingest is not copied again for the record and for sync matching.
+        let system = concept.spec().action(action).map(|a| a.kind) == Some(ActionKind::System);
+        let kept = record_input(&input, system);
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, now());
@@ -419,6 +433,9 @@ impl Engine {
             };
             match self.store.commit(commit) {
                 Ok(receipt) => {
+                    if refusal.is_none() {
+                        concept.committed(action, &output);
+                    }
                     let mut done = completed(&output, refusal.is_some());
                     done.id = receipt.action;
                     // A refusal changes no state: its record need not be waited for.
@@ -484,12 +501,14 @@ fn store_error(e: StoreError) -> ActionError {
     }
 }
 
-/// The input as kept in the action record: large collections are summarised (their items are in
-/// the events), so the record of a 20 MB ingest stays small.
-fn record_input(input: &Value) -> Value {
+/// The input as kept in the action record: secrets are redacted (records are readable through
+/// `GET /api/flows/{flow}`), and large collections are summarised (their items are in the
+/// events), so the record of a 20 MB ingest stays small. A system action's collections are kept
+/// whole: they exist nowhere else, and the syncs it sets off (again, after a crash) need them.
+fn record_input(input: &Value, keep_whole: bool) -> Value {
     const KEEP: usize = 100;
-    match input {
-        Value::Object(map) => Value::Object(
+    let summary = match input {
+        Value::Object(map) if !keep_whole => Value::Object(
             map.iter()
                 .map(|(k, v)| {
                     let v = match v {
@@ -503,5 +522,6 @@ fn record_input(input: &Value) -> Value {
                 .collect(),
         ),
         other => other.clone(),
-    }
+    };
+    trace_log::redact(summary)
 }

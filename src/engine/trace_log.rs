@@ -46,21 +46,26 @@ pub fn is_secret(name: &str) -> bool {
 
 /// `v` with every secret field's value replaced by `"[redacted]"`, at any depth.
 pub fn redacted(v: &Value) -> Value {
+    redact(v.clone())
+}
+
+/// [`redacted`], in place of the value given.
+pub fn redact(v: Value) -> Value {
     match v {
         Value::Object(map) => Value::Object(
-            map.iter()
+            map.into_iter()
                 .map(|(k, v)| {
-                    let v = if is_secret(k) {
+                    let v = if is_secret(&k) {
                         Value::String("[redacted]".into())
                     } else {
-                        redacted(v)
+                        redact(v)
                     };
-                    (k.clone(), v)
+                    (k, v)
                 })
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
-        other => other.clone(),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        other => other,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Who may call what: the optional bearer token every `/api` call must carry, and which concept
 //! actions and queries are reachable directly over HTTP (request paths are always reachable;
-//! `Requesting.respond` never is — only syncs answer requests).
+//! `Requesting.respond` never is — only syncs answer requests — and neither is a system action,
+//! which only its own concept raises).
 
 use super::ApiError;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -51,6 +52,12 @@ impl Exposure {
             rules.push((concept.to_string(), action.map(str::to_string)));
         }
         Ok(Exposure { rules })
+    }
+
+    /// Whether `POST /api/{concept}/{action}` may run this action: exposed, and not a system
+    /// action (those only their concept raises).
+    pub fn allows_spec(&self, concept: &str, action: &concept_core::ActionSpec) -> bool {
+        action.kind != concept_core::ActionKind::System && self.allows(concept, &action.name)
     }
 
     pub fn allows(&self, concept: &str, action: &str) -> bool {

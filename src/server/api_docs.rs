@@ -23,7 +23,7 @@ pub fn schema_document(engine: &Engine, exposure: &Exposure) -> Value {
                     json!({
                         "name": a.name,
                         "kind": a.kind,
-                        "exposed": exposure.allows(&c.name, &a.name),
+                        "exposed": exposure.allows_spec(&c.name, a),
                         "openInput": a.open_input,
                         "input": a.input,
                         "output": a.output,
@@ -93,7 +93,7 @@ fn add_concept_paths(
     components: &mut Map<String, Value>,
 ) {
     for action in &concept.actions {
-        if !exposure.allows(&concept.name, &action.name) {
+        if !exposure.allows_spec(&concept.name, action) {
             continue;
         }
         let input = lift_defs(&concept.name, &action.input, components);

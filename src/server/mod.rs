@@ -113,10 +113,23 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         request_timeout: config.request_timeout,
     });
     let compaction = tokio::spawn(compact_periodically(Arc::clone(&engine), config.retention));
+    // The concepts' background work (timers, source reads). Stopping it mid-way is safe: what
+    // it was doing is in the store, and it carries on from there at the next start.
+    let background: Vec<_> = engine
+        .background()
+        .into_iter()
+        .map(|(concept, work)| {
+            tracing::info!(%concept, "background work started");
+            tokio::spawn(work)
+        })
+        .collect();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     compaction.abort();
+    for work in background {
+        work.abort();
+    }
     let store = Arc::clone(engine.store());
     tokio::task::spawn_blocking(move || store.wait_durable(u64::MAX).ok())
         .await

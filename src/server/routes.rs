@@ -116,7 +116,7 @@ async fn call(
     let input = json_body(body, state.body_limit).await?;
     let segments: Vec<&str> = path.split('/').collect();
     let flow = Uuid::now_v7();
-    if state.engine.registry().get(segments[0]).is_some() {
+    if let Some(found) = state.engine.registry().get(segments[0]) {
         let [concept, action] = segments[..] else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -127,11 +127,18 @@ async fn call(
                 ),
             ));
         };
-        if !state.exposure.allows(concept, action) {
+        let reachable = match found.spec().action(action) {
+            Some(spec) => state.exposure.allows_spec(concept, spec),
+            // Unknown: the engine answers 404 UNKNOWN_ACTION, whatever the exposure.
+            None => true,
+        };
+        if !reachable {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "NOT_EXPOSED",
-                format!("{concept}.{action} is not reachable over HTTP on this service (see --expose)"),
+                format!(
+                    "{concept}.{action} is not reachable over HTTP on this service (see --expose; system actions never are)"
+                ),
             ));
         }
         let (concept, action) = (concept.to_string(), action.to_string());

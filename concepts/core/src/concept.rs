@@ -6,6 +6,7 @@
 //! rebuild calls on the decoded event, so live and rebuilt projections cannot drift apart.
 
 use crate::{
+    background::{BackgroundWork, Host},
     event::{Append, EventMeta, ExpectedVersion, PendingEvent},
     ActionError, ConceptSpec, ProjectionRead, ProjectionTxn, StoreFault,
 };
@@ -46,12 +47,6 @@ impl<E> Decision<E> {
     }
 }
 
-/// Where a concept raises its system actions (a timer fired, a background read finished).
-/// The engine implements it; a concept holds it and never knows what runs the action.
-pub trait SystemSink: Send + Sync {
-    fn raise(&self, concept: &str, action: &str, input: Value, flow: Option<Uuid>);
-}
-
 /// A concept written against its own typed events.
 pub trait Concept: Send + Sync + 'static {
     type Event: Serialize + DeserializeOwned + Send + 'static;
@@ -83,6 +78,15 @@ pub trait Concept: Send + Sync + 'static {
     /// Derives projection rows from one event. Must depend only on the event, its meta and the
     /// current projection rows, so that replaying the log reproduces the projections exactly.
     fn apply(&self, meta: &EventMeta, event: &Self::Event, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault>;
+
+    /// Told after one of its actions committed successfully (never for a refusal, a replay or
+    /// a rebuild): the place to wake background work. Must not block.
+    fn committed(&self, _action: &str, _output: &Value) {}
+
+    /// The concept's background work (see [`crate::background`]), if it has any.
+    fn background(self: Arc<Self>, _host: Arc<dyn Host>) -> Option<BackgroundWork> {
+        None
+    }
 }
 
 /// An action's outcome in the engine's terms: the output and the encoded appends.
@@ -112,6 +116,10 @@ pub trait DynConcept: Send + Sync {
     ) -> Result<Value, ActionError>;
     /// Applies a stored event (as read back from the log) — what a rebuild replays.
     fn apply_stored(&self, meta: &EventMeta, data: &[u8], txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault>;
+    /// See [`Concept::committed`].
+    fn committed(&self, action: &str, output: &Value);
+    /// See [`Concept::background`].
+    fn background(&self, host: Arc<dyn Host>) -> Option<BackgroundWork>;
 }
 
 /// Erases a typed [`Concept`] into a [`DynConcept`].
@@ -186,5 +194,13 @@ impl<C: Concept> DynConcept for Typed<C> {
         let event: C::Event = serde_json::from_slice(data)
             .map_err(|e| StoreFault::new(format!("event {} ({}) does not decode: {e}", meta.seq, meta.kind)))?;
         self.concept.apply(meta, &event, txn)
+    }
+
+    fn committed(&self, action: &str, output: &Value) {
+        self.concept.committed(action, output)
+    }
+
+    fn background(&self, host: Arc<dyn Host>) -> Option<BackgroundWork> {
+        Arc::clone(&self.concept).background(host)
     }
 }

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Internal,
     /// A temporary condition; retrying later may succeed (503).
     Unavailable,
+    /// Asked to wait: an upstream service's rate limit is in force until a stated time (429).
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -27,6 +29,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Internal => 500,
             ErrorKind::Unavailable => 503,
+            ErrorKind::RateLimited => 429,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`Concept::apply`] derives from them and its own records in one atomic commit. *Queries* read
 //! projections only. Nothing in this crate knows about HTTP, the sync engine or any other concept.
 
+pub mod background;
 pub mod chunked;
 pub mod concept;
 pub mod error;
@@ -15,7 +16,8 @@ pub mod projection;
 pub mod spec;
 pub mod time;
 
-pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, SystemSink, Typed};
+pub use background::{BackgroundWork, Host};
+pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, Typed};
 pub use error::{ActionError, ErrorKind};
 pub use event::{Append, EventMeta, ExpectedVersion, PendingEvent};
 pub use projection::{ProjectionRead, ProjectionTxn, Rows, StoreFault, StoredEventData};
