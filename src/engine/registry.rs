@@ -14,11 +14,17 @@ impl Registry {
         Self::default()
     }
 
-    /// The concepts this build ships with.
+    /// The concepts this build ships with, with default settings (Spotify's own addresses).
     pub fn standard() -> Self {
+        Registry::configured(spotify_source::Settings::default())
+    }
+
+    /// The concepts this build ships with, SpotifySource reading Spotify as `spotify` says.
+    pub fn configured(spotify: spotify_source::Settings) -> Self {
         let mut r = Registry::new();
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
+        r.add(Arc::new(Typed::new(spotify_source::SpotifySource::new(spotify))));
         r
     }
 

@@ -1,0 +1,157 @@
+//! From SpotifySource's events to its projection rows — the only writer of the rows, run live
+//! inside each commit and again by a rebuild.
+
+use crate::events::SourceEvent;
+use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING, RUNNING};
+use concept_core::time::format_rfc3339;
+use concept_core::{EventMeta, ProjectionTxn, StoreFault};
+
+pub fn apply(meta: &EventMeta, event: &SourceEvent, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
+    let user = meta.stream.as_str();
+    let at = format_rfc3339(&meta.at);
+    match event {
+        SourceEvent::Connected {
+            access_token,
+            refresh_token,
+            client_id,
+            client_secret,
+            expires_at,
+        } => {
+            let row = Connection {
+                access_token: access_token.clone(),
+                refresh_token: refresh_token.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                expires_at: expires_at.clone(),
+                connected_at: at,
+                needs_reauth: false,
+            };
+            txn.put(&rows::key(CONNECTION, user), rows::encode(&row));
+        }
+        SourceEvent::Disconnected {} => {
+            txn.delete(&rows::key(CONNECTION, user));
+            txn.delete(&rows::key(CONFIRMED, user));
+            txn.delete(&rows::key(PENDING, user));
+            // A read still running ends here: it has no credentials to go on.
+            if let Some(mut fetch) = rows::read::<FetchRow, _>(&*txn, FETCH, user)? {
+                if fetch.running() {
+                    fetch.phase = "failed".into();
+                    fetch.finished_at = Some(at);
+                    fetch.code = Some("DISCONNECTED".into());
+                    fetch.error = Some("the user disconnected Spotify while the read ran".into());
+                    txn.put(&rows::key(FETCH, user), rows::encode(&fetch));
+                }
+            }
+            txn.delete(&rows::key(RUNNING, user));
+        }
+        SourceEvent::TokenRefreshed {
+            access_token,
+            refresh_token,
+            expires_at,
+        } => {
+            if let Some(mut conn) = rows::read::<Connection, _>(&*txn, CONNECTION, user)? {
+                conn.access_token = access_token.clone();
+                if refresh_token.is_some() {
+                    conn.refresh_token = refresh_token.clone();
+                }
+                conn.expires_at = expires_at.clone();
+                txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
+            }
+        }
+        SourceEvent::FetchStarted { fetch_id, mode, flow } => {
+            let row = FetchRow {
+                fetch_id: fetch_id.clone(),
+                mode: *mode,
+                flow: flow.clone(),
+                phase: "starting".into(),
+                current: 0,
+                total: 0,
+                started_at: at,
+                finished_at: None,
+                complete: None,
+                counts: None,
+                code: None,
+                error: None,
+                retry_at: None,
+            };
+            txn.put(&rows::key(FETCH, user), rows::encode(&row));
+            txn.put(&rows::key(RUNNING, user), fetch_id.as_bytes().to_vec());
+        }
+        SourceEvent::FetchProgressed {
+            fetch_id,
+            phase,
+            current,
+            total,
+        } => update_fetch(txn, user, fetch_id, |f| {
+            f.phase = phase.clone();
+            f.current = *current;
+            f.total = *total;
+        })?,
+        SourceEvent::FetchFinished {
+            fetch_id,
+            complete,
+            counts,
+            cursor,
+        } => {
+            update_fetch(txn, user, fetch_id, |f| {
+                f.phase = "done".into();
+                f.finished_at = Some(at.clone());
+                f.complete = Some(*complete);
+                f.counts = Some(counts.clone());
+                f.mode = if *complete { crate::model::Mode::Full } else { f.mode };
+            })?;
+            txn.delete(&rows::key(RUNNING, user));
+            let pending = CursorRow {
+                fetch_id: fetch_id.clone(),
+                cursor: cursor.clone(),
+            };
+            txn.put(&rows::key(PENDING, user), rows::encode(&pending));
+        }
+        SourceEvent::FetchFailed {
+            fetch_id,
+            code,
+            error,
+            retry_at,
+            needs_reauth,
+        } => {
+            update_fetch(txn, user, fetch_id, |f| {
+                f.phase = "failed".into();
+                f.finished_at = Some(at.clone());
+                f.code = Some(code.clone());
+                f.error = Some(error.clone());
+                f.retry_at = retry_at.clone();
+            })?;
+            txn.delete(&rows::key(RUNNING, user));
+            if *needs_reauth {
+                if let Some(mut conn) = rows::read::<Connection, _>(&*txn, CONNECTION, user)? {
+                    conn.needs_reauth = true;
+                    txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
+                }
+            }
+        }
+        SourceEvent::CursorConfirmed { fetch_id } => {
+            if let Some(pending) = rows::read::<CursorRow, _>(&*txn, PENDING, user)? {
+                if &pending.fetch_id == fetch_id {
+                    txn.put(&rows::key(CONFIRMED, user), rows::encode(&pending));
+                    txn.delete(&rows::key(PENDING, user));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update_fetch(
+    txn: &mut dyn ProjectionTxn,
+    user: &str,
+    fetch_id: &str,
+    change: impl FnOnce(&mut FetchRow),
+) -> Result<(), StoreFault> {
+    if let Some(mut fetch) = rows::read::<FetchRow, _>(&*txn, FETCH, user)? {
+        if fetch.fetch_id == fetch_id {
+            change(&mut fetch);
+            txn.put(&rows::key(FETCH, user), rows::encode(&fetch));
+        }
+    }
+    Ok(())
+}

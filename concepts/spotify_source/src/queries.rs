@@ -1,0 +1,58 @@
+//! SpotifySource's queries: the latest read and the connections, never a secret.
+
+use crate::decide::{check_id, connection};
+use crate::model::*;
+use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH};
+use concept_core::{ActionError, ProjectionRead};
+
+pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchStatus, ActionError> {
+    let user = input.user_id;
+    check_id("userId", &user)?;
+    let conn = rows::read::<Connection, _>(view, CONNECTION, &user)?;
+    let fetch = rows::read::<FetchRow, _>(view, FETCH, &user)?;
+    if conn.is_none() && fetch.is_none() {
+        return Err(connection(view, &user).err().unwrap_or_else(|| ActionError::internal("unreachable")));
+    }
+    let confirmed = rows::read::<CursorRow, _>(view, CONFIRMED, &user)?;
+    let mut status = FetchStatus {
+        user_id: user,
+        phase: "idle".into(),
+        needs_reauth: conn.as_ref().is_some_and(|c| c.needs_reauth),
+        connected: conn.is_some(),
+        last_full_at: confirmed.and_then(|c| c.cursor.full_at),
+        ..FetchStatus::default()
+    };
+    if let Some(f) = fetch {
+        status.fetch_id = Some(f.fetch_id);
+        status.mode = Some(f.mode);
+        status.phase = f.phase;
+        status.current = f.current;
+        status.total = f.total;
+        status.started_at = Some(f.started_at);
+        status.finished_at = f.finished_at;
+        status.complete = f.complete;
+        status.counts = f.counts;
+        status.code = f.code;
+        status.error = f.error;
+        status.retry_at = f.retry_at;
+    }
+    Ok(status)
+}
+
+pub fn get_connection(view: &dyn ProjectionRead, input: UserInput) -> Result<ConnectionOutput, ActionError> {
+    check_id("userId", &input.user_id)?;
+    let conn = connection(view, &input.user_id)?;
+    Ok(ConnectionOutput {
+        user_id: input.user_id,
+        connected_at: conn.connected_at,
+        expires_at: conn.expires_at,
+        can_refresh: conn.refresh_token.is_some(),
+        needs_reauth: conn.needs_reauth,
+    })
+}
+
+pub fn get_connections(view: &dyn ProjectionRead) -> Result<UsersOutput, ActionError> {
+    Ok(UsersOutput {
+        user_ids: rows::users(view, CONNECTION)?,
+    })
+}
