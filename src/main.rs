@@ -36,6 +36,41 @@ struct DataArg {
     data: PathBuf,
 }
 
+/// Where Spotify is, and how often a read is full.
+#[derive(clap::Args, Clone)]
+struct SpotifyArgs {
+    /// Base URL of the Spotify Web API (point it at a proxy or a test server).
+    #[arg(long, env = "LIBRARYCACHE_SPOTIFY_API_BASE", default_value = spotify_source::DEFAULT_API_BASE)]
+    spotify_api_base: String,
+    /// Base URL of the Spotify accounts service (its token endpoint is {base}/api/token).
+    #[arg(long, env = "LIBRARYCACHE_SPOTIFY_ACCOUNTS_BASE", default_value = spotify_source::DEFAULT_ACCOUNTS_BASE)]
+    spotify_accounts_base: String,
+    /// How old the last full read may be before the next read is full again (e.g. 24h, 7d):
+    /// increments cannot see removals.
+    #[arg(long, env = "LIBRARYCACHE_FULL_EVERY", default_value = "24h")]
+    full_every: String,
+}
+
+impl SpotifyArgs {
+    fn settings(&self) -> Result<spotify_source::Settings, String> {
+        let full_every = Retention::parse_age(&self.full_every).map_err(|e| format!("--full-every: {e}"))?;
+        for (flag, url) in [
+            ("--spotify-api-base", &self.spotify_api_base),
+            ("--spotify-accounts-base", &self.spotify_accounts_base),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("{flag}: {url:?} is not an http:// or https:// URL"));
+            }
+        }
+        Ok(spotify_source::Settings {
+            api_base: self.spotify_api_base.clone(),
+            accounts_base: self.spotify_accounts_base.clone(),
+            full_every,
+            ..spotify_source::Settings::default()
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on the embedded store.
@@ -57,7 +92,7 @@ enum Command {
         token: Option<String>,
         /// Concept actions and queries reachable as POST /api/{Concept}/{action}: a comma-separated
         /// list of `Concept` or `Concept.action` (Requesting.respond never is).
-        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache")]
+        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache,SpotifySource")]
         expose: String,
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
         #[arg(long, env = "LIBRARYCACHE_REQUEST_TIMEOUT", default_value_t = 60)]
@@ -73,6 +108,24 @@ enum Command {
         /// indented by cascade depth, with the firing sync; secrets redacted.
         #[arg(long, env = "LIBRARYCACHE_TRACE")]
         trace: bool,
+        #[command(flatten)]
+        spotify: SpotifyArgs,
+    },
+    /// Read a user's library from Spotify now, with a progress bar, and cache it (the user must
+    /// have connected: POST /api/SpotifySource/connect). Stop `serve` first.
+    Fetch {
+        #[command(flatten)]
+        data: DataArg,
+        #[arg(long)]
+        user: String,
+        /// `full` or `incremental` (default: SpotifySource chooses).
+        #[arg(long, value_parser = ["full", "incremental"])]
+        mode: Option<String>,
+        /// Directory of sync files (default: ./syncs when it exists).
+        #[arg(long, env = "LIBRARYCACHE_SYNCS")]
+        syncs: Option<PathBuf>,
+        #[command(flatten)]
+        spotify: SpotifyArgs,
     },
     /// Check sync files against the concepts' schemas; print every problem as file:line:col.
     Check {
@@ -202,7 +255,9 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             log_retention,
             log_max_actions,
             trace,
+            spotify,
         } => {
+            layer_spotify(spotify, &unset, &file);
             layer!(*data, "data", file.data);
             layer!(*addr, "addr", file.addr);
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
@@ -215,6 +270,13 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*trace, "trace", file.trace);
         }
         Command::Check { syncs } => layer!(*syncs, "syncs", file.syncs),
+        Command::Fetch {
+            data, syncs, spotify, ..
+        } => {
+            layer_spotify(spotify, &unset, &file);
+            layer!(data.data, "data", file.data);
+            layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+        }
         Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
         Command::Rebuild { data }
         | Command::Stats { data, .. }
@@ -223,6 +285,27 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
         | Command::Export { data, .. } => layer!(data.data, "data", file.data),
     }
     Ok(())
+}
+
+/// Fills the Spotify settings no flag or environment variable gave from the configuration file.
+fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: &config::FileConfig) {
+    for (id, field, value) in [
+        (
+            "spotify_api_base",
+            &mut spotify.spotify_api_base,
+            &file.spotify_api_base,
+        ),
+        (
+            "spotify_accounts_base",
+            &mut spotify.spotify_accounts_base,
+            &file.spotify_accounts_base,
+        ),
+        ("full_every", &mut spotify.full_every, &file.full_every),
+    ] {
+        if let (true, Some(v)) = (unset(id), value) {
+            *field = v.clone();
+        }
+    }
 }
 
 fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
@@ -245,8 +328,8 @@ fn sync_dir(given: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 /// An engine over `store` firing the syncs of `dir` (checked first; none without a directory).
-fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>) -> Result<Engine, String> {
-    let engine = Engine::new(store, Registry::standard());
+fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>, registry: Registry) -> Result<Engine, String> {
+    let engine = Engine::new(store, registry);
     Ok(match sync_dir(dir) {
         Some(dir) => {
             let files = load_syncs(&dir)?;
@@ -266,6 +349,67 @@ fn load_syncs(dir: &std::path::Path) -> Result<Vec<librarycache::sync::SyncFile>
     })
 }
 
+/// Prints a user's cached library counts and the last Spotify read, as `stats` does.
+fn print_status(engine: &Engine, user: &str) -> Result<(), String> {
+    let status = engine
+        .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
+        .map_err(|e| format!("{}: {}", e.code, e.message))?;
+    let n = |k: &str| status[k].as_u64().unwrap_or(0);
+    let t = |k: &str| status[k].as_str().unwrap_or("").to_string();
+    println!("user        {user}");
+    println!("tracks      {}", n("tracks"));
+    println!("likes       {}", n("likes"));
+    println!("plays       {}", n("plays"));
+    println!("playlists   {}", n("playlists"));
+    println!("ingested    {}", t("ingestedAt"));
+    println!(
+        "last sync   {}{}",
+        t("syncedAt"),
+        if status["stale"] == true { " (stale)" } else { "" }
+    );
+    println!("version     {}", n("version"));
+    if let Ok(fetch) = engine.query("SpotifySource", "_getFetch", serde_json::json!({ "userId": user })) {
+        println!("{}", describe_fetch(&fetch));
+    }
+    Ok(())
+}
+
+/// One line about the last Spotify read.
+fn describe_fetch(f: &serde_json::Value) -> String {
+    let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
+    let mut line = match s("phase").as_str() {
+        "idle" => "spotify     connected, not read yet".to_string(),
+        "done" => format!(
+            "spotify     last read {} ({}), {} likes, {} playlists",
+            s("finishedAt"),
+            if f["complete"] == true {
+                "complete"
+            } else {
+                "incremental"
+            },
+            f["counts"]["likes"],
+            f["counts"]["playlists"]
+        ),
+        "failed" => format!(
+            "spotify     last read failed {}: {} ({})",
+            s("finishedAt"),
+            s("error"),
+            s("code")
+        ),
+        phase => format!("spotify     reading: {phase} {}/{}", f["current"], f["total"]),
+    };
+    if !s("retryAt").is_empty() && f["phase"] == "failed" {
+        line.push_str(&format!("; Spotify asked us to wait until {}", s("retryAt")));
+    }
+    if f["needsReauth"] == true {
+        line.push_str("; reconnect needed");
+    }
+    if f["connected"] == false {
+        line.push_str("; not connected");
+    }
+    line
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
@@ -279,10 +423,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             log_retention,
             log_max_actions,
             trace: _,
+            spotify,
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
-            let engine = Arc::new(engine(open(&data)?, syncs)?);
+            let registry = Registry::configured(spotify.settings()?);
+            let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             let config = ServerConfig {
                 addr,
                 body_limit,
@@ -305,27 +451,37 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Stats { data, user, json } => {
             let engine = Engine::new(open(&data.data)?, Registry::standard());
-            let status = engine
-                .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
-                .map_err(|e| format!("{}: {}", e.code, e.message))?;
             if json {
-                println!("{status}");
+                let status = engine
+                    .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
+                    .map_err(|e| format!("{}: {}", e.code, e.message))?;
+                let fetch = engine
+                    .query("SpotifySource", "_getFetch", serde_json::json!({ "userId": user }))
+                    .ok();
+                println!("{}", serde_json::json!({ "library": status, "spotify": fetch }));
             } else {
-                let n = |k: &str| status[k].as_u64().unwrap_or(0);
-                let t = |k: &str| status[k].as_str().unwrap_or("").to_string();
-                println!("user        {user}");
-                println!("tracks      {}", n("tracks"));
-                println!("likes       {}", n("likes"));
-                println!("plays       {}", n("plays"));
-                println!("playlists   {}", n("playlists"));
-                println!("ingested    {}", t("ingestedAt"));
-                println!(
-                    "last sync   {}{}",
-                    t("syncedAt"),
-                    if status["stale"] == true { " (stale)" } else { "" }
-                );
-                println!("version     {}", n("version"));
+                print_status(&engine, &user)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch {
+            data,
+            user,
+            mode,
+            syncs,
+            spotify,
+        } => {
+            let registry = Registry::configured(spotify.settings()?);
+            let engine = Arc::new(engine(open(&data.data)?, syncs, registry)?);
+            let status = librarycache::cli::fetch::run(Arc::clone(&engine), &user, mode.as_deref())
+                .map_err(|e| e.to_string())?;
+            let counts = &status["counts"];
+            println!(
+                "{} read of {user}: {} tracks, {} likes, {} plays, {} playlists ({} items without a track skipped, {} playlists unreadable)",
+                if status["complete"] == true { "complete" } else { "incremental" },
+                counts["tracks"], counts["likes"], counts["plays"], counts["playlists"], counts["skipped"], counts["unreadable"]
+            );
+            print_status(&engine, &user)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Clear { data, user } => {
@@ -370,7 +526,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {name}: {e}"))?;
                 let steps = trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
-                let engine = engine(Arc::new(store), syncs.clone())?;
+                let engine = engine(Arc::new(store), syncs.clone(), Registry::standard())?;
                 let report = trace::run_trace(&engine, &name, &steps);
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };

@@ -2,4 +2,5 @@
 //! `import` / `export`. The commands themselves are in `src/main.rs`.
 
 pub mod config;
+pub mod fetch;
 pub mod library_file;

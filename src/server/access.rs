@@ -13,13 +13,16 @@ pub struct Exposure {
     rules: Vec<(String, Option<String>)>,
 }
 
+/// What `--expose` is when not given.
+pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource";
+
 /// What nobody may call over HTTP, whatever the configuration says.
 const NEVER: &[(&str, &str)] = &[("Requesting", "respond")];
 
 impl Default for Exposure {
-    /// LibraryCache's actions and queries.
+    /// LibraryCache's and SpotifySource's actions and queries (never a system action).
     fn default() -> Self {
-        Exposure::parse("LibraryCache").expect("the default exposure parses")
+        Exposure::parse(DEFAULT_EXPOSE).expect("the default exposure parses")
     }
 }
 

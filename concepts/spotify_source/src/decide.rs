@@ -83,7 +83,12 @@ pub fn disconnect(view: &dyn ProjectionRead, input: UserInput) -> Result<Decided
     Ok((input.user_id, vec![SourceEvent::Disconnected {}], out))
 }
 
-pub fn fetch(ctx: &ActionCtx, view: &dyn ProjectionRead, settings: &Settings, input: FetchInput) -> Result<Decided, ActionError> {
+pub fn fetch(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    settings: &Settings,
+    input: FetchInput,
+) -> Result<Decided, ActionError> {
     let user = input.user_id;
     check_id("userId", &user)?;
     let conn = connection(view, &user)?;
@@ -103,7 +108,11 @@ pub fn fetch(ctx: &ActionCtx, view: &dyn ProjectionRead, settings: &Settings, in
         })?;
         return Ok((user, Vec::new(), out));
     }
-    if let Some(retry_at) = last.as_ref().and_then(|f| f.retry_at.as_deref()).and_then(parse_rfc3339) {
+    if let Some(retry_at) = last
+        .as_ref()
+        .and_then(|f| f.retry_at.as_deref())
+        .and_then(parse_rfc3339)
+    {
         if retry_at > ctx.now {
             return Err(ActionError::new(
                 concept_core::ErrorKind::RateLimited,

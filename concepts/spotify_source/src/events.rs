@@ -52,7 +52,9 @@ pub enum SourceEvent {
         needs_reauth: bool,
     },
     #[serde(rename_all = "camelCase")]
-    CursorConfirmed { fetch_id: String },
+    CursorConfirmed {
+        fetch_id: String,
+    },
 }
 
 impl SourceEvent {

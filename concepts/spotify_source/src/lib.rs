@@ -139,7 +139,13 @@ impl Concept for SpotifySource {
         Ok(Decision { output, appends })
     }
 
-    fn query(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Value) -> Result<Value, ActionError> {
+    fn query(
+        &self,
+        _ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
         let name = format!("SpotifySource.{query}");
         match query {
             "_getFetch" => encode(&queries::get_fetch(view, decode(&name, input)?)?),
@@ -163,6 +169,10 @@ impl Concept for SpotifySource {
     }
 
     fn background(self: Arc<Self>, host: Arc<dyn Host>) -> Option<BackgroundWork> {
-        Some(Box::pin(worker::run(self.settings.clone(), Arc::clone(&self.wake), host)))
+        Some(Box::pin(worker::run(
+            self.settings.clone(),
+            Arc::clone(&self.wake),
+            host,
+        )))
     }
 }

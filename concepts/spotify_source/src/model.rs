@@ -216,6 +216,8 @@ pub struct FetchStatus {
     pub user_id: String,
     /// Null before the first read.
     pub fetch_id: Option<String>,
+    /// The flow the read reports in (`GET /api/flows/{flow}` tells its story).
+    pub flow: Option<String>,
     pub mode: Option<Mode>,
     /// `idle` (no read yet), `starting`, `likes`, `playlists`, `plays`, `done` or `failed`.
     pub phase: String,

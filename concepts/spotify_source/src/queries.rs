@@ -11,7 +11,9 @@ pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchSta
     let conn = rows::read::<Connection, _>(view, CONNECTION, &user)?;
     let fetch = rows::read::<FetchRow, _>(view, FETCH, &user)?;
     if conn.is_none() && fetch.is_none() {
-        return Err(connection(view, &user).err().unwrap_or_else(|| ActionError::internal("unreachable")));
+        return Err(connection(view, &user)
+            .err()
+            .unwrap_or_else(|| ActionError::internal("unreachable")));
     }
     let confirmed = rows::read::<CursorRow, _>(view, CONFIRMED, &user)?;
     let mut status = FetchStatus {
@@ -24,6 +26,7 @@ pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchSta
     };
     if let Some(f) = fetch {
         status.fetch_id = Some(f.fetch_id);
+        status.flow = Some(f.flow);
         status.mode = Some(f.mode);
         status.phase = f.phase;
         status.current = f.current;

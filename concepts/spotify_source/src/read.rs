@@ -25,7 +25,11 @@ const SNAPSHOT_ATTEMPTS: usize = 3;
 /// What a read reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note {
-    Progress { phase: &'static str, current: u64, total: u64 },
+    Progress {
+        phase: &'static str,
+        current: u64,
+        total: u64,
+    },
     TokenRefreshed(Refreshed),
 }
 
@@ -80,7 +84,11 @@ impl<'a> Read<'a> {
         let refresh = self.creds.refresh_token.clone().ok_or(ApiError::NoRefreshToken)?;
         let renewed = self
             .api
-            .refresh(&refresh, self.creds.client_id.as_deref(), self.creds.client_secret.as_deref())
+            .refresh(
+                &refresh,
+                self.creds.client_id.as_deref(),
+                self.creds.client_secret.as_deref(),
+            )
             .await?;
         self.creds.access_token = renewed.access_token.clone();
         if let Some(rotated) = &renewed.refresh_token {
@@ -133,7 +141,11 @@ impl<'a> Read<'a> {
     async fn incremental(&mut self, base: &Cursor, _now: &str) -> Result<Option<Outcome>, ApiError> {
         let (likes, total) = self.likes(Some(base)).await?;
         let Some(likes) = likes_if_consistent(likes, total, base) else {
-            tracing::info!(total, known = base.likes_total, "liked songs lost some since the last read: reading in full");
+            tracing::info!(
+                total,
+                known = base.likes_total,
+                "liked songs lost some since the last read: reading in full"
+            );
             return Ok(None);
         };
         let (playlists, snapshots, unreadable) = self.playlists(Some(base)).await?;
@@ -204,14 +216,21 @@ impl<'a> Read<'a> {
     /// the cursor knows (the likes after it are known too).
     async fn likes(&mut self, known: Option<&Cursor>) -> Result<(Vec<Like>, u64), ApiError> {
         let known_pairs: HashSet<(&str, &str)> = known
-            .map(|c| c.head.iter().map(|h| (h.track_id.as_str(), h.added_at.as_str())).collect())
+            .map(|c| {
+                c.head
+                    .iter()
+                    .map(|h| (h.track_id.as_str(), h.added_at.as_str()))
+                    .collect()
+            })
             .unwrap_or_default();
         let newest_known = known.and_then(|c| c.head.first()).map(|h| h.added_at.clone());
         let mut likes = Vec::new();
         let mut offset = 0;
         let mut total;
         loop {
-            let page = self.get(&format!("/me/tracks?limit={LIKES_PAGE}&offset={offset}")).await?;
+            let page = self
+                .get(&format!("/me/tracks?limit={LIKES_PAGE}&offset={offset}"))
+                .await?;
             total = page["total"].as_u64().unwrap_or(0);
             let items = items_of(&page, "/me/tracks")?;
             let count = items.len() as u64;
@@ -220,7 +239,9 @@ impl<'a> Read<'a> {
                 let track = &item["track"];
                 let id = track_id(track);
                 if known.is_some() {
-                    let pair_known = id.as_deref().is_some_and(|id| known_pairs.contains(&(id, added_at.as_str())));
+                    let pair_known = id
+                        .as_deref()
+                        .is_some_and(|id| known_pairs.contains(&(id, added_at.as_str())));
                     let older = newest_known.as_deref().is_some_and(|n| added_at.as_str() < n);
                     if pair_known || older {
                         self.note(Note::Progress {
@@ -259,7 +280,9 @@ impl<'a> Read<'a> {
         let mut listed = Vec::new();
         let mut offset = 0;
         loop {
-            let page = self.get(&format!("/me/playlists?limit={PLAYLISTS_PAGE}&offset={offset}")).await?;
+            let page = self
+                .get(&format!("/me/playlists?limit={PLAYLISTS_PAGE}&offset={offset}"))
+                .await?;
             let total = page["total"].as_u64().unwrap_or(0);
             let items = items_of(&page, "/me/playlists")?;
             let count = items.len() as u64;
@@ -325,14 +348,20 @@ impl<'a> Read<'a> {
             let mut offset = 0;
             loop {
                 let page = self
-                    .get(&format!("/playlists/{spotify_id}/items?limit={ITEMS_PAGE}&offset={offset}"))
+                    .get(&format!(
+                        "/playlists/{spotify_id}/items?limit={ITEMS_PAGE}&offset={offset}"
+                    ))
                     .await?;
                 let total = page["total"].as_u64().unwrap_or(0);
                 let items = items_of(&page, "/playlists/{id}/items")?;
                 let count = items.len() as u64;
                 for item in items {
                     // The 2026 field is `item`; `track` is the older name.
-                    let track = if item["item"].is_object() { &item["item"] } else { &item["track"] };
+                    let track = if item["item"].is_object() {
+                        &item["item"]
+                    } else {
+                        &item["track"]
+                    };
                     match track_id(track) {
                         Some(id) => {
                             self.keep_track(track);
@@ -470,7 +499,9 @@ pub fn track_of(track: &Value) -> Option<Map<String, Value>> {
     if let Some(ms) = track["duration_ms"].as_u64() {
         t.insert("durationMs".into(), json!(ms));
     }
-    let released = track["album"]["release_date"].as_str().or(track["release_date"].as_str());
+    let released = track["album"]["release_date"]
+        .as_str()
+        .or(track["release_date"].as_str());
     if let Some(year) = released.and_then(|d| d.get(..4)).and_then(|y| y.parse::<i32>().ok()) {
         t.insert("year".into(), json!(year));
     }
@@ -514,12 +545,18 @@ mod tests {
 
     #[test]
     fn ids_are_uris_for_tracks_local_files_and_episodes() {
-        assert_eq!(track_id(&json!({"id": "abc", "type": "track"})).as_deref(), Some("spotify:track:abc"));
+        assert_eq!(
+            track_id(&json!({"id": "abc", "type": "track"})).as_deref(),
+            Some("spotify:track:abc")
+        );
         assert_eq!(
             track_id(&json!({"id": null, "uri": "spotify:local:A:B:C:180", "is_local": true})).as_deref(),
             Some("spotify:local:A:B:C:180")
         );
-        assert_eq!(track_id(&json!({"id": "e1", "type": "episode"})).as_deref(), Some("spotify:episode:e1"));
+        assert_eq!(
+            track_id(&json!({"id": "e1", "type": "episode"})).as_deref(),
+            Some("spotify:episode:e1")
+        );
         assert_eq!(track_id(&Value::Null), None);
     }
 
@@ -551,7 +588,10 @@ mod tests {
             }]
         };
         assert!(likes_if_consistent(new(), 11, &base).is_some());
-        assert!(likes_if_consistent(new(), 10, &base).is_none(), "one added and one removed");
+        assert!(
+            likes_if_consistent(new(), 10, &base).is_none(),
+            "one added and one removed"
+        );
         assert!(likes_if_consistent(Vec::new(), 9, &base).is_none(), "one removed");
     }
 }

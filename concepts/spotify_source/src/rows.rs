@@ -79,7 +79,11 @@ pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
     serde_json::to_vec(row).unwrap_or_default()
 }
 
-pub fn read<T: DeserializeOwned, R: ProjectionRead + ?Sized>(view: &R, space: u8, user: &str) -> Result<Option<T>, StoreFault> {
+pub fn read<T: DeserializeOwned, R: ProjectionRead + ?Sized>(
+    view: &R,
+    space: u8,
+    user: &str,
+) -> Result<Option<T>, StoreFault> {
     match view.get(&key(space, user))? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

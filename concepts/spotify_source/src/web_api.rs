@@ -126,14 +126,10 @@ impl WebApi {
             (Some(id), None) => form.push(("client_id", id)),
             _ => {}
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| ApiError::Network {
-                path: path.into(),
-                error: e.to_string(),
-            })?;
+        let response = request.form(&form).send().await.map_err(|e| ApiError::Network {
+            path: path.into(),
+            error: e.to_string(),
+        })?;
         let status = response.status().as_u16();
         if status == 429 {
             return Err(ApiError::RateLimited {
@@ -156,13 +152,14 @@ impl WebApi {
                 body: text,
             });
         }
-        let access_token = json["access_token"]
-            .as_str()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unexpected {
-                path: path.into(),
-                error: "no access_token in the answer".into(),
-            })?;
+        let access_token =
+            json["access_token"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| ApiError::Unexpected {
+                    path: path.into(),
+                    error: "no access_token in the answer".into(),
+                })?;
         Ok(Refreshed {
             access_token: access_token.to_string(),
             refresh_token: json["refresh_token"].as_str().map(str::to_string),

@@ -40,7 +40,10 @@ pub async fn run(settings: Settings, wake: Arc<tokio::sync::Notify>, host: Arc<d
         match read(&host, running_jobs).await {
             Ok(jobs) => {
                 for job in jobs {
-                    let fresh = active.lock().unwrap_or_else(|p| p.into_inner()).insert(job.user.clone());
+                    let fresh = active
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(job.user.clone());
                     if !fresh {
                         continue;
                     }
@@ -93,7 +96,13 @@ async fn run_job(api: &WebApi, host: &Arc<dyn Host>, job: Job) {
         tracing::info!(user, fetch_id = %fetch.fetch_id, phase = %fetch.phase, "resuming a read a restart interrupted: starting it over");
     }
     let (notes_tx, notes_rx) = tokio::sync::mpsc::unbounded_channel();
-    let reporter = tokio::spawn(report(Arc::clone(host), user.clone(), fetch.fetch_id.clone(), flow, notes_rx));
+    let reporter = tokio::spawn(report(
+        Arc::clone(host),
+        user.clone(),
+        fetch.fetch_id.clone(),
+        flow,
+        notes_rx,
+    ));
     let creds = Credentials {
         access_token: conn.access_token.clone(),
         refresh_token: conn.refresh_token.clone(),
@@ -108,7 +117,11 @@ async fn run_job(api: &WebApi, host: &Arc<dyn Host>, job: Job) {
         }
         let now = format_rfc3339(&host.now());
         let base = cursor.as_ref().map(|c| &c.cursor);
-        let mode = if fetch.mode == Mode::Incremental { Mode::Incremental } else { Mode::Full };
+        let mode = if fetch.mode == Mode::Incremental {
+            Mode::Incremental
+        } else {
+            Mode::Full
+        };
         read.run(mode, base, &now).await
     }
     .await;
@@ -120,7 +133,9 @@ async fn run_job(api: &WebApi, host: &Arc<dyn Host>, job: Job) {
     };
     match raise(host, action, input, flow).await {
         Ok(_) => tracing::info!(user, fetch_id = %fetch.fetch_id, action, "a Spotify read ended"),
-        Err(e) => tracing::warn!(user, fetch_id = %fetch.fetch_id, action, error = %e, "the end of a Spotify read was refused"),
+        Err(e) => {
+            tracing::warn!(user, fetch_id = %fetch.fetch_id, action, error = %e, "the end of a Spotify read was refused")
+        }
     }
 }
 
