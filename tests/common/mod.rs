@@ -86,3 +86,4 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 pub mod server;
+pub mod spotify;
