@@ -57,7 +57,7 @@ enum Command {
         token: Option<String>,
         /// Concept actions and queries reachable as POST /api/{Concept}/{action}: a comma-separated
         /// list of `Concept` or `Concept.action` (Requesting.respond never is).
-        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache")]
+        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache,Scheduling")]
         expose: String,
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
         #[arg(long, env = "LIBRARYCACHE_REQUEST_TIMEOUT", default_value_t = 60)]

@@ -19,6 +19,7 @@ impl Registry {
         let mut r = Registry::new();
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
+        r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }
 
