@@ -92,7 +92,11 @@ enum Command {
         token: Option<String>,
         /// Concept actions and queries reachable as POST /api/{Concept}/{action}: a comma-separated
         /// list of `Concept` or `Concept.action` (Requesting.respond never is).
-        #[arg(long, env = "LIBRARYCACHE_EXPOSE", default_value = "LibraryCache,SpotifySource")]
+        #[arg(
+            long,
+            env = "LIBRARYCACHE_EXPOSE",
+            default_value = "LibraryCache,SpotifySource,Scheduling"
+        )]
         expose: String,
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
         #[arg(long, env = "LIBRARYCACHE_REQUEST_TIMEOUT", default_value_t = 60)]
@@ -110,6 +114,10 @@ enum Command {
         trace: bool,
         #[command(flatten)]
         spotify: SpotifyArgs,
+        /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
+        /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
+        #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
+        refresh_every: String,
     },
     /// Read a user's library from Spotify now, with a progress bar, and cache it (the user must
     /// have connected: POST /api/SpotifySource/connect). Stop `serve` first.
@@ -256,8 +264,10 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             log_max_actions,
             trace,
             spotify,
+            refresh_every,
         } => {
             layer_spotify(spotify, &unset, &file);
+            layer!(*refresh_every, "refresh_every", file.refresh_every);
             layer!(*data, "data", file.data);
             layer!(*addr, "addr", file.addr);
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
@@ -349,6 +359,20 @@ fn load_syncs(dir: &std::path::Path) -> Result<Vec<librarycache::sync::SyncFile>
     })
 }
 
+/// Schedules the job `refresh` every `every` (or cancels it for `off`); scheduling it again
+/// with the same period changes nothing.
+fn schedule_refresh(engine: &Engine, every: &str) -> Result<(), String> {
+    let (action, input) = match every.trim() {
+        "off" | "0" => ("cancel", serde_json::json!({ "job": "refresh" })),
+        every => ("schedule", serde_json::json!({ "job": "refresh", "every": every })),
+    };
+    match engine.invoke("Scheduling", action, input).result {
+        Ok(_) => Ok(()),
+        Err(e) if action == "cancel" && e.code == "JOB_NOT_FOUND" => Ok(()),
+        Err(e) => Err(format!("--refresh-every: {}", e.message)),
+    }
+}
+
 /// Prints a user's cached library counts and the last Spotify read, as `stats` does.
 fn print_status(engine: &Engine, user: &str) -> Result<(), String> {
     let status = engine
@@ -424,11 +448,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             log_max_actions,
             trace: _,
             spotify,
+            refresh_every,
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
             let registry = Registry::configured(spotify.settings()?);
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
+            schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
                 addr,
                 body_limit,

@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 const USER: &str = "user:alice";
 
 fn start(data: &std::path::Path, spotify: &FakeSpotify) -> Server {
-    Server::start(
-        data,
-        &[
-            "--spotify-api-base",
-            &spotify.api_base(),
-            "--spotify-accounts-base",
-            &spotify.accounts_base(),
-        ],
-    )
+    start_with(data, spotify, &[])
+}
+
+fn start_with(data: &std::path::Path, spotify: &FakeSpotify, extra: &[&str]) -> Server {
+    let (api, accounts) = (spotify.api_base(), spotify.accounts_base());
+    let mut args = vec!["--spotify-api-base", &api, "--spotify-accounts-base", &accounts];
+    args.extend_from_slice(extra);
+    Server::start(data, &args)
 }
 
 fn ok(server: &Server, path: &str, body: Value) -> Value {
@@ -478,4 +477,59 @@ fn system_actions_cannot_be_called_over_http() {
     );
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["code"], "NOT_EXPOSED");
+}
+
+#[test]
+fn the_scheduled_refresh_reads_stale_libraries_through_the_default_syncs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spotify = FakeSpotify::start("access-0", "refresh-0");
+    seed(&spotify);
+    // The job `refresh` ticks every second; a library older than that is stale.
+    let server = start_with(dir.path(), &spotify, &["--refresh-every", "1s"]);
+    connect(&server);
+    wait_read(&server, None);
+    let job = ok(&server, "/api/Scheduling/_getJob", json!({"job": "refresh"}));
+    assert_eq!(job["every"], "1s");
+
+    // Alice likes a song on Spotify; nobody asks for a read: the schedule does
+    // (tick -> RefreshStaleLibraries -> fetch -> fetched -> IncrementalRead -> merge -> confirm).
+    spotify.library(|l| {
+        l.liked.insert(
+            0,
+            Liked {
+                track: Some(track("fresh")),
+                added_at: "2025-06-01T00:00:00Z".into(),
+            },
+        )
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while liked(&server).first().map(String::as_str) != Some("spotify:track:fresh") {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled refresh never brought the new like"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let f = ok(&server, "/api/SpotifySource/_getFetch", json!({"userId": USER}));
+    assert_eq!(f["mode"], "incremental", "{f}");
+    let job = ok(&server, "/api/Scheduling/_getJob", json!({"job": "refresh"}));
+    assert!(job["lastTickAt"].is_string(), "{job}");
+    // The read's flow starts with the tick that asked for it.
+    let report: Value = server
+        .client
+        .get(format!(
+            "{}/api/flows/{}",
+            server.base,
+            f["flow"].as_str().expect("flow")
+        ))
+        .send()
+        .expect("flow")
+        .json()
+        .expect("json");
+    let first = &report["actions"][0];
+    assert_eq!(
+        (first["concept"].clone(), first["action"].clone()),
+        (json!("Scheduling"), json!("tick")),
+        "{report}"
+    );
 }

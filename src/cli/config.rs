@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub spotify_api_base: Option<String>,
     pub spotify_accounts_base: Option<String>,
     pub full_every: Option<String>,
+    pub refresh_every: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,7 @@ impl Registry {
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
         r.add(Arc::new(Typed::new(spotify_source::SpotifySource::new(spotify))));
+        r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }
 

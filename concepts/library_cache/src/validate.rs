@@ -2,7 +2,7 @@
 //! times are RFC 3339. Each refusal names the field path (`likes[3].likedAt`).
 
 use chrono::{DateTime, Utc};
-use concept_core::time::parse_rfc3339;
+use concept_core::time::{parse_duration, parse_rfc3339, seconds};
 use concept_core::ActionError;
 
 /// The longest id accepted, in bytes.
@@ -40,33 +40,18 @@ pub fn opt_time(path: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>
     value.map(|v| time(path, v)).transpose()
 }
 
-/// A duration: seconds, or `<n>ms`, `<n>s`, `<n>m`, `<n>h`, `<n>d`.
+/// A duration: seconds, or `<n>ms`, `<n>s`, `<n>m`, `<n>h`, `<n>d` (parsed by
+/// [`concept_core::time::parse_duration`], which Scheduling's `every` shares).
 pub fn max_age(path: &str, value: &crate::model::MaxAge) -> Result<chrono::Duration, ActionError> {
     use crate::model::MaxAge;
-    let bad = || {
+    let parsed = match value {
+        MaxAge::Seconds(s) => seconds(*s),
+        MaxAge::Text(t) => parse_duration(t),
+    };
+    parsed.map_err(|_| {
         ActionError::invalid(
             "INVALID_DURATION",
             format!("`{path}` must be seconds or a duration such as \"500ms\", \"30m\", \"24h\" or \"7d\""),
         )
-    };
-    let millis = match value {
-        MaxAge::Seconds(s) => s.checked_mul(1000).ok_or_else(bad)?,
-        MaxAge::Text(t) => {
-            let t = t.trim();
-            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-            let (n, unit) = t.split_at(split);
-            let n: u64 = n.parse().map_err(|_| bad())?;
-            let scale = match unit {
-                "ms" => 1,
-                "" | "s" => 1_000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                _ => return Err(bad()),
-            };
-            n.checked_mul(scale).ok_or_else(bad)?
-        }
-    };
-    let millis = i64::try_from(millis).map_err(|_| bad())?;
-    chrono::Duration::try_milliseconds(millis).ok_or_else(bad)
+    })
 }

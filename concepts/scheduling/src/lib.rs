@@ -1,0 +1,506 @@
+//! The Scheduling concept: named jobs that come due at a fixed interval. `schedule` and `cancel`
+//! are called from outside; `tick` is a system action its own timer raises (see [`timer`]) when a
+//! job's `nextAt` has passed, so a sync can react to "it is time" like to any other action.
+//!
+//! Each job is an event stream (`Scheduled`, `Ticked`, `Cancelled`); the one projection row per
+//! job is written only by [`Concept::apply`], so a rebuild reproduces it exactly. Its spec is
+//! `Scheduling.concept` beside Cargo.toml.
+
+pub mod timer;
+
+use chrono::{DateTime, Utc};
+use concept_core::input::{decode, encode};
+use concept_core::time::{format_rfc3339, from_micros, micros, parse_duration, parse_rfc3339};
+use concept_core::{
+    ActionCtx, ActionError, ActionKind, ActionSpec, BackgroundWork, Concept, ConceptSpec, Decision, EventMeta,
+    ExpectedVersion, Host, ProjectionRead, ProjectionTxn, StoreFault,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub const NAME: &str = "Scheduling";
+
+/// The longest job name accepted, in bytes.
+pub const MAX_ID: usize = 1024;
+
+/// The shortest interval a job may have, in milliseconds.
+pub const MIN_EVERY_MS: i64 = 1_000;
+
+// ---------------------------------------------------------------------------------------------
+// Wire types
+
+/// `schedule (job, every)`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleInput {
+    /// The job's name, chosen by the caller (e.g. `refresh:user:alice`).
+    pub job: String,
+    /// How often the job comes due: seconds (`"90"`) or `"90s"`, `"30m"`, `"24h"`, `"7d"`; at least 1s.
+    pub every: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleOutput {
+    pub job: String,
+    pub every: String,
+    /// When the job next comes due (RFC 3339).
+    pub next_at: String,
+}
+
+/// `cancel (job)` and `_getJob (job)`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobInput {
+    pub job: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobOutput {
+    pub job: String,
+}
+
+/// `tick (job, at)`: raised by the concept's timer.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TickInput {
+    pub job: String,
+    /// The time the tick happened (RFC 3339).
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TickOutput {
+    pub job: String,
+    pub at: String,
+    pub every: String,
+    /// `at + every`.
+    pub next_at: String,
+}
+
+/// `_getJobs {}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+/// One job as the queries show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job: String,
+    pub every: String,
+    pub scheduled_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick_at: Option<String>,
+    pub next_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsOutput {
+    /// Every job, ordered by name.
+    pub jobs: Vec<JobView>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events and rows
+
+/// The facts of a job's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SchedulingEvent {
+    /// The job was created, or its interval changed.
+    #[serde(rename_all = "camelCase")]
+    Scheduled { job: String, every: String, every_ms: i64 },
+    /// The job came due at `at` (microseconds since the epoch).
+    #[serde(rename_all = "camelCase")]
+    Ticked { job: String, at: i64 },
+    /// The job was removed.
+    #[serde(rename_all = "camelCase")]
+    Cancelled { job: String },
+}
+
+/// The projection row of one job (`job/<name>`), as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobRow {
+    every: String,
+    every_ms: i64,
+    /// Microseconds since the epoch.
+    scheduled_at: i64,
+    last_tick_at: Option<i64>,
+}
+
+impl JobRow {
+    /// `(lastTickAt or scheduledAt) + every`, in microseconds.
+    fn next_at(&self) -> i64 {
+        self.last_tick_at
+            .unwrap_or(self.scheduled_at)
+            .saturating_add(self.every_ms.saturating_mul(1000))
+    }
+
+    fn view(&self, job: &str) -> JobView {
+        JobView {
+            job: job.to_string(),
+            every: self.every.clone(),
+            scheduled_at: format_rfc3339(&from_micros(self.scheduled_at)),
+            last_tick_at: self.last_tick_at.map(|t| format_rfc3339(&from_micros(t))),
+            next_at: format_rfc3339(&from_micros(self.next_at())),
+        }
+    }
+}
+
+const JOB_PREFIX: &[u8] = b"job/";
+
+fn job_key(job: &str) -> Vec<u8> {
+    let mut key = JOB_PREFIX.to_vec();
+    key.extend_from_slice(job.as_bytes());
+    key
+}
+
+fn read_row<R: ProjectionRead + ?Sized>(view: &R, job: &str) -> Result<Option<JobRow>, StoreFault> {
+    view.get(&job_key(job))?
+        .map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| StoreFault::new(format!("job row {job:?} does not decode: {e}")))
+        })
+        .transpose()
+}
+
+fn write_row(txn: &mut dyn ProjectionTxn, job: &str, row: &JobRow) -> Result<(), StoreFault> {
+    let bytes =
+        serde_json::to_vec(row).map_err(|e| StoreFault::new(format!("job row {job:?} does not encode: {e}")))?;
+    txn.put(&job_key(job), bytes);
+    Ok(())
+}
+
+/// A job as the timer needs it: its name and when it next comes due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub job: String,
+    pub next_at: DateTime<Utc>,
+}
+
+/// Every job with its views, ordered by name.
+fn all_jobs(view: &dyn ProjectionRead) -> Result<Vec<(String, JobRow)>, StoreFault> {
+    view.scan_prefix(JOB_PREFIX)?
+        .into_iter()
+        .map(|(key, value)| {
+            let job = String::from_utf8_lossy(&key[JOB_PREFIX.len()..]).into_owned();
+            let row: JobRow = serde_json::from_slice(&value)
+                .map_err(|e| StoreFault::new(format!("job row {job:?} does not decode: {e}")))?;
+            Ok((job, row))
+        })
+        .collect()
+}
+
+/// Every job and when it next comes due: what the timer reads.
+pub fn due_times(view: &dyn ProjectionRead) -> Result<Vec<Due>, ActionError> {
+    Ok(all_jobs(view)?
+        .into_iter()
+        .map(|(job, row)| Due {
+            next_at: from_micros(row.next_at()),
+            job,
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+fn check_job(value: &str) -> Result<(), ActionError> {
+    if value.trim().is_empty() {
+        return Err(ActionError::invalid("EMPTY_ID", "`job` must not be empty"));
+    }
+    if value.len() > MAX_ID {
+        return Err(ActionError::invalid(
+            "INVALID_ID",
+            format!("`job` is longer than {MAX_ID} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ActionError::invalid(
+            "INVALID_ID",
+            "`job` must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// `every` in milliseconds: a duration of at least 1s.
+fn check_every(value: &str) -> Result<i64, ActionError> {
+    let bad = || {
+        ActionError::invalid(
+            "INVALID_DURATION",
+            format!(
+                "`every` must be a duration of at least 1s such as \"90s\", \"30m\", \"24h\" or \"7d\" (or seconds), not {value:?}"
+            ),
+        )
+    };
+    let every = parse_duration(value).map_err(|_| bad())?;
+    let ms = every.num_milliseconds();
+    if ms < MIN_EVERY_MS {
+        return Err(bad());
+    }
+    Ok(ms)
+}
+
+fn not_found(job: &str) -> ActionError {
+    ActionError::not_found("JOB_NOT_FOUND", format!("no job named {job:?} is scheduled"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The concept
+
+/// The Scheduling concept. It holds the bell that wakes its timer when a job is scheduled or
+/// cancelled; everything else it knows is in its projections.
+#[derive(Debug, Default)]
+pub struct Scheduling {
+    wake: Arc<Notify>,
+}
+
+impl Scheduling {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn schedule(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        input: Value,
+    ) -> Result<Decision<SchedulingEvent>, ActionError> {
+        let input: ScheduleInput = decode("Scheduling.schedule", input)?;
+        check_job(&input.job)?;
+        let every_ms = check_every(&input.every)?;
+        let every = input.every.trim().to_string();
+        let existing = read_row(view, &input.job)?;
+        let row = match existing {
+            Some(row) if row.every_ms == every_ms => {
+                // The same interval again: nothing changes, no event.
+                let out = ScheduleOutput {
+                    job: input.job.clone(),
+                    every: row.every.clone(),
+                    next_at: format_rfc3339(&from_micros(row.next_at())),
+                };
+                return Ok(Decision::output_only(encode(&out)?));
+            }
+            Some(row) => JobRow {
+                every: every.clone(),
+                every_ms,
+                ..row
+            },
+            None => JobRow {
+                every: every.clone(),
+                every_ms,
+                scheduled_at: micros(&ctx.now),
+                last_tick_at: None,
+            },
+        };
+        let version = view.stream_version(&input.job)?;
+        let out = ScheduleOutput {
+            job: input.job.clone(),
+            every: every.clone(),
+            next_at: format_rfc3339(&from_micros(row.next_at())),
+        };
+        Ok(Decision {
+            output: encode(&out)?,
+            appends: vec![(
+                input.job.clone(),
+                ExpectedVersion::Exact(version),
+                vec![SchedulingEvent::Scheduled {
+                    job: input.job,
+                    every,
+                    every_ms,
+                }],
+            )],
+        })
+    }
+
+    fn cancel(&self, view: &dyn ProjectionRead, input: Value) -> Result<Decision<SchedulingEvent>, ActionError> {
+        let input: JobInput = decode("Scheduling.cancel", input)?;
+        check_job(&input.job)?;
+        if read_row(view, &input.job)?.is_none() {
+            return Err(not_found(&input.job));
+        }
+        let version = view.stream_version(&input.job)?;
+        Ok(Decision {
+            output: encode(&JobOutput { job: input.job.clone() })?,
+            appends: vec![(
+                input.job.clone(),
+                ExpectedVersion::Exact(version),
+                vec![SchedulingEvent::Cancelled { job: input.job }],
+            )],
+        })
+    }
+
+    fn tick(&self, view: &dyn ProjectionRead, input: Value) -> Result<Decision<SchedulingEvent>, ActionError> {
+        let input: TickInput = decode("Scheduling.tick", input)?;
+        check_job(&input.job)?;
+        let at = parse_rfc3339(&input.at).ok_or_else(|| {
+            ActionError::invalid(
+                "INVALID_TIME",
+                format!(
+                    "`at` is not an RFC 3339 time (e.g. 2025-10-16T22:53:29Z): {:?}",
+                    input.at
+                ),
+            )
+        })?;
+        let at = micros(&at);
+        let row = read_row(view, &input.job)?.ok_or_else(|| not_found(&input.job))?;
+        if let Some(last) = row.last_tick_at {
+            if at < last {
+                return Err(ActionError::conflict(
+                    "TICK_OUT_OF_ORDER",
+                    format!(
+                        "`at` ({}) is before the job's last tick ({})",
+                        format_rfc3339(&from_micros(at)),
+                        format_rfc3339(&from_micros(last))
+                    ),
+                ));
+            }
+        }
+        let ticked = JobRow {
+            last_tick_at: Some(at),
+            ..row
+        };
+        let version = view.stream_version(&input.job)?;
+        let out = TickOutput {
+            job: input.job.clone(),
+            at: format_rfc3339(&from_micros(at)),
+            every: ticked.every.clone(),
+            next_at: format_rfc3339(&from_micros(ticked.next_at())),
+        };
+        Ok(Decision {
+            output: encode(&out)?,
+            appends: vec![(
+                input.job.clone(),
+                ExpectedVersion::Exact(version),
+                vec![SchedulingEvent::Ticked { job: input.job, at }],
+            )],
+        })
+    }
+}
+
+impl Concept for Scheduling {
+    type Event = SchedulingEvent;
+
+    fn spec(&self) -> ConceptSpec {
+        ConceptSpec {
+            name: NAME.to_string(),
+            actions: vec![
+                ActionSpec::of::<ScheduleInput, ScheduleOutput>("schedule", ActionKind::Action),
+                ActionSpec::of::<JobInput, JobOutput>("cancel", ActionKind::Action),
+                ActionSpec::of::<TickInput, TickOutput>("tick", ActionKind::System),
+                ActionSpec::of::<NoInput, JobsOutput>("_getJobs", ActionKind::Query),
+                ActionSpec::of::<JobInput, JobView>("_getJob", ActionKind::Query),
+            ],
+        }
+    }
+
+    fn event_kind(event: &SchedulingEvent) -> &'static str {
+        match event {
+            SchedulingEvent::Scheduled { .. } => "Scheduled",
+            SchedulingEvent::Ticked { .. } => "Ticked",
+            SchedulingEvent::Cancelled { .. } => "Cancelled",
+        }
+    }
+
+    fn perform(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        action: &str,
+        input: Value,
+    ) -> Result<Decision<SchedulingEvent>, ActionError> {
+        match action {
+            "schedule" => self.schedule(ctx, view, input),
+            "cancel" => self.cancel(view, input),
+            "tick" => self.tick(view, input),
+            other => Err(ActionError::not_found(
+                "UNKNOWN_ACTION",
+                format!("Scheduling has no action named {other:?}"),
+            )),
+        }
+    }
+
+    fn query(
+        &self,
+        _ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Value,
+    ) -> Result<Value, ActionError> {
+        match query {
+            "_getJobs" => {
+                let _: NoInput = decode("Scheduling._getJobs", input)?;
+                let jobs = all_jobs(view)?.into_iter().map(|(job, row)| row.view(&job)).collect();
+                encode(&JobsOutput { jobs })
+            }
+            "_getJob" => {
+                let input: JobInput = decode("Scheduling._getJob", input)?;
+                check_job(&input.job)?;
+                let row = read_row(view, &input.job)?.ok_or_else(|| not_found(&input.job))?;
+                encode(&row.view(&input.job))
+            }
+            other => Err(ActionError::not_found(
+                "UNKNOWN_ACTION",
+                format!("Scheduling has no query named {other:?}"),
+            )),
+        }
+    }
+
+    fn apply(&self, meta: &EventMeta, event: &SchedulingEvent, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
+        match event {
+            SchedulingEvent::Scheduled { job, every, every_ms } => {
+                let row = match read_row(&*txn, job)? {
+                    Some(row) => JobRow {
+                        every: every.clone(),
+                        every_ms: *every_ms,
+                        ..row
+                    },
+                    None => JobRow {
+                        every: every.clone(),
+                        every_ms: *every_ms,
+                        scheduled_at: micros(&meta.at),
+                        last_tick_at: None,
+                    },
+                };
+                write_row(txn, job, &row)
+            }
+            SchedulingEvent::Ticked { job, at } => {
+                let row = read_row(&*txn, job)?.ok_or_else(|| {
+                    StoreFault::new(format!("event {}: a tick of job {job:?}, which has no row", meta.seq))
+                })?;
+                write_row(
+                    txn,
+                    job,
+                    &JobRow {
+                        last_tick_at: Some(*at),
+                        ..row
+                    },
+                )
+            }
+            SchedulingEvent::Cancelled { job } => {
+                txn.delete(&job_key(job));
+                Ok(())
+            }
+        }
+    }
+
+    fn committed(&self, action: &str, _output: &Value) {
+        // A new, changed or removed job may move the earliest due time: wake the timer. (Its
+        // own ticks need not: it computes the next due time from their answers.)
+        if action == "schedule" || action == "cancel" {
+            self.wake.notify_one();
+        }
+    }
+
+    fn background(self: Arc<Self>, host: Arc<dyn Host>) -> Option<BackgroundWork> {
+        Some(Box::pin(timer::run(host, Arc::clone(&self.wake))))
+    }
+}
