@@ -162,7 +162,7 @@ fn wait_for(tab: &Tab, what: &str, expression: &str) -> Value {
 fn footer(tab: &Tab) -> String {
     js(
         tab,
-        "document.getElementById('status').textContent.replace(/\\s+/g, ' ').trim()",
+        "document.getElementById('status').innerText.replace(/\\s+/g, ' ').trim()",
     )
     .as_str()
     .unwrap_or_default()
