@@ -64,15 +64,7 @@ impl Engine {
                 (*completed, refusal)
             }
             Ok(Ran::AlreadyFired) => unreachable!("an external action carries no guard"),
-            Err(e) => {
-                return Answer {
-                    flow,
-                    result: Err(e),
-                    actions: Vec::new(),
-                    flow_error: None,
-                    replayed: false,
-                }
-            }
+            Err(e) => return Answer::refused(flow, e),
         };
         trace_log::emit(&first);
         let result = match refusal {
@@ -83,13 +75,7 @@ impl Engine {
         self.cascade(&mut run, &first, Arc::new(Vec::new()));
         if let Some(generation) = run.wait {
             if let Err(e) = self.store.wait_durable(generation) {
-                return Answer {
-                    flow,
-                    result: Err(super::store_error(e)),
-                    actions: Vec::new(),
-                    flow_error: None,
-                    replayed: false,
-                };
+                return Answer::refused(flow, super::store_error(e));
             }
         }
         Answer {

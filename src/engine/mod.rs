@@ -112,7 +112,7 @@ pub(crate) enum Ran {
 }
 
 impl Answer {
-    /// A refusal before anything ran.
+    /// An answer that is only an error: nothing ran, or nothing of the flow can be reported.
     pub(crate) fn refused(flow: Uuid, e: ActionError) -> Self {
         Answer {
             flow,
@@ -182,13 +182,7 @@ impl Engine {
                 replayed: false,
             },
             Ok((c, _)) => self.run_flow(flow, c.as_ref(), action, input, None),
-            Err(e) => Answer {
-                flow,
-                result: Err(e),
-                actions: Vec::new(),
-                flow_error: None,
-                replayed: false,
-            },
+            Err(e) => Answer::refused(flow, e),
         }
     }
 
@@ -197,13 +191,7 @@ impl Engine {
     /// that answer back (`replayed`), whatever happened since. A key used for a different
     /// action is refused (422 `IDEMPOTENCY_KEY_REUSED`). Queries ignore the key.
     pub fn invoke_once(&self, flow: Uuid, key: &str, concept: &str, action: &str, input: Value) -> Answer {
-        let fail = |e: ActionError| Answer {
-            flow,
-            result: Err(e),
-            actions: Vec::new(),
-            flow_error: None,
-            replayed: false,
-        };
+        let fail = |e: ActionError| Answer::refused(flow, e);
         let c = match self.lookup(concept, action) {
             Ok((_, ActionKind::Query)) => return self.invoke_in(flow, concept, action, input),
             Ok((c, _)) => c,
