@@ -11,6 +11,7 @@ pub mod chunked;
 pub mod concept;
 pub mod error;
 pub mod event;
+pub mod fields;
 pub mod input;
 pub mod projection;
 pub mod spec;

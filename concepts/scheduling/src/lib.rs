@@ -10,7 +10,7 @@ pub mod timer;
 
 use chrono::{DateTime, Utc};
 use concept_core::input::{decode, encode};
-use concept_core::time::{format_rfc3339, from_micros, micros, parse_duration, parse_rfc3339};
+use concept_core::time::{format_rfc3339, from_micros, micros, parse_duration};
 use concept_core::{
     ActionCtx, ActionError, ActionKind, ActionSpec, BackgroundWork, Concept, ConceptSpec, Decision, EventMeta,
     ExpectedVersion, Host, ProjectionRead, ProjectionTxn, StoreFault,
@@ -22,9 +22,6 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub const NAME: &str = "Scheduling";
-
-/// The longest job name accepted, in bytes.
-pub const MAX_ID: usize = 1024;
 
 /// The shortest interval a job may have, in milliseconds.
 pub const MIN_EVERY_MS: i64 = 1_000;
@@ -213,22 +210,7 @@ pub fn due_times(view: &dyn ProjectionRead) -> Result<Vec<Due>, ActionError> {
 // Validation
 
 fn check_job(value: &str) -> Result<(), ActionError> {
-    if value.trim().is_empty() {
-        return Err(ActionError::invalid("EMPTY_ID", "`job` must not be empty"));
-    }
-    if value.len() > MAX_ID {
-        return Err(ActionError::invalid(
-            "INVALID_ID",
-            format!("`job` is longer than {MAX_ID} bytes"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ActionError::invalid(
-            "INVALID_ID",
-            "`job` must not contain control characters",
-        ));
-    }
-    Ok(())
+    concept_core::fields::id("job", value)
 }
 
 /// `every` in milliseconds: a duration of at least 1s.
@@ -341,15 +323,7 @@ impl Scheduling {
     fn tick(&self, view: &dyn ProjectionRead, input: Value) -> Result<Decision<SchedulingEvent>, ActionError> {
         let input: TickInput = decode("Scheduling.tick", input)?;
         check_job(&input.job)?;
-        let at = parse_rfc3339(&input.at).ok_or_else(|| {
-            ActionError::invalid(
-                "INVALID_TIME",
-                format!(
-                    "`at` is not an RFC 3339 time (e.g. 2025-10-16T22:53:29Z): {:?}",
-                    input.at
-                ),
-            )
-        })?;
+        let at = concept_core::fields::time("at", &input.at)?;
         let at = micros(&at);
         let row = read_row(view, &input.job)?.ok_or_else(|| not_found(&input.job))?;
         if let Some(last) = row.last_tick_at {

@@ -14,31 +14,14 @@ fn output<T: serde::Serialize>(out: &T) -> Result<serde_json::Value, ActionError
     concept_core::input::encode(out)
 }
 
-/// A user id or fetch id as every action takes it: not empty, no control characters.
-pub fn check_id(field: &str, id: &str) -> Result<(), ActionError> {
-    if id.is_empty() {
-        return Err(ActionError::invalid("EMPTY_ID", format!("`{field}` must not be empty")));
-    }
-    if id.len() > 1024 || id.chars().any(char::is_control) {
-        return Err(ActionError::invalid(
-            "INVALID_ID",
-            format!("`{field}` must be at most 1024 bytes without control characters"),
-        ));
-    }
-    Ok(())
-}
+/// A user id or fetch id: the ids every concept takes (`concept_core::fields::id`).
+pub use concept_core::fields::id as check_id;
 
 fn check_time(field: &str, t: &Option<String>) -> Result<(), ActionError> {
-    match t {
-        Some(t) if parse_rfc3339(t).is_none() => Err(ActionError::invalid(
-            "INVALID_TIME",
-            format!("`{field}` must be an RFC 3339 time, not {t:?}"),
-        )),
-        _ => Ok(()),
-    }
+    concept_core::fields::opt_time(field, t.as_deref()).map(|_| ())
 }
 
-fn not_connected(user: &str) -> ActionError {
+pub fn not_connected(user: &str) -> ActionError {
     ActionError::not_found(
         "NOT_CONNECTED",
         format!("user {user:?} has not connected Spotify; call SpotifySource.connect first"),

@@ -1,6 +1,6 @@
 //! SpotifySource's queries: the latest read and the connections, never a secret.
 
-use crate::decide::{check_id, connection};
+use crate::decide::{check_id, connection, not_connected};
 use crate::model::*;
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH};
 use concept_core::{ActionError, ProjectionRead};
@@ -11,9 +11,7 @@ pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchSta
     let conn = rows::read::<Connection, _>(view, CONNECTION, &user)?;
     let fetch = rows::read::<FetchRow, _>(view, FETCH, &user)?;
     if conn.is_none() && fetch.is_none() {
-        return Err(connection(view, &user)
-            .err()
-            .unwrap_or_else(|| ActionError::internal("unreachable")));
+        return Err(not_connected(&user));
     }
     let confirmed = rows::read::<CursorRow, _>(view, CONFIRMED, &user)?;
     let mut status = FetchStatus {

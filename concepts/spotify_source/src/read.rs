@@ -106,7 +106,7 @@ impl<'a> Read<'a> {
             _ => None,
         };
         if let Some(base) = base {
-            if let Some(outcome) = self.incremental(base, now).await? {
+            if let Some(outcome) = self.incremental(base).await? {
                 return Ok(outcome);
             }
             // Something was removed: only a full read can tell what.
@@ -138,7 +138,7 @@ impl<'a> Read<'a> {
     }
 
     /// `None` when the liked songs lost some since the cursor (a full read is needed).
-    async fn incremental(&mut self, base: &Cursor, _now: &str) -> Result<Option<Outcome>, ApiError> {
+    async fn incremental(&mut self, base: &Cursor) -> Result<Option<Outcome>, ApiError> {
         let (likes, total) = self.likes(Some(base)).await?;
         let Some(likes) = likes_if_consistent(likes, total, base) else {
             tracing::info!(
@@ -150,10 +150,10 @@ impl<'a> Read<'a> {
         };
         let (playlists, snapshots, unreadable) = self.playlists(Some(base)).await?;
         let plays = self.plays().await?;
-        let head = head_of(&likes.1, &base.head);
+        let head = head_of(&likes, &base.head);
         Ok(Some(self.outcome(
             false,
-            likes.1,
+            likes,
             plays,
             playlists,
             unreadable,
@@ -433,10 +433,9 @@ pub struct Like {
 }
 
 /// The new likes of an incremental read, if they account for the whole change in `total` (if
-/// not, likes were removed too). Returns (count of new items, the new likes).
-fn likes_if_consistent(new: Vec<Like>, total: u64, base: &Cursor) -> Option<(u64, Vec<Like>)> {
-    let added = new.len() as u64;
-    (base.likes_total + added == total).then_some((added, new))
+/// not, likes were removed too).
+fn likes_if_consistent(new: Vec<Like>, total: u64, base: &Cursor) -> Option<Vec<Like>> {
+    (base.likes_total + new.len() as u64 == total).then_some(new)
 }
 
 /// The cursor's head: the newest likes (those with a track) before the older head.

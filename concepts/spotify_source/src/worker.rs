@@ -5,7 +5,7 @@
 //! Nothing here waits on Spotify's behalf: a 429 ends the read as `failed` with its `retryAt`
 //! (which `fetch` then honours), so no thread sleeps through a rate limit and no loop hammers.
 
-use crate::model::{FailedInput, FetchedInput, Mode, ProgressInput, TokenRefreshedInput};
+use crate::model::{FailedInput, FetchedInput, ProgressInput, TokenRefreshedInput};
 use crate::read::{Credentials, Note, Outcome, Read};
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, RUNNING};
 use crate::web_api::{ApiError, WebApi};
@@ -117,12 +117,7 @@ async fn run_job(api: &WebApi, host: &Arc<dyn Host>, job: Job) {
         }
         let now = format_rfc3339(&host.now());
         let base = cursor.as_ref().map(|c| &c.cursor);
-        let mode = if fetch.mode == Mode::Incremental {
-            Mode::Incremental
-        } else {
-            Mode::Full
-        };
-        read.run(mode, base, &now).await
+        read.run(fetch.mode, base, &now).await
     }
     .await;
     // Every note is raised before the end of the read is.
@@ -212,8 +207,7 @@ fn failed_input(host: &Arc<dyn Host>, user: &str, fetch_id: &str, e: ApiError) -
             let wait = chrono::Duration::from_std(*retry_after).unwrap_or_else(|_| chrono::Duration::hours(24));
             ("RATE_LIMITED", Some(format_rfc3339(&(host.now() + wait))), false)
         }
-        ApiError::InvalidGrant(_) => ("NEEDS_REAUTH", None, true),
-        ApiError::Unauthorized | ApiError::NoRefreshToken => ("NEEDS_REAUTH", None, true),
+        ApiError::InvalidGrant(_) | ApiError::Unauthorized | ApiError::NoRefreshToken => ("NEEDS_REAUTH", None, true),
         ApiError::Forbidden { .. } => ("FORBIDDEN", None, false),
         ApiError::Upstream { .. } => ("UPSTREAM_ERROR", None, false),
         ApiError::Network { .. } => ("UPSTREAM_UNREACHABLE", None, false),
