@@ -85,6 +85,27 @@ impl PgStore {
         let mut txn = client.transaction().map_err(fault)?;
         txn.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .map_err(fault)?;
+        // A search_path naming a schema that does not exist yet: create the first one.
+        let row = txn
+            .query_one("SELECT current_schema() IS NULL, current_setting('search_path')", &[])
+            .map_err(fault)?;
+        if row.get::<_, bool>(0) {
+            let path: String = row.get(1);
+            let first = path
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_string();
+            if !valid_schema(&first) {
+                return Err(StoreError::Fault(StoreFault::new(format!(
+                    "search_path {path:?} names no existing schema, and {first:?} is not a name to create"
+                ))));
+            }
+            txn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {first}"))
+                .map_err(fault)?;
+        }
         txn.batch_execute(SCHEMA).map_err(fault)?;
         txn.commit().map_err(fault)?;
         Ok(store)
@@ -93,7 +114,7 @@ impl PgStore {
     /// Creates schema `schema` in the database at `url` if missing and returns the URL of a store
     /// kept in it (for tests and benchmarks that want a fresh store per run on one server).
     pub fn schema_url(url: &str, schema: &str) -> Result<String, StoreError> {
-        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !valid_schema(schema) {
             return Err(StoreError::Fault(StoreFault::new(format!(
                 "schema name {schema:?} must be letters, digits and underscores"
             ))));
@@ -140,11 +161,7 @@ impl PgStore {
                 return Err(StoreError::GuardExists(commit.guarded_rows[index].0.clone()));
             }
         }
-        let action_id = if commit.record.is_some() {
-            last_action + 1
-        } else {
-            0
-        };
+        let action_id = if commit.record.is_some() { last_action + 1 } else { 0 };
         last_action = last_action.max(action_id);
         let mut receipt = Receipt {
             action: action_id,
@@ -204,7 +221,8 @@ impl PgStore {
         };
         receipt.projection_rows = rows_written;
         receipt.bytes = bytes_written + log.bytes;
-        log.write(&mut txn, st).map_err(|e| conflict_or_fault(e, &commit.concept))?;
+        log.write(&mut txn, st)
+            .map_err(|e| conflict_or_fault(e, &commit.concept))?;
         if receipt.events > 0 {
             txn.execute(
                 &st.upsert_checkpoint,
@@ -246,6 +264,13 @@ impl PgStore {
         receipt.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(receipt)
     }
+}
+
+/// Whether `name` is a schema name this store creates (letters, digits, underscores).
+fn valid_schema(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// The constraint a unique violation names, if `e` is one.
@@ -490,8 +515,7 @@ impl Store for PgStore {
             drop(overlay);
             let (concepts, seqs): (Vec<String>, Vec<i64>) =
                 checkpoints.into_iter().map(|(c, s)| (c, i64_of(s))).unzip();
-            txn.execute(&st.upsert_checkpoint, &[&concepts, &seqs])
-                .map_err(fault)?;
+            txn.execute(&st.upsert_checkpoint, &[&concepts, &seqs]).map_err(fault)?;
         }
         txn.commit().map_err(fault)?;
         Ok(replayed)
@@ -594,7 +618,10 @@ impl Store for PgStore {
             }
         }
         let deleted = txn
-            .query("DELETE FROM lc_record WHERE id < $1 RETURNING flow", &[&i64_of(boundary)])
+            .query(
+                "DELETE FROM lc_record WHERE id < $1 RETURNING flow",
+                &[&i64_of(boundary)],
+            )
             .map_err(fault)?;
         let flows: HashSet<Uuid> = deleted.iter().map(|row| row.get(0)).collect();
         let guards = txn
@@ -653,10 +680,7 @@ impl Store for PgStore {
                 ))));
             }
             last_seq = event.meta.seq;
-            heads.insert(
-                (event.concept.clone(), event.meta.stream.clone()),
-                event.meta.version,
-            );
+            heads.insert((event.concept.clone(), event.meta.stream.clone()), event.meta.version);
             let at = concept_core::time::micros(&event.meta.at);
             log.push(&event.concept, &event.meta, at, event.data);
         }
@@ -671,7 +695,10 @@ impl Store for PgStore {
         insert_guards(&mut txn, st, copy.engine_rows).map_err(fault)?;
         txn.execute(
             &st.update_global,
-            &[&i64_of(last_seq.max(copy.last_seq)), &i64_of(last_action.max(copy.last_action))],
+            &[
+                &i64_of(last_seq.max(copy.last_seq)),
+                &i64_of(last_action.max(copy.last_action)),
+            ],
         )
         .map_err(fault)?;
         txn.commit().map_err(fault)?;

@@ -64,11 +64,15 @@ impl Stmts {
             upsert_heads: p("INSERT INTO lc_head (concept, stream, version) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[]) \
                  ON CONFLICT (concept, stream) DO UPDATE SET version = EXCLUDED.version")?,
-            upsert_proj: p("INSERT INTO lc_proj (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")?,
+            upsert_proj: p(
+                "INSERT INTO lc_proj (key, value) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            )?,
             delete_proj: p("DELETE FROM lc_proj WHERE key = ANY($1::bytea[])")?,
-            upsert_checkpoint: p("INSERT INTO lc_checkpoint (concept, seq) SELECT * FROM unnest($1::text[], $2::int8[]) \
-                 ON CONFLICT (concept) DO UPDATE SET seq = EXCLUDED.seq")?,
+            upsert_checkpoint: p(
+                "INSERT INTO lc_checkpoint (concept, seq) SELECT * FROM unnest($1::text[], $2::int8[]) \
+                 ON CONFLICT (concept) DO UPDATE SET seq = EXCLUDED.seq",
+            )?,
             insert_record: p("INSERT INTO lc_record (id, flow, at_micros, body) \
                  SELECT * FROM unnest($1::int8[], $2::uuid[], $3::int8[], $4::bytea[])")?,
             insert_guards: p("INSERT INTO lc_guard (key, value, largest) \
@@ -132,7 +136,9 @@ pub(super) struct Pooled<'p> {
 
 impl Pooled<'_> {
     pub fn conn(&mut self) -> &mut Conn {
-        self.conn.as_mut().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
     }
 
     /// Drops the connection instead of returning it (after an error that may have left it in a

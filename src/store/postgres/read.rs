@@ -33,7 +33,11 @@ pub(super) fn get_row<C: GenericClient>(c: &mut C, st: &Stmts, key: &[u8]) -> Re
         .map(|row| row.get::<_, Vec<u8>>(0)))
 }
 
-pub(super) fn scan_rows<C: GenericClient>(c: &mut C, st: &Stmts, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
+pub(super) fn scan_rows<C: GenericClient>(
+    c: &mut C,
+    st: &Stmts,
+    prefix: &[u8],
+) -> Result<concept_core::Rows, StoreFault> {
     let rows = match successor(prefix) {
         Some(end) => c.query(&st.scan_proj, &[&prefix, &end.as_slice()]),
         None => c.query(&st.scan_proj_open, &[&prefix]),
@@ -106,7 +110,10 @@ pub(super) struct PgView<'s> {
 }
 
 impl PgView<'_> {
-    fn with<T>(&self, read: impl FnOnce(&mut postgres::Client, &Stmts) -> Result<T, StoreFault>) -> Result<T, StoreFault> {
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&mut postgres::Client, &Stmts) -> Result<T, StoreFault>,
+    ) -> Result<T, StoreFault> {
         let mut slot = self.conn.borrow_mut();
         let pooled = slot.as_mut().map_err(|e| StoreFault::new(e.clone()))?;
         let conn = pooled.conn();
@@ -162,7 +169,12 @@ impl ProjectionRead for PgView<'_> {
         self.with(|c, st| head(c, st, &self.concept, stream))
     }
 
-    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+    fn stream_events(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEventData>, StoreFault> {
         let events = self.with(|c, st| stream_events(c, st, &self.concept, stream, after_version, limit))?;
         Ok(events.into_iter().map(|e| (e.meta, e.data)).collect())
     }
@@ -305,7 +317,12 @@ impl ProjectionRead for PgConceptTxn<'_, '_, '_> {
     }
 
     /// Committed events only, as on sled: events this commit appends are not yet in the log.
-    fn stream_events(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+    fn stream_events(
+        &self,
+        stream: &str,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEventData>, StoreFault> {
         let events = stream_events(
             &mut **self.overlay.txn.borrow_mut(),
             self.overlay.st,
