@@ -211,7 +211,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
     match &mut cli.command {
         Command::Serve {
             data,
-            store: _,
+            store,
             addr,
             syncs,
             body_limit,
@@ -223,6 +223,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             trace,
         } => {
             layer!(*data, "data", file.data);
+            layer!(*store, "store", file.store.clone().map(Some));
             layer!(*addr, "addr", file.addr);
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
             layer!(*body_limit, "body_limit", file.body_limit);
@@ -240,7 +241,10 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
         | Command::Stats { data, .. }
         | Command::Clear { data, .. }
         | Command::Import { data, .. }
-        | Command::Export { data, .. } => layer!(data.data, "data", file.data),
+        | Command::Export { data, .. } => {
+            layer!(data.data, "data", file.data);
+            layer!(data.store, "store", file.store.map(Some));
+        }
     }
     Ok(())
 }

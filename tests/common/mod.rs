@@ -62,6 +62,14 @@ impl TestStore {
         })
     }
 
+    /// Another fresh store of the same kind (sled, or a new PostgreSQL schema).
+    pub fn sibling(&self) -> TestStore {
+        match &self.pg {
+            None => TestStore::sled(),
+            Some(_) => TestStore::postgres().expect("the PostgreSQL server is configured"),
+        }
+    }
+
     /// Opens the store (again).
     pub fn open(&self) -> Arc<dyn Store> {
         self.spec.open().expect("open store")
@@ -93,7 +101,7 @@ impl Drop for TestStore {
     }
 }
 
-/// Runs each named test function (`fn name(store: &TestStore)`) on both stores, as
+/// Runs each named test function (`fn name(store: TestStore)`) on both stores, as
 /// `on_sled::name` and `on_postgres::name`.
 #[macro_export]
 macro_rules! on_each_store {
@@ -102,7 +110,7 @@ macro_rules! on_each_store {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(&$crate::common::TestStore::sled())
+                    super::$name($crate::common::TestStore::sled())
                 }
             )*
         }
@@ -111,7 +119,7 @@ macro_rules! on_each_store {
                 #[test]
                 fn $name() {
                     if let Some(store) = $crate::common::TestStore::postgres() {
-                        super::$name(&store)
+                        super::$name(store)
                     }
                 }
             )*

@@ -141,6 +141,48 @@ impl PgStore {
             .map_err(fault)
     }
 
+    /// Drops every schema whose name starts with `prefix` (letters, digits, underscores), e.g. the
+    /// schemas earlier benchmark runs left behind. Returns how many it dropped.
+    pub fn drop_schemas_with_prefix(url: &str, prefix: &str) -> Result<usize, StoreError> {
+        if !valid_schema(prefix) {
+            return Err(StoreError::Fault(StoreFault::new(format!("{prefix:?} is not a schema prefix"))));
+        }
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Fault(StoreFault::new(format!("{}: {e}", redact(url)))))?;
+        let mut client = config.connect(postgres::NoTls).map_err(fault)?;
+        let names: Vec<String> = client
+            .query(
+                "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)",
+                &[&prefix],
+            )
+            .map_err(fault)?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect();
+        for name in &names {
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .map_err(fault)?;
+        }
+        Ok(names.len())
+    }
+
+    /// The bytes the store's tables and indexes take in the database (with TOAST).
+    pub fn bytes_on_disk(&self) -> Result<u64, StoreError> {
+        let mut pooled = self.pool.get()?;
+        let client = &mut pooled.conn().client;
+        let row = client
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind = 'r' AND starts_with(c.relname::text, 'lc_')",
+                &[],
+            )
+            .map_err(fault)?;
+        Ok(u64_of(row.get(0)))
+    }
+
     /// The database URL with the password removed.
     pub fn shown(&self) -> &str {
         &self.shown
