@@ -21,10 +21,9 @@ mod common;
 use common::server::{self, send, Reply, Rng, Server};
 use common::TestStore;
 use librarycache::engine::{Engine, Registry};
-use librarycache::store::{SledStore, Store, StoredEvent};
+use librarycache::store::{Store, StoredEvent};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 4;

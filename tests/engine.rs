@@ -10,8 +10,6 @@ use librarycache::engine::{Answer, Engine, Registry, SyncSet};
 use librarycache::store::EngineKey;
 use librarycache::sync::{check, parse_sync_file};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::sync::Arc;
 
 /// Parses and checks `text` as one sync file; panics with every problem.
 fn syncs(text: &str) -> SyncSet {

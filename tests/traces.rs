@@ -8,7 +8,6 @@ use common::TestStore;
 use librarycache::engine::{Engine, Registry, SyncSet};
 use librarycache::sync::load_checked;
 use librarycache::trace::{parse_trace, run_trace};
-use std::sync::Arc;
 
 /// The syncs the service loads by default (`syncs/`), checked.
 fn default_syncs() -> SyncSet {
