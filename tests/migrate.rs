@@ -22,7 +22,15 @@ fn migrate(from: &TestStore, to: &TestStore) -> std::process::Output {
 }
 
 /// Everything a copy must reproduce.
-fn contents(store: &dyn Store) -> (librarycache::store::StoreStats, Vec<String>, usize, Vec<(Vec<u8>, Vec<u8>)>, concept_core::Rows) {
+fn contents(
+    store: &dyn Store,
+) -> (
+    librarycache::store::StoreStats,
+    Vec<String>,
+    usize,
+    Vec<(Vec<u8>, Vec<u8>)>,
+    concept_core::Rows,
+) {
     let stats = store.stats().expect("stats");
     let log: Vec<String> = store
         .read_log(0, usize::MAX)

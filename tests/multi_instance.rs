@@ -129,14 +129,21 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
         };
         let hot = liked("hot");
         for track in &hot_acked {
-            assert!(hot.contains(track), "acknowledged like {track} of the shared user is lost");
+            assert!(
+                hot.contains(track),
+                "acknowledged like {track} of the shared user is lost"
+            );
         }
         for k in 0..SHARED_KEYS {
             assert!(hot.contains(&format!("key{k}")), "key{k} was answered but is not there");
         }
         for (c, mine) in own.iter().enumerate() {
             let expected: BTreeSet<String> = mine.iter().cloned().collect();
-            assert_eq!(liked(&format!("p{c}")), expected, "user p{c} holds exactly its own likes");
+            assert_eq!(
+                liked(&format!("p{c}")),
+                expected,
+                "user p{c} holds exactly its own likes"
+            );
         }
 
         // Each shared key applied once: one successful merge record per key.
@@ -154,7 +161,10 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
                 .iter()
                 .filter(|r| r.action == "merge" && !r.failed && r.input["likes"][0]["trackId"] == track.as_str())
                 .count();
-            assert_eq!(applied, 1, "the request under shared-key-{k} was applied {applied} times");
+            assert_eq!(
+                applied, 1,
+                "the request under shared-key-{k} was applied {applied} times"
+            );
         }
 
         // No gap in action ids or in the global sequence, and every event is its record's.
@@ -170,14 +180,22 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
         for r in &records {
             if let Some((first, last)) = r.events {
                 for seq in first..=last {
-                    assert_eq!(log[seq as usize - 1].meta.action, r.id, "event {seq} is not action {}'s", r.id);
+                    assert_eq!(
+                        log[seq as usize - 1].meta.action,
+                        r.id,
+                        "event {seq} is not action {}'s",
+                        r.id
+                    );
                 }
             }
         }
 
         let live = store_handle.projection_dump().expect("dump");
         engine.rebuild().expect("rebuild");
-        assert!(live == store_handle.projection_dump().expect("dump"), "rebuild differs from live");
+        assert!(
+            live == store_handle.projection_dump().expect("dump"),
+            "rebuild differs from live"
+        );
         println!(
             "two instances: {} acknowledged likes on the shared user, {} own, {} keyed answers; {} actions, {} events",
             hot_acked.len(),

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use librarycache::store::PgStore;
 use librarycache_bench::http::{self, HttpPlan};
 use librarycache_bench::machine::Machine;
+use librarycache_bench::ours::PG_SCHEMA_PREFIX;
 use librarycache_bench::report::{DiskSize, Report};
 use librarycache_bench::runner::{self, RunConfig, RunOutcome, USER};
-use librarycache::store::PgStore;
-use librarycache_bench::ours::PG_SCHEMA_PREFIX;
 use librarycache_bench::{BenchError, OursBackend, SqliteBackend, Workload};
 
 /// A workload size.
@@ -131,7 +131,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let mut stores = vec![("sled", ours_backend.clone())];
     if let Some(url) = &args.pg {
         PgStore::drop_schemas_with_prefix(url, PG_SCHEMA_PREFIX).map_err(pg_error)?;
-        eprintln!("ours also runs on PostgreSQL at {}", librarycache::store::postgres::redact(url));
+        eprintln!(
+            "ours also runs on PostgreSQL at {}",
+            librarycache::store::postgres::redact(url)
+        );
         stores.push(("postgres", ours_backend.clone().on_postgres(url)));
     }
     let mut baseline = Vec::new();
@@ -214,7 +217,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
             "sled" => args.report.clone(),
             other => args.report.with_file_name(format!(
                 "{}-{other}.json",
-                args.report.file_stem().and_then(|s| s.to_str()).unwrap_or("bench-report")
+                args.report
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("bench-report")
             )),
         };
         report.write(&path)?;

@@ -145,7 +145,9 @@ impl PgStore {
     /// schemas earlier benchmark runs left behind. Returns how many it dropped.
     pub fn drop_schemas_with_prefix(url: &str, prefix: &str) -> Result<usize, StoreError> {
         if !valid_schema(prefix) {
-            return Err(StoreError::Fault(StoreFault::new(format!("{prefix:?} is not a schema prefix"))));
+            return Err(StoreError::Fault(StoreFault::new(format!(
+                "{prefix:?} is not a schema prefix"
+            ))));
         }
         let config: postgres::Config = url
             .parse()
