@@ -21,16 +21,17 @@ fn migrate(from: &TestStore, to: &TestStore) -> std::process::Output {
         .expect("the binary runs")
 }
 
-/// Everything a copy must reproduce.
-fn contents(
-    store: &dyn Store,
-) -> (
+/// Everything a copy must reproduce: counters, the log (as text), how many action records, the
+/// engine rows and the projections.
+type Contents = (
     librarycache::store::StoreStats,
     Vec<String>,
     usize,
-    Vec<(Vec<u8>, Vec<u8>)>,
     concept_core::Rows,
-) {
+    concept_core::Rows,
+);
+
+fn contents(store: &dyn Store) -> Contents {
     let stats = store.stats().expect("stats");
     let log: Vec<String> = store
         .read_log(0, usize::MAX)

@@ -185,7 +185,7 @@ pub trait Store: Send + Sync + 'static {
     fn read_records(&self, after: u64, limit: usize) -> Result<Vec<ActionRecord>, StoreError>;
     /// Engine rows (fire-once guards and idempotency keys) with a key above `after`, in key
     /// order, at most `limit`: each row's key as the sled store lays it out and its value.
-    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<concept_core::Rows, StoreError>;
     /// Writes a copy of another store's log, records and engine rows, atomically (for
     /// `migrate`). The events must continue this store's log (the first one's seq is one past its
     /// last); stream heads follow the events; projections are not touched (rebuild afterwards).
@@ -198,7 +198,7 @@ pub struct Import {
     pub events: Vec<StoredEvent>,
     pub records: Vec<ActionRecord>,
     /// Raw engine rows as [`Store::read_engine_rows`] returns them.
-    pub engine_rows: Vec<(Vec<u8>, Vec<u8>)>,
+    pub engine_rows: concept_core::Rows,
     /// The counters to carry over (each store keeps the larger of its own and these), so the
     /// next action id never reuses a compacted one.
     pub last_seq: u64,

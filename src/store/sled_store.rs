@@ -438,7 +438,7 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<concept_core::Rows, StoreError> {
         use std::ops::Bound;
         let mut out = Vec::new();
         for prefix in [b'I', keys::FIRE_GUARD] {

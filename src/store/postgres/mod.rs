@@ -695,7 +695,7 @@ impl Store for PgStore {
         rows.iter().map(|row| record_of(row.get(0))).collect()
     }
 
-    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<concept_core::Rows, StoreError> {
         let mut pooled = self.pool.get()?;
         let client = &mut pooled.conn().client;
         let rows = client
