@@ -1,6 +1,7 @@
 //! The event store: an append-only log of concept events, stream heads, projection rows and the
 //! engine's records, all behind one small trait so back-ends can be swapped without touching a
-//! concept. `sled_store` is the embedded default.
+//! concept. `sled_store` is the embedded default; `postgres` keeps the same semantics on a
+//! PostgreSQL database that several service instances share; `spec` chooses between them.
 //!
 //! One [`Commit`] is one action: its events (appended with an expected stream version), the
 //! projection rows their apply functions derive, the gapless global sequence, the action record
