@@ -84,6 +84,13 @@ struct Args {
     /// Keep the caches on disk after the run.
     #[arg(long)]
     keep: bool,
+    /// Concurrent writers in the write-throughput measurement (each merging into its own user);
+    /// 0 skips it.
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    /// Merges each writer sends in the write-throughput measurement.
+    #[arg(long, default_value_t = 100)]
+    writes_each: usize,
     /// Also measure LibraryCache on the PostgreSQL server at this URL (each cache in a schema of its
     /// own, `lcbench_…`, dropped before and after the run unless --keep).
     #[arg(long, env = "LIBRARYCACHE_BENCH_PG")]
@@ -226,11 +233,88 @@ fn run(args: &Args) -> Result<(), BenchError> {
         report.write(&path)?;
         eprintln!("wrote {}", path.display());
     }
+    if args.writers > 0 {
+        for (store, backend) in &stores {
+            let dir = args.work_dir.join("writes").join(store);
+            let figure = write_throughput(backend, &dir, args.writers, args.writes_each.max(1))?;
+            println!(
+                "== write throughput on {store}: {} writers x {} merges of one like (each into its own user, durable): \
+                 {:.0} merges/s, median {:.2} ms, p99 {:.2} ms",
+                args.writers, args.writes_each, figure.per_second, figure.median_ms, figure.p99_ms
+            );
+            if !args.keep {
+                std::fs::remove_dir_all(&dir).ok();
+            }
+        }
+    }
     if let (Some(url), false) = (&args.pg, args.keep) {
         PgStore::drop_schemas_with_prefix(url, PG_SCHEMA_PREFIX).map_err(pg_error)?;
     }
     eprintln!("{:.0} s in all", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Concurrent merges through the engine.
+struct WriteFigure {
+    per_second: f64,
+    median_ms: f64,
+    p99_ms: f64,
+}
+
+/// `writers` threads, each sending `each` merges of one new like into its own user, all at once
+/// on one store (every merge answered only once durable): merges per second and latencies.
+fn write_throughput(backend: &OursBackend, dir: &std::path::Path, writers: usize, each: usize) -> Result<WriteFigure, BenchError> {
+    std::fs::remove_dir_all(dir).ok();
+    let cache = backend.open_cache(dir)?;
+    let engine = Arc::clone(cache.engine());
+    for w in 0..writers {
+        let answer = engine.invoke("LibraryCache", "ingest", serde_json::json!({ "userId": format!("writer{w}") }));
+        answer.result.map_err(|e| BenchError::Backend {
+            cache: backend_name(backend),
+            source: Box::new(e),
+        })?;
+    }
+    let started = Instant::now();
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || -> Result<Vec<f64>, concept_core::ActionError> {
+                let mut times = Vec::with_capacity(each);
+                for i in 0..each {
+                    let input = serde_json::json!({
+                        "userId": format!("writer{w}"),
+                        "likes": [{"trackId": format!("w{w}-{i}"), "likedAt": "2025-01-01T00:00:00Z"}]
+                    });
+                    let t = Instant::now();
+                    engine.invoke("LibraryCache", "merge", input).result?;
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(times)
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for thread in threads {
+        let done = thread.join().map_err(|_| BenchError::Backend {
+            cache: backend_name(backend),
+            source: "a writer thread panicked".into(),
+        })?;
+        times.extend(done.map_err(|e| BenchError::Backend {
+            cache: backend_name(backend),
+            source: Box::new(e),
+        })?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = times.len() as f64;
+    Ok(WriteFigure {
+        per_second: n / elapsed.max(f64::EPSILON),
+        median_ms: http::percentile(&mut times, 0.5),
+        p99_ms: http::percentile(&mut times, 0.99),
+    })
+}
+
+fn backend_name(backend: &OursBackend) -> String {
+    librarycache_bench::cache::Backend::name(backend).to_owned()
 }
 
 /// What one store's run of ours produced.
