@@ -1,13 +1,14 @@
-//! Retention and compaction of the engine's action history on the real sled store: whole old
-//! flows go with their flow-index rows and fire guards, straddling flows stay whole, the
-//! concepts' events and projections are never touched, and ids are never reused.
+//! Retention and compaction of the engine's action history on the real stores (sled, and
+//! PostgreSQL when configured): whole old flows go with their flow-index rows and fire guards,
+//! straddling flows stay whole, the concepts' events and projections are never touched, and ids
+//! are never reused.
 
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use librarycache::store::{
-    ActionRecord, Commit, CompactReport, EngineKey, Retention, RetentionError, SledStore, Store,
+    ActionRecord, Commit, CompactReport, EngineKey, Retention, RetentionError, Store,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -80,10 +81,8 @@ fn newest(n: u64) -> Retention {
     }
 }
 
-#[test]
-fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids(t: TestStore) {
+    let store = t.open();
     let (a, b, c, d) = (flow(0xA), flow(0xB), flow(0xC), flow(0xD));
     // ids:             1  2  3  4  5   6   7
     // flows:           A  A  B  C  D   C   D
@@ -152,7 +151,7 @@ fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuse
 
     // The store reopens with the compacted state, and the next action gets a fresh, larger id.
     drop(store);
-    let store = SledStore::open(dir.path()).expect("reopen");
+    let store = t.open();
     assert_eq!(kept(&store, 7), vec![4, 5, 6, 7]);
     assert_eq!(store.flow(c).expect("flow"), c_before);
     assert_eq!(store.flow(d).expect("flow"), d_before);
@@ -169,13 +168,10 @@ fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuse
     assert_eq!(ids(&store, a), vec![8]);
     assert_eq!(fired(guard("Next", &[1], 0)), Some(8));
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles(t: TestStore) {
+    let store = t.open();
     // ids:   1  2  3  4  5  6  7  8  9
     // flows: E  A  C  B  F  A  G  B  D
     for f in [0xE, 0xA, 0xC, 0xB, 0xF, 0xA, 0x6, 0xB, 0xD] {
@@ -197,13 +193,10 @@ fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles() {
     assert_eq!(ids(&store, flow(0xB)), vec![4, 8]);
     assert!(ids(&store, flow(0xE)).is_empty());
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows(t: TestStore) {
+    let store = t.open();
     // Ten flows of three actions: flow k holds ids 3k-2, 3k-1, 3k.
     for k in 1..=10u128 {
         for _ in 0..3 {
@@ -260,13 +253,10 @@ fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
         }
     );
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn the_default_retention_keeps_everything() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn the_default_retention_keeps_everything(t: TestStore) {
+    let store = t.open();
     act(&store, flow(1), day(0), &[]);
     act(&store, flow(1), day(0), &[guard("Next", &[1], 0)]);
     act(&store, flow(2), day(1), &[]);
@@ -283,13 +273,10 @@ fn the_default_retention_keeps_everything() {
         (3, 2, 1, 4)
     );
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn real_events_and_projections_are_never_compacted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path());
+fn real_events_and_projections_are_never_compacted(t: TestStore) {
+    let engine = t.engine();
     let invoke = |action: &str, input: serde_json::Value| {
         let answer = engine.invoke("LibraryCache", action, input);
         (answer.flow, answer.result.is_ok())
@@ -380,7 +367,7 @@ fn real_events_and_projections_are_never_compacted() {
     assert_eq!(carol.iter().map(|r| r.id).collect::<Vec<_>>(), vec![6]);
     drop(store);
     drop(engine);
-    let engine = engine_at(dir.path());
+    let engine = t.engine();
     let after = engine.store().read_log(0, usize::MAX).expect("log");
     assert!(
         after.len() > log.len() && after[..log.len()] == log[..],
@@ -394,7 +381,6 @@ fn real_events_and_projections_are_never_compacted() {
     assert!(ok_next);
     assert_eq!(ids(engine.store().as_ref(), next), vec![7]);
     drop(engine);
-    drop(dir);
 }
 
 /// Alice's library under another user id.
@@ -439,3 +425,11 @@ fn ages_parse_in_days_hours_minutes_and_seconds() {
         }
     }
 }
+
+on_each_store!(
+    max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids,
+    interleaved_flows_are_kept_whole_through_a_chain_of_straddles,
+    max_actions_keeps_the_newest_n_rounded_up_to_whole_flows,
+    the_default_retention_keeps_everything,
+    real_events_and_projections_are_never_compacted,
+);
