@@ -263,12 +263,21 @@ struct WriteFigure {
 
 /// `writers` threads, each sending `each` merges of one new like into its own user, all at once
 /// on one store (every merge answered only once durable): merges per second and latencies.
-fn write_throughput(backend: &OursBackend, dir: &std::path::Path, writers: usize, each: usize) -> Result<WriteFigure, BenchError> {
+fn write_throughput(
+    backend: &OursBackend,
+    dir: &std::path::Path,
+    writers: usize,
+    each: usize,
+) -> Result<WriteFigure, BenchError> {
     std::fs::remove_dir_all(dir).ok();
     let cache = backend.open_cache(dir)?;
     let engine = Arc::clone(cache.engine());
     for w in 0..writers {
-        let answer = engine.invoke("LibraryCache", "ingest", serde_json::json!({ "userId": format!("writer{w}") }));
+        let answer = engine.invoke(
+            "LibraryCache",
+            "ingest",
+            serde_json::json!({ "userId": format!("writer{w}") }),
+        );
         answer.result.map_err(|e| BenchError::Backend {
             cache: backend_name(backend),
             source: Box::new(e),
