@@ -42,7 +42,7 @@ struct DataArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API on the embedded store.
+    /// Serve the HTTP API on the embedded store (or on PostgreSQL with --store postgres://…).
     Serve {
         /// Directory of the embedded store (created if missing).
         #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]

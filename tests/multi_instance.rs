@@ -104,16 +104,25 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
             hot_acked.extend(hot);
             own.push(mine);
         }
+        // Per key: whether any instance answered 200 (a refusal as concurrent is allowed, as on
+        // one instance; a 200 means the merge is applied, exactly once).
         let mut key_answers = 0;
-        for racer in racers {
+        let mut answered = [false; SHARED_KEYS];
+        for (i, racer) in racers.into_iter().enumerate() {
             let reply = racer.join().expect("racer");
             match reply.status {
-                200 => key_answers += 1,
-                409 => assert_eq!(reply.body["code"], "IDEMPOTENCY_KEY_RACE", "{}", reply.body),
+                200 => {
+                    key_answers += 1;
+                    answered[i / 2] = true;
+                }
+                409 => assert!(
+                    reply.body["code"] == "IDEMPOTENCY_KEY_RACE" || reply.body["code"] == "CONCURRENT_UPDATE",
+                    "{}",
+                    reply.body
+                ),
                 other => panic!("a shared-key request answered {other} {}", reply.body),
             }
         }
-        assert!(key_answers >= SHARED_KEYS, "every key got at least one answer");
         drop((a, b));
 
         // Both servers are gone: check the store directly.
@@ -134,8 +143,10 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
                 "acknowledged like {track} of the shared user is lost"
             );
         }
-        for k in 0..SHARED_KEYS {
-            assert!(hot.contains(&format!("key{k}")), "key{k} was answered but is not there");
+        for (k, was_answered) in answered.iter().enumerate() {
+            if *was_answered {
+                assert!(hot.contains(&format!("key{k}")), "key{k} was answered but is not there");
+            }
         }
         for (c, mine) in own.iter().enumerate() {
             let expected: BTreeSet<String> = mine.iter().cloned().collect();
@@ -146,7 +157,8 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
             );
         }
 
-        // Each shared key applied once: one successful merge record per key.
+        // Each shared key answered 200 applied once (one successful merge record), one refused
+        // on both instances not at all.
         let mut records = Vec::new();
         let mut after = 0;
         loop {
@@ -162,7 +174,8 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
                 .filter(|r| r.action == "merge" && !r.failed && r.input["likes"][0]["trackId"] == track.as_str())
                 .count();
             assert_eq!(
-                applied, 1,
+                applied,
+                usize::from(answered[k]),
                 "the request under shared-key-{k} was applied {applied} times"
             );
         }
