@@ -25,8 +25,13 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
         return;
     };
     server::within(Duration::from_secs(300), move || {
-        let a = Server::start(store.arg(), &[]);
-        let b = Server::start(store.arg(), &[]);
+        // Both start at once on a schema without tables: creating them must not race.
+        let (a, b) = {
+            let (arg_a, arg_b) = (store.arg(), store.arg());
+            let a = std::thread::spawn(move || Server::start(arg_a, &[]));
+            let b = Server::start(arg_b, &[]);
+            (a.join().expect("server a starts"), b)
+        };
         let bases = [a.base.clone(), b.base.clone()];
         for (i, user) in ["hot"]
             .into_iter()
