@@ -1,4 +1,4 @@
-//! Connections of the PostgreSQL store: a small pool of synchronous `postgres` clients, each
+//! Connections of the PostgreSQL store: a bounded pool of synchronous `postgres` clients, each
 //! with the store's statements prepared once.
 //!
 //! The `postgres` crate drives its connection on a runtime of its own and blocks the calling
@@ -8,10 +8,15 @@
 use super::fault;
 use crate::store::StoreError;
 use postgres::{Client, NoTls, Statement};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-/// How many idle connections the pool keeps.
-const MAX_IDLE: usize = 32;
+/// How many connections one store opens at most (PostgreSQL's default `max_connections` is 100:
+/// leave room for several instances). A caller finding them all lent out waits for one.
+pub(super) const MAX_CONNECTIONS: usize = 32;
+
+/// How long a caller waits for a free connection before the store reports a fault.
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(30);
 
 /// The statements every connection prepares.
 pub(super) struct Stmts {
@@ -91,17 +96,27 @@ pub(super) struct Conn {
     pub st: Stmts,
 }
 
-/// A pool of connections to one database (and schema, through the URL's `options`).
+/// The pool's connections: idle ones, and how many exist (idle or lent).
+#[derive(Default)]
+struct Slots {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// A pool of at most [`MAX_CONNECTIONS`] connections to one database (and schema, through the
+/// URL's `options`).
 pub(super) struct Pool {
     config: postgres::Config,
-    idle: Mutex<Vec<Conn>>,
+    slots: Mutex<Slots>,
+    returned: Condvar,
 }
 
 impl Pool {
     pub fn new(config: postgres::Config) -> Self {
         Pool {
             config,
-            idle: Mutex::new(Vec::new()),
+            slots: Mutex::new(Slots::default()),
+            returned: Condvar::new(),
         }
     }
 
@@ -110,21 +125,62 @@ impl Pool {
         self.config.connect(NoTls).map_err(fault)
     }
 
-    /// An idle connection, or a new one.
+    /// An idle connection, or a new one while fewer than [`MAX_CONNECTIONS`] exist; otherwise
+    /// waits (at most [`WAIT_FOR_CONNECTION`]) for one to come back.
     pub fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(conn) if !conn.client.is_closed() => conn,
-            _ => {
-                let mut client = self.connect_raw()?;
-                let st = Stmts::prepare(&mut client).map_err(fault)?;
-                Conn { client, st }
+        let deadline = Instant::now() + WAIT_FOR_CONNECTION;
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = slots.idle.pop() {
+                if conn.client.is_closed() {
+                    slots.open -= 1;
+                    continue;
+                }
+                return Ok(Pooled {
+                    pool: self,
+                    conn: Some(conn),
+                });
             }
-        };
-        Ok(Pooled {
-            pool: self,
-            conn: Some(conn),
-        })
+            if slots.open < MAX_CONNECTIONS {
+                slots.open += 1;
+                drop(slots);
+                return match self.connect_prepared() {
+                    Ok(conn) => Ok(Pooled {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        self.release_slot();
+                        Err(e)
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Fault(concept_core::StoreFault::new(format!(
+                    "all {MAX_CONNECTIONS} connections to PostgreSQL stayed busy for {WAIT_FOR_CONNECTION:?}"
+                ))));
+            }
+            slots = self
+                .returned
+                .wait_timeout(slots, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn connect_prepared(&self) -> Result<Conn, StoreError> {
+        let mut client = self.connect_raw()?;
+        let st = Stmts::prepare(&mut client).map_err(fault)?;
+        Ok(Conn { client, st })
+    }
+
+    /// A connection was dropped: its slot is free.
+    fn release_slot(&self) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.open = slots.open.saturating_sub(1);
+        drop(slots);
+        self.returned.notify_one();
     }
 }
 
@@ -150,13 +206,15 @@ impl Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if !conn.client.is_closed() {
-                let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
-                }
+        match self.conn.take() {
+            Some(conn) if !conn.client.is_closed() => {
+                let mut slots = self.pool.slots.lock().unwrap_or_else(|p| p.into_inner());
+                slots.idle.push(conn);
+                drop(slots);
+                self.pool.returned.notify_one();
             }
+            // Broken or discarded: closed with the drop, its slot freed.
+            _ => self.pool.release_slot(),
         }
     }
 }
