@@ -324,7 +324,11 @@ fn unique_violation(e: &postgres::Error) -> Option<String> {
 }
 
 /// A failed log insert: a version conflict when two appends claimed one stream version.
-fn conflict_or_fault(e: postgres::Error, concept: &str) -> StoreError {
+///
+/// Only reachable by a writer that bypassed the global lock (the versions are checked under it),
+/// so the stream and versions are not known here: `stream` carries the database's description of
+/// the duplicate key and both versions are 0. The engine treats it like any version conflict
+/// (decide again).
     match unique_violation(&e) {
         Some(constraint) if constraint == "lc_log_stream_version" => {
             let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or("").to_string();
