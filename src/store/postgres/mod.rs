@@ -329,6 +329,7 @@ fn unique_violation(e: &postgres::Error) -> Option<String> {
 /// so the stream and versions are not known here: `stream` carries the database's description of
 /// the duplicate key and both versions are 0. The engine treats it like any version conflict
 /// (decide again).
+fn conflict_or_fault(e: postgres::Error, concept: &str) -> StoreError {
     match unique_violation(&e) {
         Some(constraint) if constraint == "lc_log_stream_version" => {
             let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or("").to_string();
