@@ -5,7 +5,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use librarycache::cli::{config, library_file};
 use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
 use librarycache::server::{self, ServerConfig};
-use librarycache::store::{Retention, SledStore, Store};
+use librarycache::store::{Retention, SledStore, Store, StoreSpec};
 use librarycache::trace;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +34,10 @@ struct DataArg {
     /// Directory of the embedded store.
     #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The store: a `postgres://…` URL for PostgreSQL, or a directory of the embedded store
+    /// (takes precedence over --data).
+    #[arg(long, env = "LIBRARYCACHE_STORE")]
+    store: Option<String>,
 }
 
 /// Where Spotify is, and how often a read is full.
@@ -73,11 +77,15 @@ impl SpotifyArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API on the embedded store.
+    /// Serve the HTTP API on the embedded store (or on PostgreSQL with --store postgres://…).
     Serve {
         /// Directory of the embedded store (created if missing).
         #[arg(long, env = "LIBRARYCACHE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// The store: a `postgres://…` URL for PostgreSQL (several instances may share one
+        /// database), or a directory of the embedded store (takes precedence over --data).
+        #[arg(long, env = "LIBRARYCACHE_STORE")]
+        store: Option<String>,
         /// Address to listen on.
         #[arg(long, env = "LIBRARYCACHE_ADDR", default_value = "127.0.0.1:5765")]
         addr: SocketAddr,
@@ -194,6 +202,16 @@ enum Command {
         #[arg(long, env = "LIBRARYCACHE_SYNCS")]
         syncs: Option<PathBuf>,
     },
+    /// Copy every event, action record and engine row of one store into another, empty one, then
+    /// rebuild the projections there and verify the counts (stop `serve` on both first).
+    Migrate {
+        /// The store to copy: a directory of the embedded store or a `postgres://…` URL.
+        #[arg(long)]
+        from: String,
+        /// The empty store to copy into.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -254,6 +272,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
     match &mut cli.command {
         Command::Serve {
             data,
+            store,
             addr,
             syncs,
             body_limit,
@@ -269,6 +288,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer_spotify(spotify, &unset, &file);
             layer!(*refresh_every, "refresh_every", file.refresh_every);
             layer!(*data, "data", file.data);
+            layer!(*store, "store", file.store.clone().map(Some));
             layer!(*addr, "addr", file.addr);
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
             layer!(*body_limit, "body_limit", file.body_limit);
@@ -285,14 +305,19 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
         } => {
             layer_spotify(spotify, &unset, &file);
             layer!(data.data, "data", file.data);
+            layer!(data.store, "store", file.store.map(Some));
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
         }
+        Command::Migrate { .. } => {}
         Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
         Command::Rebuild { data }
         | Command::Stats { data, .. }
         | Command::Clear { data, .. }
         | Command::Import { data, .. }
-        | Command::Export { data, .. } => layer!(data.data, "data", file.data),
+        | Command::Export { data, .. } => {
+            layer!(data.data, "data", file.data);
+            layer!(data.store, "store", file.store.map(Some));
+        }
     }
     Ok(())
 }
@@ -318,9 +343,20 @@ fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: 
     }
 }
 
-fn open(data: &std::path::Path) -> Result<Arc<dyn Store>, String> {
-    let store = SledStore::open(data).map_err(|e| format!("cannot open the store at {}: {e}", data.display()))?;
-    Ok(Arc::new(store))
+/// The store `--store` names, or else the sled store in `--data`.
+fn spec(data: &std::path::Path, store: Option<&str>) -> StoreSpec {
+    match store {
+        Some(text) if !text.trim().is_empty() => StoreSpec::parse(text),
+        _ => StoreSpec::Sled(data.to_path_buf()),
+    }
+}
+
+fn open_spec(spec: &StoreSpec) -> Result<Arc<dyn Store>, String> {
+    spec.open().map_err(|e| format!("cannot open the store at {spec}: {e}"))
+}
+
+fn open(data: &DataArg) -> Result<Arc<dyn Store>, String> {
+    open_spec(&spec(&data.data, data.store.as_deref()))
 }
 
 /// The action-log retention from `--log-retention` and `--log-max-actions`.
@@ -438,6 +474,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
             data,
+            store,
             addr,
             syncs,
             body_limit,
@@ -452,8 +489,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
+            let spec = spec(&data, store.as_deref());
+            tracing::info!(store = %spec, "opening the store");
             let registry = Registry::configured(spotify.settings()?);
-            let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
+            let engine = Arc::new(engine(open_spec(&spec)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
                 addr,
@@ -476,7 +515,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Stats { data, user, json } => {
-            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let engine = Engine::new(open(&data)?, Registry::standard());
             if json {
                 let status = engine
                     .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
@@ -498,7 +537,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             spotify,
         } => {
             let registry = Registry::configured(spotify.settings()?);
-            let engine = Arc::new(engine(open(&data.data)?, syncs, registry)?);
+            let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             let status = librarycache::cli::fetch::run(Arc::clone(&engine), &user, mode.as_deref())
                 .map_err(|e| e.to_string())?;
             let counts = &status["counts"];
@@ -511,7 +550,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Clear { data, user } => {
-            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let engine = Engine::new(open(&data)?, Registry::standard());
             let answer = engine.invoke("LibraryCache", "clear", serde_json::json!({ "userId": user }));
             answer.result.map_err(|e| format!("{}: {}", e.code, e.message))?;
             println!("cleared the cached library of {user} (its history stays in the log)");
@@ -519,13 +558,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Import { data, user, file } => {
             let library = library_file::read(&file, &user).map_err(|e| e.to_string())?;
-            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let engine = Engine::new(open(&data)?, Registry::standard());
             let (action, out) = library_file::import(&engine, library).map_err(|e| e.to_string())?;
             println!("{action}: {out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { data, user, out } => {
-            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let engine = Engine::new(open(&data)?, Registry::standard());
             let library = library_file::export(&engine, &user).map_err(|e| e.to_string())?;
             let text = serde_json::to_string_pretty(&library).map_err(|e| e.to_string())?;
             match out {
@@ -537,11 +576,24 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rebuild { data } => {
-            let data = data.data;
             let engine = Engine::new(open(&data)?, Registry::standard());
             let started = std::time::Instant::now();
             let events = engine.rebuild().map_err(|e| format!("rebuild failed: {e}"))?;
             println!("rebuilt projections from {events} events in {:.2?}", started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { from, to } => {
+            let (from, to) = (StoreSpec::parse(&from), StoreSpec::parse(&to));
+            if from == to {
+                return Err("--from and --to name the same store".to_string());
+            }
+            let source = open_spec(&from)?;
+            let target = open_spec(&to)?;
+            eprintln!("copying {from} into {to}");
+            let report =
+                librarycache::cli::migrate::run(source, target, &mut librarycache::cli::migrate::Progress::bar())
+                    .map_err(|e| format!("migrate failed: {e}"))?;
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace { files, syncs } => {

@@ -14,7 +14,7 @@
 mod common;
 
 use common::server::{self, Rng, Server};
-use common::{engine_at, ok};
+use common::{ok, TestStore};
 use librarycache::engine::Engine;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashSet};
@@ -69,11 +69,9 @@ fn version_or_conflict(what: &str, answer: Result<Value, concept_core::ActionErr
     }
 }
 
-#[test]
-fn concurrent_merges_of_distinct_likes_on_one_user_lose_nothing() {
-    server::within(DEADLINE, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Arc::new(engine_at(dir.path()));
+fn concurrent_merges_of_distinct_likes_on_one_user_lose_nothing(store: TestStore) {
+    server::within(DEADLINE, move || {
+        let engine = Arc::new(store.engine());
         ok(&engine, "LibraryCache.ingest", json!({"userId": "hot"}));
         let threads: Vec<_> = (0..8)
             .map(|t| {
@@ -142,11 +140,9 @@ fn concurrent_merges_of_distinct_likes_on_one_user_lose_nothing() {
     });
 }
 
-#[test]
-fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order() {
-    server::within(DEADLINE, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Arc::new(engine_at(dir.path()));
+fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestStore) {
+    server::within(DEADLINE, move || {
+        let engine = Arc::new(store.engine());
         let start = ok(&engine, "LibraryCache.ingest", json!({"userId": "mixed"}));
         let start_version = start["version"].as_u64().expect("version");
         let seed = server::seed("syncs_and_merges");
@@ -242,11 +238,9 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order() {
     });
 }
 
-#[test]
-fn concurrent_users_never_leak_into_each_other() {
-    server::within(DEADLINE, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Arc::new(engine_at(dir.path()));
+fn concurrent_users_never_leak_into_each_other(store: TestStore) {
+    server::within(DEADLINE, move || {
+        let engine = Arc::new(store.engine());
         // A bystander nobody touches, sharing tracks and a playlist id with the writers.
         ok(
             &engine,
@@ -316,11 +310,9 @@ fn concurrent_users_never_leak_into_each_other() {
     });
 }
 
-#[test]
-fn a_reader_tailing_the_log_never_skips_an_event() {
-    server::within(DEADLINE, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let engine = Arc::new(engine_at(dir.path()));
+fn a_reader_tailing_the_log_never_skips_an_event(store: TestStore) {
+    server::within(DEADLINE, move || {
+        let engine = Arc::new(store.engine());
         for w in 0..4 {
             ok(&engine, "LibraryCache.ingest", json!({"userId": format!("w{w}")}));
         }
@@ -391,11 +383,9 @@ fn a_reader_tailing_the_log_never_skips_an_event() {
     });
 }
 
-#[test]
-fn concurrent_merges_over_http_lose_nothing_and_users_stay_apart() {
-    server::within(DEADLINE, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let server = Server::start(dir.path(), &[]);
+fn concurrent_merges_over_http_lose_nothing_and_users_stay_apart(store: TestStore) {
+    server::within(DEADLINE, move || {
+        let server = Server::start(store.arg(), &[]);
         for user in ["hot", "h0", "h1", "h2", "h3"] {
             assert_eq!(
                 server.post("/api/LibraryCache/ingest", &json!({"userId": user})).status,
@@ -454,3 +444,11 @@ fn concurrent_merges_over_http_lose_nothing_and_users_stay_apart() {
         println!("http: {} of 320 writes acknowledged", acked.len());
     });
 }
+
+on_each_store!(
+    concurrent_merges_of_distinct_likes_on_one_user_lose_nothing,
+    concurrent_syncs_and_merges_on_one_user_apply_in_version_order,
+    concurrent_users_never_leak_into_each_other,
+    a_reader_tailing_the_log_never_skips_an_event,
+    concurrent_merges_over_http_lose_nothing_and_users_stay_apart,
+);

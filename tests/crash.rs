@@ -19,11 +19,11 @@
 mod common;
 
 use common::server::{self, send, Reply, Rng, Server};
+use common::TestStore;
 use librarycache::engine::{Engine, Registry};
-use librarycache::store::{SledStore, Store, StoredEvent};
+use librarycache::store::{Store, StoredEvent};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 4;
@@ -247,16 +247,14 @@ fn rounds() -> usize {
         .unwrap_or(if server::long() { 200 } else { 20 })
 }
 
-#[test]
-fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent() {
+fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent(store: TestStore) {
     let seed = server::seed("crash");
     let mut rng = Rng::new(seed);
-    let dir = tempfile::tempdir().expect("tempdir");
     let rounds = rounds();
     let started = Instant::now();
 
     {
-        let server = Server::start(dir.path(), &[]);
+        let server = Server::start(store.arg(), &[]);
         let r = server.post("/api/LibraryCache/ingest", &json!({"userId": SHARED}));
         assert_eq!(r.status, 200, "{}", r.body);
     }
@@ -266,13 +264,13 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent() {
     for round in 0..rounds {
         // Now and then the kill lands while the server is still opening (recovering) the store.
         if rng.chance(15) {
-            let mut server = Server::spawn(dir.path(), &[]);
+            let mut server = Server::spawn(store.arg(), &[]);
             std::thread::sleep(Duration::from_millis(rng.below(150)));
             server.kill();
             killed_at_start += 1;
             continue;
         }
-        let mut server = Server::start(dir.path(), &[]);
+        let mut server = Server::start(store.arg(), &[]);
         let base = server.base.clone();
         let handles: Vec<_> = clients
             .drain(..)
@@ -290,7 +288,7 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent() {
     let driving = started.elapsed();
 
     // The server is gone: open the store directly.
-    let store = Arc::new(SledStore::open(dir.path()).expect("store opens after the last kill"));
+    let store = store.open();
     let engine = Engine::new(store.clone(), Registry::standard());
     let acked: Vec<&Acked> = clients.iter().flat_map(|c| &c.acked).collect();
     let log = check_log_records_and_heads(store.as_ref());
@@ -509,17 +507,12 @@ fn check_acknowledged(engine: &Engine, log: &[StoredEvent], acked: &[&Acked]) {
 /// A crash can land between a request's first commit (the request, with its idempotency key)
 /// and the rest of its flow. The retry with the same key must finish the flow and answer as a
 /// whole run would, not replay half a flow as "unanswered".
-#[test]
-fn a_retried_request_whose_flow_a_crash_cut_short_is_finished() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn a_retried_request_whose_flow_a_crash_cut_short_is_finished(store: TestStore) {
     let flow = uuid::Uuid::now_v7();
     {
         // The store as a crash leaves it: the request committed (and its key), nothing after it.
         // An engine without syncs commits exactly that.
-        let engine = Engine::new(
-            Arc::new(SledStore::open(dir.path()).expect("store")),
-            Registry::standard(),
-        );
+        let engine = Engine::new(store.open(), Registry::standard());
         common::ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
         let cut = engine.invoke_once(
             flow,
@@ -531,7 +524,7 @@ fn a_retried_request_whose_flow_a_crash_cut_short_is_finished() {
         assert!(cut.result.is_ok(), "{:?}", cut.result);
         assert_eq!(cut.actions.len(), 1, "only the request ran");
     }
-    let server = Server::start(dir.path(), &[]);
+    let server = Server::start(store.arg(), &[]);
     let body = json!({"userId": "u", "trackId": "t1"}).to_string().into_bytes();
     let retry = send(
         &server.client,
@@ -601,3 +594,8 @@ fn a_second_process_on_the_same_store_is_refused_as_in_use() {
     let liked = server.post("/api/LibraryCache/_getLiked", &json!({"userId": "u"}));
     assert_eq!((liked.status, liked.body), (200, json!({"trackIds": []})));
 }
+
+on_each_store!(
+    acknowledged_actions_survive_sigkill_and_the_store_stays_consistent,
+    a_retried_request_whose_flow_a_crash_cut_short_is_finished,
+);

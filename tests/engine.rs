@@ -5,13 +5,11 @@
 
 mod common;
 
-use common::ok;
+use common::{ok, TestStore};
 use librarycache::engine::{Answer, Engine, Registry, SyncSet};
-use librarycache::store::{EngineKey, SledStore};
+use librarycache::store::EngineKey;
 use librarycache::sync::{check, parse_sync_file};
 use serde_json::{json, Value};
-use std::path::Path;
-use std::sync::Arc;
 
 /// Parses and checks `text` as one sync file; panics with every problem.
 fn syncs(text: &str) -> SyncSet {
@@ -22,12 +20,8 @@ fn syncs(text: &str) -> SyncSet {
     SyncSet::new(files)
 }
 
-fn engine_at(dir: &Path, text: &str) -> Engine {
-    Engine::new(
-        Arc::new(SledStore::open(dir).expect("open store")),
-        Registry::standard(),
-    )
-    .with_syncs(syncs(text))
+fn engine_on(store: &TestStore, text: &str) -> Engine {
+    store.engine().with_syncs(syncs(text))
 }
 
 fn names(answer: &Answer) -> Vec<String> {
@@ -68,11 +62,9 @@ then
     Requesting.respond (request, done: true)
 "#;
 
-#[test]
-fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart(store: TestStore) {
     let (request_id, merge_id, flow) = {
-        let engine = engine_at(dir.path(), TOUCH);
+        let engine = engine_on(&store, TOUCH);
         ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
         let answer = request(&engine, json!({"path": "/touch", "userId": "u"}));
         assert_eq!(
@@ -98,7 +90,7 @@ fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
         (request_id, merge_id, answer.flow)
     };
     // After a restart, too.
-    let engine = engine_at(dir.path(), TOUCH);
+    let engine = engine_on(&store, TOUCH);
     let again = engine.redeliver(request_id).expect("redeliver");
     assert!(again.cascade().is_empty(), "{:?}", names(&again));
     assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
@@ -117,8 +109,8 @@ fn a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart() {
     );
 
     // Without the guard, the same delivery fires: the guard is what stops it.
-    let fresh = tempfile::tempdir().expect("tempdir");
-    let other = engine_at(fresh.path(), TOUCH);
+    let fresh = store.sibling();
+    let other = engine_on(&fresh, TOUCH);
     ok(&other, "LibraryCache.ingest", json!({"userId": "u"}));
     let answer = request(&other, json!({"path": "/touch", "userId": "u"}));
     assert_eq!(answer.cascade().len(), 2);
@@ -133,10 +125,8 @@ then
     Requesting.respond (request, version)
 "#;
 
-#[test]
-fn flows_never_match_across_each_other() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), WAIT);
+fn flows_never_match_across_each_other(store: TestStore) {
+    let engine = engine_on(&store, WAIT);
     ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
     // The request's flow has no merge: nothing fires.
     let waiting = request(&engine, json!({"path": "/wait", "userId": "u"}));
@@ -170,10 +160,8 @@ then
     LibraryCache.clear (userId)
 "#;
 
-#[test]
-fn error_patterns_match_only_refusals_and_others_only_successes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), OUTCOMES);
+fn error_patterns_match_only_refusals_and_others_only_successes(store: TestStore) {
+    let engine = engine_on(&store, OUTCOMES);
     ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
     let cleared = request(&engine, json!({"path": "/clear", "userId": "u"}));
     assert_eq!(
@@ -204,10 +192,8 @@ then
     LibraryCache.merge (userId, plays: [])
 "#;
 
-#[test]
-fn where_fans_out_over_many_rows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), FAN_OUT);
+fn where_fans_out_over_many_rows(store: TestStore) {
+    let engine = engine_on(&store, FAN_OUT);
     let users: Vec<String> = (0..60).map(|i| format!("user:{i:02}")).collect();
     for u in &users {
         ok(&engine, "LibraryCache.ingest", json!({"userId": u}));
@@ -264,10 +250,8 @@ then
     Requesting.respond (request, size: null, known: false)
 "#;
 
-#[test]
-fn not_comparisons_and_composite_values() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), CONDITIONS);
+fn not_comparisons_and_composite_values(store: TestStore) {
+    let engine = engine_on(&store, CONDITIONS);
     ok(
         &engine,
         "LibraryCache.ingest",
@@ -300,10 +284,8 @@ then
     LibraryCache.merge (userId, plays: [])
 "#;
 
-#[test]
-fn a_runaway_cascade_stops_at_the_bound_and_names_the_loop() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), LOOP).with_cascade_limit(40);
+fn a_runaway_cascade_stops_at_the_bound_and_names_the_loop(store: TestStore) {
+    let engine = engine_on(&store, LOOP).with_cascade_limit(40);
     ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
     let answer = engine.invoke("LibraryCache", "merge", json!({"userId": "u", "plays": []}));
     assert!(answer.result.is_ok(), "the invoked action itself completed");
@@ -317,10 +299,8 @@ fn a_runaway_cascade_stops_at_the_bound_and_names_the_loop() {
     assert_eq!(librarycache::engine::DEFAULT_CASCADE_LIMIT, 1_000);
 }
 
-#[test]
-fn a_then_action_that_is_refused_is_recorded_with_its_guard() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path(), TOUCH);
+fn a_then_action_that_is_refused_is_recorded_with_its_guard(store: TestStore) {
+    let engine = engine_on(&store, TOUCH);
     // No library for "ghost": the merge is refused, the respond still runs.
     let answer = request(&engine, json!({"path": "/touch", "userId": "ghost"}));
     assert_eq!(
@@ -333,3 +313,13 @@ fn a_then_action_that_is_refused_is_recorded_with_its_guard() {
     assert!(again.cascade().is_empty(), "{:?}", names(&again));
     assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
 }
+
+on_each_store!(
+    a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart,
+    flows_never_match_across_each_other,
+    error_patterns_match_only_refusals_and_others_only_successes,
+    where_fans_out_over_many_rows,
+    not_comparisons_and_composite_values,
+    a_runaway_cascade_stops_at_the_bound_and_names_the_loop,
+    a_then_action_that_is_refused_is_recorded_with_its_guard,
+);

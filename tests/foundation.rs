@@ -8,10 +8,8 @@ use common::*;
 use librarycache::store::{Commit, StoreError};
 use serde_json::json;
 
-#[test]
-fn rebuild_reproduces_live_projections_byte_for_byte() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path());
+fn rebuild_reproduces_live_projections_byte_for_byte(store: TestStore) {
+    let engine = store.engine();
     ok(&engine, "LibraryCache.ingest", alice_library());
     ok(&engine, "LibraryCache.ingest", big_library("user:bob", 3_000, 30));
     ok(
@@ -43,9 +41,8 @@ fn rebuild_reproduces_live_projections_byte_for_byte() {
     assert_eq!(liked, json!({"trackIds": ["track:b", "track:a"]}));
 }
 
-#[test]
-fn a_refused_action_writes_no_event_no_head_and_no_projection() {
-    let (_dir, engine) = fresh_engine();
+fn a_refused_action_writes_no_event_no_head_and_no_projection(store: TestStore) {
+    let engine = store.engine();
     ok(&engine, "LibraryCache.ingest", alice_library());
     let (seq, rows) = (engine.store().last_seq().expect("seq"), dump(&engine));
     let version = engine
@@ -76,11 +73,10 @@ fn a_refused_action_writes_no_event_no_head_and_no_projection() {
     assert!(dump(&engine) == rows, "a refused action changed projections");
 }
 
-#[test]
-fn a_commit_that_fails_midway_leaves_nothing_behind() {
+fn a_commit_that_fails_midway_leaves_nothing_behind(store: TestStore) {
     // An append whose second stream conflicts: the first stream's events (already applied to
     // the commit's overlay) must not land either.
-    let (_dir, engine) = fresh_engine();
+    let engine = store.engine();
     ok(&engine, "LibraryCache.ingest", alice_library());
     let store = engine.store();
     let (seq, rows) = (store.last_seq().expect("seq"), dump(&engine));
@@ -120,11 +116,9 @@ fn a_commit_that_fails_midway_leaves_nothing_behind() {
     assert!(dump(&engine) == rows, "a failed commit changed projections");
 }
 
-#[test]
-fn a_store_reopened_after_close_answers_the_same() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn a_store_reopened_after_close_answers_the_same(store: TestStore) {
     let (liked, playlist, status) = {
-        let engine = engine_at(dir.path());
+        let engine = store.engine();
         ok(&engine, "LibraryCache.ingest", alice_library());
         ok(
             &engine,
@@ -141,7 +135,7 @@ fn a_store_reopened_after_close_answers_the_same() {
             ok(&engine, "LibraryCache._getStatus", json!({"userId": "user:alice"})),
         )
     };
-    let engine = engine_at(dir.path());
+    let engine = store.engine();
     assert_eq!(liked, json!({"trackIds": ["track:c", "track:b", "track:a"]}));
     assert_eq!(
         ok(&engine, "LibraryCache._getLiked", json!({"userId": "user:alice"})),
@@ -174,9 +168,8 @@ fn a_store_reopened_after_close_answers_the_same() {
     );
 }
 
-#[test]
-fn every_field_of_ingest_is_validated_with_its_path() {
-    let (_dir, engine) = fresh_engine();
+fn every_field_of_ingest_is_validated_with_its_path(store: TestStore) {
+    let engine = store.engine();
     let cases = [
         (json!({}), "INVALID_INPUT", "userId"),
         (json!({"userId": ""}), "EMPTY_ID", "userId"),
@@ -283,10 +276,9 @@ fn every_field_of_ingest_is_validated_with_its_path() {
     );
 }
 
-#[test]
-fn a_sync_that_changes_k_likes_writes_in_proportion_to_k() {
+fn a_sync_that_changes_k_likes_writes_in_proportion_to_k(store: TestStore) {
     // I3: a library of 10,000 likes and 100 playlists; a sync that changes k likes.
-    let (_dir, engine) = fresh_engine();
+    let engine = store.engine();
     let library = big_library("user:big", 10_000, 100);
     ok(&engine, "LibraryCache.ingest", library.clone());
     let concept = engine.registry().get("LibraryCache").expect("concept");
@@ -334,9 +326,8 @@ fn a_sync_that_changes_k_likes_writes_in_proportion_to_k() {
     assert!(small < 200_000, "changing 2 likes wrote {small} bytes");
 }
 
-#[test]
-fn one_users_actions_never_change_another_users_library() {
-    let (_dir, engine) = fresh_engine();
+fn one_users_actions_never_change_another_users_library(store: TestStore) {
+    let engine = store.engine();
     ok(&engine, "LibraryCache.ingest", alice_library());
     let mut bob = alice_library();
     bob["userId"] = json!("user:bob");
@@ -375,3 +366,13 @@ fn one_users_actions_never_change_another_users_library() {
         json!(["track:b", "track:a"])
     );
 }
+
+on_each_store!(
+    rebuild_reproduces_live_projections_byte_for_byte,
+    a_refused_action_writes_no_event_no_head_and_no_projection,
+    a_commit_that_fails_midway_leaves_nothing_behind,
+    a_store_reopened_after_close_answers_the_same,
+    every_field_of_ingest_is_validated_with_its_path,
+    a_sync_that_changes_k_likes_writes_in_proportion_to_k,
+    one_users_actions_never_change_another_users_library,
+);

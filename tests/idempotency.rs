@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{engine_at, ok};
+use common::{ok, TestStore};
 use librarycache::store::EngineKey;
 use serde_json::json;
 use std::sync::Arc;
@@ -14,11 +14,9 @@ fn merge(i: usize) -> serde_json::Value {
     json!({"userId": "u", "likes": [{"trackId": format!("t{i}"), "likedAt": "2025-01-01T00:00:00Z"}]})
 }
 
-#[test]
-fn a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer() {
-    let dir = tempfile::tempdir().expect("tempdir");
+fn a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer(store: TestStore) {
     let (first_flow, first_output) = {
-        let engine = engine_at(dir.path());
+        let engine = store.engine();
         ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
         let first = engine.invoke_once(Uuid::now_v7(), "key-1", "LibraryCache", "merge", merge(1));
         assert!(!first.replayed);
@@ -49,7 +47,7 @@ fn a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer() {
         (first.flow, output)
     };
     // After a restart too; and even a different body under the same key gets the first answer.
-    let engine = engine_at(dir.path());
+    let engine = store.engine();
     let retry = engine.invoke_once(Uuid::now_v7(), "key-1", "LibraryCache", "merge", merge(2));
     assert!(retry.replayed);
     assert_eq!((retry.flow, retry.result.expect("answer")), (first_flow, first_output));
@@ -81,10 +79,8 @@ fn a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer() {
     assert_eq!((e.code.as_str(), e.kind.status()), ("USER_NOT_FOUND", 404));
 }
 
-#[test]
-fn concurrent_retries_apply_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Arc::new(engine_at(dir.path()));
+fn concurrent_retries_apply_once(store: TestStore) {
+    let engine = Arc::new(store.engine());
     ok(&engine, "LibraryCache.ingest", json!({"userId": "u"}));
     let before = engine.store().stats().expect("stats");
     let answers: Vec<_> = (0..8)
@@ -122,3 +118,8 @@ fn concurrent_retries_apply_once() {
         json!(1)
     );
 }
+
+on_each_store!(
+    a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer,
+    concurrent_retries_apply_once,
+);

@@ -1,14 +1,13 @@
-//! Retention and compaction of the engine's action history on the real sled store: whole old
-//! flows go with their flow-index rows and fire guards, straddling flows stay whole, the
-//! concepts' events and projections are never touched, and ids are never reused.
+//! Retention and compaction of the engine's action history on the real stores (sled, and
+//! PostgreSQL when configured): whole old flows go with their flow-index rows and fire guards,
+//! straddling flows stay whole, the concepts' events and projections are never touched, and ids
+//! are never reused.
 
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
-use librarycache::store::{
-    ActionRecord, Commit, CompactReport, EngineKey, Retention, RetentionError, SledStore, Store,
-};
+use librarycache::store::{ActionRecord, Commit, CompactReport, EngineKey, Retention, RetentionError, Store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -80,24 +79,27 @@ fn newest(n: u64) -> Retention {
     }
 }
 
-#[test]
-fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids(t: TestStore) {
+    let store = t.open();
     let (a, b, c, d) = (flow(0xA), flow(0xB), flow(0xC), flow(0xD));
     // ids:             1  2  3  4  5   6   7
     // flows:           A  A  B  C  D   C   D
     // days:            0  0  1  2  20  20  21
-    assert_eq!(act(&store, a, day(0), &[]), 1);
-    assert_eq!(act(&store, a, day(0), &[guard("Next", &[1], 0)]), 2);
-    assert_eq!(act(&store, b, day(1), &[]), 3);
-    assert_eq!(act(&store, c, day(2), &[guard("Pair", &[2, 3], 0)]), 4);
-    assert_eq!(act(&store, d, day(20), &[guard("Pair", &[3, 4], 0)]), 5);
+    assert_eq!(act(store.as_ref(), a, day(0), &[]), 1);
+    assert_eq!(act(store.as_ref(), a, day(0), &[guard("Next", &[1], 0)]), 2);
+    assert_eq!(act(store.as_ref(), b, day(1), &[]), 3);
+    assert_eq!(act(store.as_ref(), c, day(2), &[guard("Pair", &[2, 3], 0)]), 4);
+    assert_eq!(act(store.as_ref(), d, day(20), &[guard("Pair", &[3, 4], 0)]), 5);
     assert_eq!(
-        act(&store, c, day(20), &[guard("Next", &[4], 0), guard("Next", &[4], 1)]),
+        act(
+            store.as_ref(),
+            c,
+            day(20),
+            &[guard("Next", &[4], 0), guard("Next", &[4], 1)]
+        ),
         6
     );
-    assert_eq!(act(&store, d, day(21), &[guard("Late", &[1, 5], 0)]), 7);
+    assert_eq!(act(store.as_ref(), d, day(21), &[guard("Late", &[1, 5], 0)]), 7);
     let c_before = store.flow(c).expect("flow");
     let d_before = store.flow(d).expect("flow");
 
@@ -114,8 +116,8 @@ fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuse
             boundary: 4
         }
     );
-    assert!(ids(&store, a).is_empty(), "old flow A is still listed");
-    assert!(ids(&store, b).is_empty(), "old flow B is still listed");
+    assert!(ids(store.as_ref(), a).is_empty(), "old flow A is still listed");
+    assert!(ids(store.as_ref(), b).is_empty(), "old flow B is still listed");
     for id in 1..=3 {
         assert!(store.action(id).expect("action").is_none(), "record {id} survived");
     }
@@ -152,8 +154,8 @@ fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuse
 
     // The store reopens with the compacted state, and the next action gets a fresh, larger id.
     drop(store);
-    let store = SledStore::open(dir.path()).expect("reopen");
-    assert_eq!(kept(&store, 7), vec![4, 5, 6, 7]);
+    let store = t.open();
+    assert_eq!(kept(store.as_ref(), 7), vec![4, 5, 6, 7]);
     assert_eq!(store.flow(c).expect("flow"), c_before);
     assert_eq!(store.flow(d).expect("flow"), d_before);
     let fired = |g: EngineKey| {
@@ -164,22 +166,19 @@ fn max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuse
     };
     assert_eq!(fired(guard("Pair", &[3, 4], 0)), Some(5));
     assert_eq!(fired(guard("Next", &[1], 0)), None);
-    let next = act(&store, a, day(23), &[guard("Next", &[1], 0)]);
+    let next = act(store.as_ref(), a, day(23), &[guard("Next", &[1], 0)]);
     assert_eq!(next, 8, "an id was reused after compaction");
-    assert_eq!(ids(&store, a), vec![8]);
+    assert_eq!(ids(store.as_ref(), a), vec![8]);
     assert_eq!(fired(guard("Next", &[1], 0)), Some(8));
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles(t: TestStore) {
+    let store = t.open();
     // ids:   1  2  3  4  5  6  7  8  9
     // flows: E  A  C  B  F  A  G  B  D
     for f in [0xE, 0xA, 0xC, 0xB, 0xF, 0xA, 0x6, 0xB, 0xD] {
-        act(&store, flow(f), day(0), &[]);
+        act(store.as_ref(), flow(f), day(0), &[]);
     }
     // The newest 3 start at 7; B (4, 8) straddles 7, then A (2, 6) straddles 4: only E goes.
     let report = store.compact(&newest(3), day(1)).expect("compact");
@@ -192,22 +191,19 @@ fn interleaved_flows_are_kept_whole_through_a_chain_of_straddles() {
             boundary: 2
         }
     );
-    assert_eq!(kept(&store, 9), (2..=9).collect::<Vec<_>>());
-    assert_eq!(ids(&store, flow(0xA)), vec![2, 6]);
-    assert_eq!(ids(&store, flow(0xB)), vec![4, 8]);
-    assert!(ids(&store, flow(0xE)).is_empty());
+    assert_eq!(kept(store.as_ref(), 9), (2..=9).collect::<Vec<_>>());
+    assert_eq!(ids(store.as_ref(), flow(0xA)), vec![2, 6]);
+    assert_eq!(ids(store.as_ref(), flow(0xB)), vec![4, 8]);
+    assert!(ids(store.as_ref(), flow(0xE)).is_empty());
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
+fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows(t: TestStore) {
+    let store = t.open();
     // Ten flows of three actions: flow k holds ids 3k-2, 3k-1, 3k.
     for k in 1..=10u128 {
         for _ in 0..3 {
-            act(&store, flow(k), day(0), &[]);
+            act(store.as_ref(), flow(k), day(0), &[]);
         }
     }
     let now = day(1000);
@@ -219,7 +215,7 @@ fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
             ..CompactReport::default()
         }
     );
-    assert_eq!(kept(&store, 30).len(), 30);
+    assert_eq!(kept(store.as_ref(), 30).len(), 30);
 
     // 12 falls on a flow's start: exactly the newest 12 are kept.
     let report = store.compact(&newest(12), now).expect("compact");
@@ -232,9 +228,9 @@ fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
             boundary: 19
         }
     );
-    assert_eq!(kept(&store, 30), (19..=30).collect::<Vec<_>>());
+    assert_eq!(kept(store.as_ref(), 30), (19..=30).collect::<Vec<_>>());
     for k in 1..=6 {
-        assert!(ids(&store, flow(k)).is_empty(), "flow {k} is still listed");
+        assert!(ids(store.as_ref(), flow(k)).is_empty(), "flow {k} is still listed");
     }
 
     // 7 would split flow 8 (22, 23, 24): it is kept whole, so 9 records stay.
@@ -248,8 +244,8 @@ fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
             boundary: 22
         }
     );
-    assert_eq!(kept(&store, 30), (22..=30).collect::<Vec<_>>());
-    assert_eq!(ids(&store, flow(8)), vec![22, 23, 24]);
+    assert_eq!(kept(store.as_ref(), 30), (22..=30).collect::<Vec<_>>());
+    assert_eq!(ids(store.as_ref(), flow(8)), vec![22, 23, 24]);
 
     // Twice is once.
     assert_eq!(
@@ -260,21 +256,18 @@ fn max_actions_keeps_the_newest_n_rounded_up_to_whole_flows() {
         }
     );
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn the_default_retention_keeps_everything() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path()).expect("open");
-    act(&store, flow(1), day(0), &[]);
-    act(&store, flow(1), day(0), &[guard("Next", &[1], 0)]);
-    act(&store, flow(2), day(1), &[]);
+fn the_default_retention_keeps_everything(t: TestStore) {
+    let store = t.open();
+    act(store.as_ref(), flow(1), day(0), &[]);
+    act(store.as_ref(), flow(1), day(0), &[guard("Next", &[1], 0)]);
+    act(store.as_ref(), flow(2), day(1), &[]);
     assert!(Retention::default().keeps_everything());
     let report = store.compact(&Retention::default(), day(10_000)).expect("compact");
     assert_eq!(report, CompactReport::default());
-    assert_eq!(kept(&store, 3), vec![1, 2, 3]);
-    assert_eq!(ids(&store, flow(1)), vec![1, 2]);
+    assert_eq!(kept(store.as_ref(), 3), vec![1, 2, 3]);
+    assert_eq!(ids(store.as_ref(), flow(1)), vec![1, 2]);
     assert!(store.engine_row(&guard("Next", &[1], 0)).expect("row").is_some());
     // While an age of zero at the same moment removes every flow.
     let report = store.compact(&by_age(Duration::zero()), day(10_000)).expect("compact");
@@ -283,13 +276,10 @@ fn the_default_retention_keeps_everything() {
         (3, 2, 1, 4)
     );
     drop(store);
-    drop(dir);
 }
 
-#[test]
-fn real_events_and_projections_are_never_compacted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine_at(dir.path());
+fn real_events_and_projections_are_never_compacted(t: TestStore) {
+    let engine = t.engine();
     let invoke = |action: &str, input: serde_json::Value| {
         let answer = engine.invoke("LibraryCache", action, input);
         (answer.flow, answer.result.is_ok())
@@ -380,7 +370,7 @@ fn real_events_and_projections_are_never_compacted() {
     assert_eq!(carol.iter().map(|r| r.id).collect::<Vec<_>>(), vec![6]);
     drop(store);
     drop(engine);
-    let engine = engine_at(dir.path());
+    let engine = t.engine();
     let after = engine.store().read_log(0, usize::MAX).expect("log");
     assert!(
         after.len() > log.len() && after[..log.len()] == log[..],
@@ -394,7 +384,6 @@ fn real_events_and_projections_are_never_compacted() {
     assert!(ok_next);
     assert_eq!(ids(engine.store().as_ref(), next), vec![7]);
     drop(engine);
-    drop(dir);
 }
 
 /// Alice's library under another user id.
@@ -439,3 +428,11 @@ fn ages_parse_in_days_hours_minutes_and_seconds() {
         }
     }
 }
+
+on_each_store!(
+    max_age_removes_whole_old_flows_keeps_a_straddling_flow_whole_and_never_reuses_ids,
+    interleaved_flows_are_kept_whole_through_a_chain_of_straddles,
+    max_actions_keeps_the_newest_n_rounded_up_to_whole_flows,
+    the_default_retention_keeps_everything,
+    real_events_and_projections_are_never_compacted,
+);

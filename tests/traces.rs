@@ -1,12 +1,13 @@
 //! Runs every `specs/*.trace` through the real engine, with the default syncs of `syncs/`, on a
-//! real (temporary) sled store.
+//! real fresh store of each kind (sled, and PostgreSQL when configured).
 //! A failure prints the file, line, step, expected and actual output.
 
+mod common;
+
+use common::TestStore;
 use librarycache::engine::{Engine, Registry, SyncSet};
-use librarycache::store::SledStore;
 use librarycache::sync::load_checked;
 use librarycache::trace::{parse_trace, run_trace};
-use std::sync::Arc;
 
 /// The syncs the service loads by default (`syncs/`), checked.
 fn default_syncs() -> SyncSet {
@@ -20,8 +21,7 @@ fn default_syncs() -> SyncSet {
     SyncSet::new(files)
 }
 
-#[test]
-fn every_spec_trace_passes() {
+fn every_spec_trace_passes(store: TestStore) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("specs/ exists")
@@ -42,11 +42,8 @@ fn every_spec_trace_passes() {
             }
         };
         assert!(!steps.is_empty(), "{name} has no steps");
-        let engine = Engine::new(
-            Arc::new(SledStore::temporary().expect("temp store")),
-            Registry::standard(),
-        )
-        .with_syncs(default_syncs());
+        let fresh = store.sibling();
+        let engine = Engine::new(fresh.open(), Registry::standard()).with_syncs(default_syncs());
         failures.extend(run_trace(&engine, &name, &steps).failures());
     }
     assert!(
@@ -57,14 +54,10 @@ fn every_spec_trace_passes() {
     );
 }
 
-#[test]
-fn a_mismatch_is_reported_with_file_line_expected_and_actual() {
+fn a_mismatch_is_reported_with_file_line_expected_and_actual(store: TestStore) {
     let text = "LibraryCache._getLiked {\"userId\": \"nobody\"} => {\"trackIds\": []}\n";
     let steps = parse_trace("specs/x.trace", text).expect("parses");
-    let engine = Engine::new(
-        Arc::new(SledStore::temporary().expect("temp store")),
-        Registry::standard(),
-    );
+    let engine = Engine::new(store.open(), Registry::standard());
     let failures = run_trace(&engine, "specs/x.trace", &steps).failures();
     assert_eq!(failures.len(), 1);
     assert!(failures[0].starts_with("specs/x.trace:1: refused"), "{}", failures[0]);
@@ -88,8 +81,7 @@ fn malformed_trace_files_are_rejected_with_their_line() {
     }
 }
 
-#[test]
-fn a_variable_binds_once_and_must_match_after() {
+fn a_variable_binds_once_and_must_match_after(store: TestStore) {
     let text = r#"
 LibraryCache.ingest {"userId": "u"} => {"version": "$v"}
 LibraryCache._getStatus {"userId": "u"} => {"version": "$v"}
@@ -98,10 +90,7 @@ LibraryCache._getChanges {"userId": "u", "sinceVersion": "$v"} => {"changes": [{
 LibraryCache._getChanges {"userId": "u", "sinceVersion": "$unbound"} => {"changes": []}
 "#;
     let steps = parse_trace("vars.trace", text).expect("parses");
-    let engine = Engine::new(
-        Arc::new(SledStore::temporary().expect("temp store")),
-        Registry::standard(),
-    );
+    let engine = Engine::new(store.open(), Registry::standard());
     let failures = run_trace(&engine, "vars.trace", &steps).failures();
     // Step 3: the merge moved the version on, so it no longer equals $v; step 5 uses an unbound name.
     assert_eq!(failures.len(), 2, "{failures:#?}");
@@ -113,3 +102,9 @@ LibraryCache._getChanges {"userId": "u", "sinceVersion": "$unbound"} => {"change
         failures[1]
     );
 }
+
+on_each_store!(
+    every_spec_trace_passes,
+    a_mismatch_is_reported_with_file_line_expected_and_actual,
+    a_variable_binds_once_and_must_match_after,
+);

@@ -1,6 +1,10 @@
-//! "Ours": LibraryCache itself — the real [`SledStore`] and [`Engine`] with the standard concepts
+//! "Ours": LibraryCache itself — the real [`SledStore`] (or, with [`OursBackend::on_postgres`],
+//! the real [`PgStore`] on a PostgreSQL server) and [`Engine`] with the standard concepts
 //! and (by default) the repository's `syncs/`, exactly as `librarycache serve` builds them, minus
 //! HTTP (see [`crate::http`] for that).
+//!
+//! On PostgreSQL each cache directory holds only a file naming the schema the cache lives in
+//! (`pg-schema`), so reopening a directory reaches the same data, as on sled.
 //!
 //! Every update starts from the raw POST bytes: they are parsed into a `serde_json::Value` here
 //! (as the server's handler does) and handed to `Engine::invoke`, which decodes, decides,
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use concept_core::ActionError;
 use librarycache::engine::{Engine, Registry, SyncSet};
-use librarycache::store::SledStore;
+use librarycache::store::{PgStore, SledStore, Store};
 use serde_json::{json, Value};
 
 use crate::cache::{Backend, Cache};
@@ -28,7 +32,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct OursBackend {
     syncs: Option<PathBuf>,
+    /// The PostgreSQL server to keep the caches on (`None`: sled).
+    postgres: Option<String>,
 }
+
+/// The prefix of the schemas the bench creates on PostgreSQL.
+pub const PG_SCHEMA_PREFIX: &str = "lcbench_";
 
 impl Default for OursBackend {
     fn default() -> Self {
@@ -42,12 +51,27 @@ impl OursBackend {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("syncs");
         OursBackend {
             syncs: dir.is_dir().then_some(dir),
+            postgres: None,
         }
     }
 
     /// An engine firing the syncs of `dir` (`None`: no syncs).
     pub fn with_syncs(dir: Option<PathBuf>) -> OursBackend {
-        OursBackend { syncs: dir }
+        OursBackend {
+            syncs: dir,
+            postgres: None,
+        }
+    }
+
+    /// The same engine on PostgreSQL: each cache in its own schema on the server at `url`.
+    pub fn on_postgres(mut self, url: &str) -> OursBackend {
+        self.postgres = Some(url.to_owned());
+        self
+    }
+
+    /// The PostgreSQL server the caches are kept on, if not sled.
+    pub fn postgres(&self) -> Option<&str> {
+        self.postgres.as_deref()
     }
 
     /// The sync directory the engines load, if any.
@@ -58,8 +82,25 @@ impl OursBackend {
     /// Opens the store in `dir` (creating it) and builds the engine over it.
     pub fn open_cache(&self, dir: &Path) -> Result<OursCache, BenchError> {
         std::fs::create_dir_all(dir).map_err(BenchError::io("create directory", dir))?;
-        let store = SledStore::open(dir).map_err(backend_error)?;
-        let mut engine = Engine::new(Arc::new(store), Registry::standard());
+        let (store, pg): (Arc<dyn Store>, Option<Arc<PgStore>>) = match &self.postgres {
+            None => (Arc::new(SledStore::open(dir).map_err(backend_error)?), None),
+            Some(url) => {
+                let marker = dir.join("pg-schema");
+                let schema = match std::fs::read_to_string(&marker) {
+                    Ok(name) => name.trim().to_owned(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let name = format!("{PG_SCHEMA_PREFIX}{}", uuid_like(dir));
+                        std::fs::write(&marker, &name).map_err(BenchError::io("write", &marker))?;
+                        name
+                    }
+                    Err(e) => return Err(BenchError::io("read", &marker)(e)),
+                };
+                let store_url = PgStore::schema_url(url, &schema).map_err(backend_error)?;
+                let store = Arc::new(PgStore::open(&store_url).map_err(backend_error)?);
+                (store.clone(), Some(store))
+            }
+        };
+        let mut engine = Engine::new(store, Registry::standard());
         if let Some(syncs) = &self.syncs {
             let files = librarycache::sync::load_checked(syncs, &Registry::standard().specs()).map_err(|problems| {
                 let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -73,13 +114,18 @@ impl OursBackend {
         Ok(OursCache {
             engine: Arc::new(engine),
             dir: dir.to_path_buf(),
+            pg,
         })
     }
 }
 
 impl Backend for OursBackend {
     fn name(&self) -> &str {
-        NAME
+        if self.postgres.is_some() {
+            "ours-pg"
+        } else {
+            NAME
+        }
     }
 
     fn open(&self, dir: &Path) -> Result<Box<dyn Cache>, BenchError> {
@@ -115,6 +161,8 @@ impl Backend for OursBackend {
 pub struct OursCache {
     engine: Arc<Engine>,
     dir: PathBuf,
+    /// The PostgreSQL store, when the cache is on one (for its size).
+    pg: Option<Arc<PgStore>>,
 }
 
 impl OursCache {
@@ -168,7 +216,10 @@ impl Cache for OursCache {
     }
 
     fn bytes_on_disk(&self) -> Result<u64, BenchError> {
-        dir_size(&self.dir)
+        match &self.pg {
+            Some(pg) => pg.bytes_on_disk().map_err(backend_error),
+            None => dir_size(&self.dir),
+        }
     }
 
     fn rebuild(&mut self) -> Result<Option<u64>, BenchError> {
@@ -217,6 +268,16 @@ fn backend_error(e: impl std::error::Error + Send + Sync + 'static) -> BenchErro
         cache: NAME.to_owned(),
         source: Box::new(e),
     }
+}
+
+/// A schema-name suffix unique to this directory and this moment (digits and letters only).
+fn uuid_like(dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
+    std::process::id().hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 /// The total size of the files under `dir`.

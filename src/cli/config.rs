@@ -13,6 +13,8 @@ pub const DEFAULT_FILE: &str = "librarycache.toml";
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct FileConfig {
     pub data: Option<PathBuf>,
+    /// A `postgres://` URL or a sled directory (as `--store`).
+    pub store: Option<String>,
     pub addr: Option<SocketAddr>,
     pub syncs: Option<PathBuf>,
     pub token: Option<String>,

@@ -1,6 +1,7 @@
 //! Support for the `librarycache` command line: the configuration file and library files for
-//! `import` / `export`. The commands themselves are in `src/main.rs`.
+//! `import` / `export`, and `migrate` between stores. The commands themselves are in `src/main.rs`.
 
 pub mod config;
 pub mod fetch;
 pub mod library_file;
+pub mod migrate;

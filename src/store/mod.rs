@@ -1,6 +1,7 @@
 //! The event store: an append-only log of concept events, stream heads, projection rows and the
 //! engine's records, all behind one small trait so back-ends can be swapped without touching a
-//! concept. `sled_store` is the embedded default.
+//! concept. `sled_store` is the embedded default; `postgres` keeps the same semantics on a
+//! PostgreSQL database that several service instances share; `spec` chooses between them.
 //!
 //! One [`Commit`] is one action: its events (appended with an expected stream version), the
 //! projection rows their apply functions derive, the gapless global sequence, the action record
@@ -13,11 +14,15 @@ mod compact;
 mod group_flush;
 mod keys;
 mod overlay;
+pub mod postgres;
 pub mod record;
 mod sled_store;
+mod spec;
 
+pub use postgres::PgStore;
 pub use record::{ActionRecord, StoredEvent};
 pub use sled_store::SledStore;
+pub use spec::StoreSpec;
 
 use chrono::{DateTime, Utc};
 use concept_core::{Append, EventMeta, ProjectionRead, ProjectionTxn, StoreFault};
@@ -176,6 +181,29 @@ pub trait Store: Send + Sync + 'static {
     /// [`Retention::default`] keeps everything: nothing is read or written and the report is
     /// all zeros.
     fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError>;
+
+    /// Action records with an id above `after`, in id order, at most `limit` (for `migrate`).
+    fn read_records(&self, after: u64, limit: usize) -> Result<Vec<ActionRecord>, StoreError>;
+    /// Engine rows (fire-once guards and idempotency keys) with a key above `after`, in key
+    /// order, at most `limit`: each row's key as the sled store lays it out and its value.
+    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<concept_core::Rows, StoreError>;
+    /// Writes a copy of another store's log, records and engine rows, atomically (for
+    /// `migrate`). The events must continue this store's log (the first one's seq is one past its
+    /// last); stream heads follow the events; projections are not touched (rebuild afterwards).
+    fn import(&self, copy: Import) -> Result<(), StoreError>;
+}
+
+/// One batch of a copy between stores (see [`Store::import`]).
+#[derive(Debug, Default)]
+pub struct Import {
+    pub events: Vec<StoredEvent>,
+    pub records: Vec<ActionRecord>,
+    /// Raw engine rows as [`Store::read_engine_rows`] returns them.
+    pub engine_rows: concept_core::Rows,
+    /// The counters to carry over (each store keeps the larger of its own and these), so the
+    /// next action id never reuses a compacted one.
+    pub last_seq: u64,
+    pub last_action: u64,
 }
 
 /// Applies one stored event of a concept to that concept's projections (the rebuild callback).

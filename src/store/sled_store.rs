@@ -12,8 +12,8 @@ use super::group_flush::GroupFlush;
 use super::keys;
 use super::overlay::{ConceptTxn, ConceptView, Overlay};
 use super::{
-    ActionRecord, Commit, CompactReport, EngineKey, RebuildFn, Receipt, Retention, Store, StoreError, StoreStats,
-    StoredEvent,
+    ActionRecord, Commit, CompactReport, EngineKey, Import, RebuildFn, Receipt, Retention, Store, StoreError,
+    StoreStats, StoredEvent,
 };
 use chrono::{DateTime, Utc};
 use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
@@ -423,6 +423,85 @@ impl Store for SledStore {
 
     fn compact(&self, retention: &Retention, now: DateTime<Utc>) -> Result<CompactReport, StoreError> {
         super::compact::run(self, retention, now, super::compact::RECORD_BATCH, None)
+    }
+
+    fn read_records(&self, after: u64, limit: usize) -> Result<Vec<ActionRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .tree
+            .range(keys::record(after.saturating_add(1))..=keys::record(u64::MAX))
+            .take(limit)
+        {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(&v).map_err(StoreFault::new)?);
+        }
+        Ok(out)
+    }
+
+    fn read_engine_rows(&self, after: &[u8], limit: usize) -> Result<concept_core::Rows, StoreError> {
+        use std::ops::Bound;
+        let mut out = Vec::new();
+        for prefix in [b'I', keys::FIRE_GUARD] {
+            let start = if after >= &[prefix][..] {
+                Bound::Excluded(after.to_vec())
+            } else {
+                Bound::Included(vec![prefix])
+            };
+            for item in self.tree.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let (k, v) = item?;
+                if k.first() != Some(&prefix) {
+                    break;
+                }
+                out.push((k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn import(&self, copy: Import) -> Result<(), StoreError> {
+        let mut counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = Counters {
+            last_seq: counters.last_seq,
+            last_action: counters.last_action,
+        };
+        let mut batch = sled::Batch::default();
+        for event in copy.events {
+            if event.meta.seq != next.last_seq + 1 {
+                return Err(StoreError::Fault(StoreFault::new(format!(
+                    "imported event {} does not follow the log's last event {}",
+                    event.meta.seq, next.last_seq
+                ))));
+            }
+            next.last_seq = event.meta.seq;
+            let m = &event.meta;
+            batch.insert(keys::log(m.seq), Self::encode_event(&event.concept, m, &event.data));
+            batch.insert(
+                keys::stream_index(&event.concept, &m.stream, m.version),
+                m.seq.to_be_bytes().to_vec(),
+            );
+            batch.insert(keys::head(&event.concept, &m.stream), m.version.to_be_bytes().to_vec());
+        }
+        for record in copy.records {
+            let bytes = serde_json::to_vec(&record).map_err(StoreFault::new)?;
+            batch.insert(keys::record(record.id), bytes);
+            batch.insert(keys::flow(record.flow, record.id), Vec::new());
+        }
+        for (k, v) in copy.engine_rows {
+            batch.insert(k, v);
+        }
+        next.last_seq = next.last_seq.max(copy.last_seq);
+        next.last_action = next.last_action.max(copy.last_action);
+        batch.insert(keys::GLOBAL.to_vec(), Self::global_value(&next));
+        {
+            let _exclusive = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            self.tree.apply_batch(batch)?;
+        }
+        *counters = next;
+        self.db.flush()?;
+        Ok(())
     }
 }
 

@@ -2,10 +2,130 @@
 #![allow(dead_code)]
 
 use librarycache::engine::{Engine, Registry};
-use librarycache::store::SledStore;
+use librarycache::store::{PgStore, SledStore, Store, StoreSpec};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
+
+/// The PostgreSQL server the store tests also run on (`.ci/run` starts one and sets it).
+pub const PG_ENV: &str = "LIBRARYCACHE_TEST_PG";
+/// When set (CI), a missing [`PG_ENV`] fails the PostgreSQL half of the store tests.
+pub const REQUIRE_PG_ENV: &str = "LIBRARYCACHE_REQUIRE_PG";
+
+/// A fresh store for one test: sled in a temporary directory, or a new schema on the PostgreSQL
+/// server of [`PG_ENV`] (dropped with the guard). Opening it again reaches the same data, as a
+/// restart would.
+pub struct TestStore {
+    pub spec: StoreSpec,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestStore {
+    pub fn sled() -> TestStore {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestStore {
+            spec: StoreSpec::Sled(dir.path().to_path_buf()),
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A store in a new schema on the configured PostgreSQL server; `None` (said once per test
+    /// binary, on the terminal) when none is configured. With [`REQUIRE_PG_ENV`] set, a missing
+    /// server fails the test instead.
+    pub fn postgres() -> Option<TestStore> {
+        let Some(url) = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) else {
+            let required = std::env::var(REQUIRE_PG_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(
+                !required,
+                "{REQUIRE_PG_ENV} is set but {PG_ENV} is not: the PostgreSQL store tests cannot run"
+            );
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                // Straight to the terminal: the test harness captures eprintln!.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "NOTE: {PG_ENV} is not set: the on_postgres tests of this binary run NOTHING \
+                     (the stores are tested on sled only)"
+                );
+            });
+            return None;
+        };
+        let schema = format!("lc_test_{}", uuid::Uuid::now_v7().simple());
+        let store_url = PgStore::schema_url(&url, &schema).expect("create a schema on the test PostgreSQL server");
+        Some(TestStore {
+            spec: StoreSpec::Postgres(store_url),
+            _dir: None,
+            pg: Some((url, schema)),
+        })
+    }
+
+    /// Another fresh store of the same kind (sled, or a new PostgreSQL schema).
+    pub fn sibling(&self) -> TestStore {
+        match &self.pg {
+            None => TestStore::sled(),
+            Some(_) => TestStore::postgres().expect("the PostgreSQL server is configured"),
+        }
+    }
+
+    /// Opens the store (again).
+    pub fn open(&self) -> Arc<dyn Store> {
+        self.spec.open().expect("open store")
+    }
+
+    /// An engine over the store, with no syncs.
+    pub fn engine(&self) -> Engine {
+        Engine::new(self.open(), Registry::standard())
+    }
+
+    /// The `--store` argument of a server process on this store.
+    pub fn arg(&self) -> String {
+        match &self.spec {
+            StoreSpec::Sled(dir) => dir.display().to_string(),
+            StoreSpec::Postgres(url) => url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.spec.is_postgres()
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.pg {
+            let _ = PgStore::drop_schema(url, schema);
+        }
+    }
+}
+
+/// Runs each named test function (`fn name(store: TestStore)`) on both stores, as
+/// `on_sled::name` and `on_postgres::name`.
+#[macro_export]
+macro_rules! on_each_store {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::common::TestStore::sled())
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(store) = $crate::common::TestStore::postgres() {
+                        super::$name(store)
+                    }
+                }
+            )*
+        }
+    };
+}
 
 /// An engine over a sled store in `dir`.
 pub fn engine_at(dir: &Path) -> Engine {

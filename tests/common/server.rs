@@ -34,8 +34,10 @@ pub fn client() -> reqwest::blocking::Client {
 
 impl Server {
     /// Starts the server and waits until it answers `/healthz`.
-    pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let server = Self::spawn(data, extra);
+    ///
+    /// `store` is a sled directory or a PostgreSQL URL (see `TestStore::arg`).
+    pub fn start(store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
+        let server = Self::spawn(store, extra);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if server.healthy() {
@@ -47,19 +49,20 @@ impl Server {
     }
 
     /// Starts the server without waiting for it to answer.
-    pub fn spawn(data: &Path, extra: &[&str]) -> Server {
+    pub fn spawn(store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
             .expect("addr")
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--store"])
+            .arg(store)
             .arg("--syncs")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
             .args(extra)
             .env_remove("LIBRARYCACHE_TOKEN")
+            .env_remove("LIBRARYCACHE_STORE")
             .env_remove("LIBRARYCACHE_BODY_LIMIT")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,226 @@
+//! Several service instances on one PostgreSQL database: two real `librarycache serve` processes
+//! on the same store, driven at once by clients that alternate between them. Afterwards the
+//! store is opened directly and checked: no acknowledged like is lost, on a user everyone writes
+//! (no lost update across instances); each client's own user holds exactly its own likes (I6);
+//! a request sent to both instances with the same `Idempotency-Key` is applied once; the global
+//! sequence and the action ids have no gap (I5); and a rebuild reproduces the live projections
+//! (I2). Needs `LIBRARYCACHE_TEST_PG` (runs nothing, and says so, without it).
+
+mod common;
+
+use common::server::{self, send, Server};
+use common::TestStore;
+use librarycache::engine::{Engine, Registry};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const CLIENTS: usize = 6;
+const CALLS: usize = 20;
+const SHARED_KEYS: usize = 8;
+
+#[test]
+fn two_servers_on_one_postgres_keep_the_invariants() {
+    let Some(store) = TestStore::postgres() else {
+        return;
+    };
+    server::within(Duration::from_secs(300), move || {
+        // Both start at once on a schema without tables: creating them must not race.
+        let (a, b) = {
+            let (arg_a, arg_b) = (store.arg(), store.arg());
+            let a = std::thread::spawn(move || Server::start(arg_a, &[]));
+            let b = Server::start(arg_b, &[]);
+            (a.join().expect("server a starts"), b)
+        };
+        let bases = [a.base.clone(), b.base.clone()];
+        for (i, user) in ["hot"]
+            .into_iter()
+            .map(String::from)
+            .chain((0..CLIENTS).map(|c| format!("p{c}")))
+            .enumerate()
+        {
+            let r = (if i % 2 == 0 { &a } else { &b }).post("/api/LibraryCache/ingest", &json!({ "userId": user }));
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+
+        // Each client alternates between the instances: merges on the shared user and on its own,
+        // and likes through the request syncs (`/api/like`), on the shared user.
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let bases = bases.clone();
+                std::thread::spawn(move || {
+                    let http = server::client();
+                    let mut hot_acked = Vec::new();
+                    let mut own_acked = Vec::new();
+                    for i in 0..CALLS {
+                        let base = &bases[(c + i) % 2];
+                        let track = format!("c{c}-{i}");
+                        let (path, body) = match i % 3 {
+                            0 => (
+                                "/api/like",
+                                json!({"userId": "hot", "trackId": track}),
+                            ),
+                            1 => (
+                                "/api/LibraryCache/merge",
+                                json!({"userId": "hot", "likes": [{"trackId": track, "likedAt": "2025-01-01T00:00:00Z"}]}),
+                            ),
+                            _ => (
+                                "/api/LibraryCache/merge",
+                                json!({"userId": format!("p{c}"), "likes": [{"trackId": track, "likedAt": "2025-01-01T00:00:00Z"}]}),
+                            ),
+                        };
+                        let reply = send(&http, base, path, body.to_string().into_bytes(), None).expect("answer");
+                        match reply.status {
+                            200 if i % 3 == 2 => own_acked.push(track),
+                            200 => hot_acked.push(track),
+                            409 => {} // refused as concurrent: it must not be there, nor be required
+                            other => panic!("client {c} call {i}: {other} {}", reply.body),
+                        }
+                    }
+                    (hot_acked, own_acked)
+                })
+            })
+            .collect();
+
+        // Meanwhile, the same request with the same key is sent to both instances at once.
+        let racers: Vec<_> = (0..SHARED_KEYS)
+            .flat_map(|k| {
+                bases.clone().into_iter().map(move |base| {
+                    std::thread::spawn(move || {
+                        let body = json!({"userId": "hot", "likes": [{"trackId": format!("key{k}"), "likedAt": "2025-01-01T00:00:00Z"}]});
+                        let http = server::client();
+                        send(
+                            &http,
+                            &base,
+                            "/api/LibraryCache/merge",
+                            body.to_string().into_bytes(),
+                            Some(&format!("shared-key-{k}")),
+                        )
+                        .expect("answer")
+                    })
+                })
+            })
+            .collect();
+
+        let mut hot_acked = Vec::new();
+        let mut own: Vec<Vec<String>> = Vec::new();
+        for client in clients {
+            let (hot, mine) = client.join().expect("client");
+            hot_acked.extend(hot);
+            own.push(mine);
+        }
+        // Per key: whether any instance answered 200 (a refusal as concurrent is allowed, as on
+        // one instance; a 200 means the merge is applied, exactly once).
+        let mut key_answers = 0;
+        let mut answered = [false; SHARED_KEYS];
+        for (i, racer) in racers.into_iter().enumerate() {
+            let reply = racer.join().expect("racer");
+            match reply.status {
+                200 => {
+                    key_answers += 1;
+                    answered[i / 2] = true;
+                }
+                409 => assert!(
+                    reply.body["code"] == "IDEMPOTENCY_KEY_RACE" || reply.body["code"] == "CONCURRENT_UPDATE",
+                    "{}",
+                    reply.body
+                ),
+                other => panic!("a shared-key request answered {other} {}", reply.body),
+            }
+        }
+        drop((a, b));
+
+        // Both servers are gone: check the store directly.
+        let store_handle = store.open();
+        let engine = Engine::new(store_handle.clone(), Registry::standard());
+        let liked = |user: &str| -> BTreeSet<String> {
+            common::ok(&engine, "LibraryCache._getLiked", json!({ "userId": user }))["trackIds"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .map(|v| v.as_str().expect("id").to_string())
+                .collect()
+        };
+        let hot = liked("hot");
+        for track in &hot_acked {
+            assert!(
+                hot.contains(track),
+                "acknowledged like {track} of the shared user is lost"
+            );
+        }
+        for (k, was_answered) in answered.iter().enumerate() {
+            if *was_answered {
+                assert!(hot.contains(&format!("key{k}")), "key{k} was answered but is not there");
+            }
+        }
+        for (c, mine) in own.iter().enumerate() {
+            let expected: BTreeSet<String> = mine.iter().cloned().collect();
+            assert_eq!(
+                liked(&format!("p{c}")),
+                expected,
+                "user p{c} holds exactly its own likes"
+            );
+        }
+
+        // Each shared key answered 200 applied once (one successful merge record), one refused
+        // on both instances not at all.
+        let mut records = Vec::new();
+        let mut after = 0;
+        loop {
+            let batch = store_handle.read_records(after, 1_000).expect("records");
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            records.extend(batch);
+        }
+        for (k, was_answered) in answered.iter().enumerate() {
+            let track = format!("key{k}");
+            let applied = records
+                .iter()
+                .filter(|r| r.action == "merge" && !r.failed && r.input["likes"][0]["trackId"] == track.as_str())
+                .count();
+            assert_eq!(
+                applied,
+                usize::from(*was_answered),
+                "the request under shared-key-{k} was applied {applied} times"
+            );
+        }
+
+        // No gap in action ids or in the global sequence, and every event is its record's.
+        let stats = store_handle.stats().expect("stats");
+        assert_eq!(records.len() as u64, stats.actions, "action ids have a gap");
+        assert!(records.iter().enumerate().all(|(i, r)| r.id == i as u64 + 1));
+        let log = store_handle.read_log(0, usize::MAX).expect("log");
+        assert_eq!(log.len() as u64, stats.last_seq);
+        assert!(
+            log.iter().enumerate().all(|(i, e)| e.meta.seq == i as u64 + 1),
+            "the global sequence has a gap"
+        );
+        for r in &records {
+            if let Some((first, last)) = r.events {
+                for seq in first..=last {
+                    assert_eq!(
+                        log[seq as usize - 1].meta.action,
+                        r.id,
+                        "event {seq} is not action {}'s",
+                        r.id
+                    );
+                }
+            }
+        }
+
+        let live = store_handle.projection_dump().expect("dump");
+        engine.rebuild().expect("rebuild");
+        assert!(
+            live == store_handle.projection_dump().expect("dump"),
+            "rebuild differs from live"
+        );
+        println!(
+            "two instances: {} acknowledged likes on the shared user, {} own, {} keyed answers; {} actions, {} events",
+            hot_acked.len(),
+            own.iter().map(Vec::len).sum::<usize>(),
+            key_answers,
+            stats.actions,
+            stats.last_seq
+        );
+    });
+}
