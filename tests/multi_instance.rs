@@ -224,3 +224,81 @@ fn two_servers_on_one_postgres_keep_the_invariants() {
         );
     });
 }
+
+/// `GET /healthz`'s role of this instance for `concept`'s background work.
+fn role(server: &Server, concept: &str) -> String {
+    let health: serde_json::Value = server::client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_default();
+    health["background"][concept].as_str().unwrap_or("none").to_string()
+}
+
+/// Polls until `server` reports `want` for every concept with background work, or panics.
+fn wait_role(server: &Server, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let roles = ["SpotifySource", "Scheduling"].map(|c| role(server, c));
+        if roles.iter().all(|r| r == want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "roles stayed {roles:?}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two instances on one database run each concept's background work once between them: the
+/// first to start holds the leases, the second stands by (two would read Spotify twice and tick
+/// every timer twice). When the first is killed, its connections end, PostgreSQL releases its
+/// locks, and the second takes the work over: a user connected afterwards is read through it.
+#[test]
+fn one_instance_runs_the_background_work_and_another_takes_over() {
+    let Some(store) = TestStore::postgres() else {
+        return;
+    };
+    server::within(Duration::from_secs(180), move || {
+        let spotify = common::spotify::FakeSpotify::start("access-0", "refresh-0");
+        spotify.library(|l| {
+            l.liked.push(common::spotify::Liked {
+                track: Some(common::spotify::track("t1")),
+                added_at: "2025-01-01T00:00:00Z".into(),
+            })
+        });
+        let (api, accounts) = (spotify.api_base(), spotify.accounts_base());
+        let args = ["--spotify-api-base", &api, "--spotify-accounts-base", &accounts];
+        let mut a = Server::start(store.arg(), &args);
+        wait_role(&a, "leading");
+        let b = Server::start(store.arg(), &args);
+        // Longer than an instance standing by waits before asking again: still standing by.
+        std::thread::sleep(Duration::from_secs(4));
+        wait_role(&b, "standby");
+        assert_eq!(role(&a, "SpotifySource"), "leading");
+
+        a.kill();
+        wait_role(&b, "leading");
+        let connected = b.post(
+            "/api/SpotifySource/connect",
+            &json!({"userId": "user:late", "accessToken": "access-0", "refreshToken": "refresh-0",
+                    "clientId": "client", "clientSecret": "secret"}),
+        );
+        assert_eq!(connected.status, 200, "{}", connected.body);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let liked = b.post("/api/LibraryCache/_getLiked", &json!({"userId": "user:late"}));
+            if liked.status == 200 && liked.body["trackIds"] == json!(["spotify:track:t1"]) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read did not reach the cache through the instance that took over: {} {}",
+                liked.status,
+                liked.body
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+}

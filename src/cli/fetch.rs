@@ -1,7 +1,7 @@
 //! `librarycache fetch --user U`: runs one Spotify read in this process, with a progress bar,
 //! and waits until the syncs have handed it to LibraryCache.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Roles};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -29,12 +29,9 @@ fn refused(e: concept_core::ActionError) -> FetchError {
 /// SpotifySource's background work until it ends, and returns `_getFetch`'s final answer.
 pub fn run(engine: Arc<Engine>, user: &str, mode: Option<&str>) -> Result<Value, FetchError> {
     let runtime = tokio::runtime::Runtime::new().map_err(FetchError::Runtime)?;
-    let work: Vec<_> = engine
-        .background()
-        .into_iter()
-        .filter(|(concept, _)| concept == "SpotifySource")
-        .map(|(_, work)| runtime.spawn(work))
-        .collect();
+    // The read runs here unless a server sharing the store (PostgreSQL) holds the lease on
+    // SpotifySource's work, in which case that server runs it and this waits for the end.
+    let work = runtime.spawn(Arc::clone(&engine).lead("SpotifySource".into(), Roles::default()));
     let mut input = json!({ "userId": user });
     if let Some(mode) = mode {
         input["mode"] = json!(mode);
@@ -67,9 +64,7 @@ pub fn run(engine: Arc<Engine>, user: &str, mode: Option<&str>) -> Result<Value,
         engine.settled_flow(flow).map_err(refused)?;
     }
     bar.finish_and_clear();
-    for w in work {
-        w.abort();
-    }
+    work.abort();
     if status["phase"] == "failed" {
         return Err(FetchError::Failed {
             code: status["code"].as_str().unwrap_or_default().to_string(),

@@ -13,6 +13,7 @@ mod registry;
 mod syncs;
 pub mod trace_log;
 
+pub use background::{Role, Roles};
 pub use flow::{Firing, FlowReport};
 pub use matching::Completed;
 pub use registry::Registry;

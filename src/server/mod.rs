@@ -16,7 +16,7 @@ mod web;
 pub use access::{Exposure, ExposureError, Token};
 pub use error::ApiError;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Roles};
 use crate::store::Retention;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub exposure: Arc<Exposure>,
     /// How long a request may take before it is answered (its work still completes).
     pub request_timeout: Duration,
+    /// Whether this instance runs each concept's background work (`GET /healthz` shows it).
+    pub roles: Roles,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             token: Token::default(),
             exposure: Arc::new(Exposure::default()),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            roles: Roles::default(),
         }
     }
 }
@@ -105,23 +108,23 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
     if !config.addr.ip().is_loopback() && !config.token.is_set() {
         tracing::warn!(addr = %config.addr, "listening beyond loopback without a token: anyone who can reach it can change libraries");
     }
+    let roles = Roles::default();
     let app = router(AppState {
         engine: Arc::clone(&engine),
         body_limit: config.body_limit,
         token: config.token,
         exposure: Arc::new(config.exposure),
         request_timeout: config.request_timeout,
+        roles: roles.clone(),
     });
     let compaction = tokio::spawn(compact_periodically(Arc::clone(&engine), config.retention));
-    // The concepts' background work (timers, source reads). Stopping it mid-way is safe: what
-    // it was doing is in the store, and it carries on from there at the next start.
+    // The concepts' background work (timers, source reads), each run by whichever instance
+    // sharing the store holds its lease. Stopping it mid-way is safe: what it was doing is in
+    // the store, and it carries on from there at the next start.
     let background: Vec<_> = engine
         .background()
         .into_iter()
-        .map(|(concept, work)| {
-            tracing::info!(%concept, "background work started");
-            tokio::spawn(work)
-        })
+        .map(|(concept, _)| tokio::spawn(Arc::clone(&engine).lead(concept, roles.clone())))
         .collect();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -60,8 +60,10 @@ async fn ensure_flow_header(mut response: Response) -> Response {
     response
 }
 
-async fn healthz() -> Json<Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Up, and which concepts' background work this instance runs (`leading`) or leaves to another
+/// instance sharing the store (`standby`).
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(serde_json::json!({ "status": "ok", "background": state.roles.snapshot() }))
 }
 
 async fn not_found() -> ApiError {

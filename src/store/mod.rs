@@ -13,12 +13,14 @@
 mod compact;
 mod group_flush;
 mod keys;
+pub mod lease;
 mod overlay;
 pub mod postgres;
 pub mod record;
 mod sled_store;
 mod spec;
 
+pub use lease::Lease;
 pub use postgres::PgStore;
 pub use record::{ActionRecord, StoredEvent};
 pub use sled_store::SledStore;
@@ -191,6 +193,12 @@ pub trait Store: Send + Sync + 'static {
     /// `migrate`). The events must continue this store's log (the first one's seq is one past its
     /// last); stream heads follow the events; projections are not touched (rebuild afterwards).
     fn import(&self, copy: Import) -> Result<(), StoreError>;
+
+    /// Tries to take the lease `name` (see [`lease`]): `Ok(None)` while another process holds
+    /// it. A store only one process can open grants every lease.
+    fn lease(&self, _name: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(Some(Lease::local()))
+    }
 }
 
 /// One batch of a copy between stores (see [`Store::import`]).

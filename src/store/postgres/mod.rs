@@ -14,6 +14,7 @@
 //! A commit is durable when `COMMIT` returns (`synchronous_commit` on, the default), so
 //! [`Store::wait_durable`] has nothing left to wait for.
 
+mod lease;
 mod pool;
 mod read;
 
@@ -455,6 +456,10 @@ pub fn redact(url: &str) -> String {
 }
 
 impl Store for PgStore {
+    fn lease(&self, name: &str) -> Result<Option<crate::store::Lease>, StoreError> {
+        lease::try_lease(self.pool.config(), name)
+    }
+
     fn view<'a>(&'a self, concept: &str) -> Box<dyn ProjectionRead + 'a> {
         Box::new(PgView {
             conn: RefCell::new(self.pool.get().map_err(|e| e.to_string())),

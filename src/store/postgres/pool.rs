@@ -112,6 +112,11 @@ pub(super) struct Pool {
 }
 
 impl Pool {
+    /// How the pool connects (for connections kept outside it, such as a lease's).
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     pub fn new(config: postgres::Config) -> Self {
         Pool {
             config,
