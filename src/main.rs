@@ -409,67 +409,6 @@ fn schedule_refresh(engine: &Engine, every: &str) -> Result<(), String> {
     }
 }
 
-/// Prints a user's cached library counts and the last Spotify read, as `stats` does.
-fn print_status(engine: &Engine, user: &str) -> Result<(), String> {
-    let status = engine
-        .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
-        .map_err(|e| format!("{}: {}", e.code, e.message))?;
-    let n = |k: &str| status[k].as_u64().unwrap_or(0);
-    let t = |k: &str| status[k].as_str().unwrap_or("").to_string();
-    println!("user        {user}");
-    println!("tracks      {}", n("tracks"));
-    println!("likes       {}", n("likes"));
-    println!("plays       {}", n("plays"));
-    println!("playlists   {}", n("playlists"));
-    println!("ingested    {}", t("ingestedAt"));
-    println!(
-        "last sync   {}{}",
-        t("syncedAt"),
-        if status["stale"] == true { " (stale)" } else { "" }
-    );
-    println!("version     {}", n("version"));
-    if let Ok(fetch) = engine.query("SpotifySource", "_getFetch", serde_json::json!({ "userId": user })) {
-        println!("{}", describe_fetch(&fetch));
-    }
-    Ok(())
-}
-
-/// One line about the last Spotify read.
-fn describe_fetch(f: &serde_json::Value) -> String {
-    let s = |k: &str| f[k].as_str().unwrap_or("").to_string();
-    let mut line = match s("phase").as_str() {
-        "idle" => "spotify     connected, not read yet".to_string(),
-        "done" => format!(
-            "spotify     last read {} ({}), {} likes, {} playlists",
-            s("finishedAt"),
-            if f["complete"] == true {
-                "complete"
-            } else {
-                "incremental"
-            },
-            f["counts"]["likes"],
-            f["counts"]["playlists"]
-        ),
-        "failed" => format!(
-            "spotify     last read failed {}: {} ({})",
-            s("finishedAt"),
-            s("error"),
-            s("code")
-        ),
-        phase => format!("spotify     reading: {phase} {}/{}", f["current"], f["total"]),
-    };
-    if !s("retryAt").is_empty() && f["phase"] == "failed" {
-        line.push_str(&format!("; Spotify asked us to wait until {}", s("retryAt")));
-    }
-    if f["needsReauth"] == true {
-        line.push_str("; reconnect needed");
-    }
-    if f["connected"] == false {
-        line.push_str("; not connected");
-    }
-    line
-}
-
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Serve {
@@ -516,16 +455,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Stats { data, user, json } => {
             let engine = Engine::new(open(&data)?, Registry::standard());
+            let stats = librarycache::cli::stats::read(&engine, &user)?;
             if json {
-                let status = engine
-                    .query("LibraryCache", "_getStatus", serde_json::json!({ "userId": user }))
-                    .map_err(|e| format!("{}: {}", e.code, e.message))?;
-                let fetch = engine
-                    .query("SpotifySource", "_getFetch", serde_json::json!({ "userId": user }))
-                    .ok();
-                println!("{}", serde_json::json!({ "library": status, "spotify": fetch }));
+                println!("{}", stats.to_json());
             } else {
-                print_status(&engine, &user)?;
+                println!("{}", stats.lines(&user).join("\n"));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -546,7 +480,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 if status["complete"] == true { "complete" } else { "incremental" },
                 counts["tracks"], counts["likes"], counts["plays"], counts["playlists"], counts["skipped"], counts["unreadable"]
             );
-            print_status(&engine, &user)?;
+            println!("{}", librarycache::cli::stats::read(&engine, &user)?.lines(&user).join("\n"));
             Ok(ExitCode::SUCCESS)
         }
         Command::Clear { data, user } => {

@@ -260,6 +260,25 @@ fn a_full_read_caches_the_whole_library_as_spotify_lists_it() {
     );
     // The first read pages liked songs 50 at a time: 121 items, 3 pages.
     assert_eq!(spotify.count("/v1/me/tracks"), 3);
+
+    // `stats` (the store is one process's: stop the server first) shows the source's last read.
+    let mut server = server;
+    server.kill();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["stats", "--data"])
+        .arg(dir.path())
+        .args(["--user", USER])
+        .env_remove("LIBRARYCACHE_STORE")
+        .output()
+        .expect("stats runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("likes       120"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("spotify ")).unwrap_or_default();
+    assert!(
+        line.contains("last read") && line.contains("(complete), 120 likes, 2 plays"),
+        "{text}"
+    );
 }
 
 #[test]

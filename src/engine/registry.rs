@@ -41,6 +41,22 @@ impl Registry {
         self.concepts.values().map(|c| c.spec().clone()).collect()
     }
 
+    /// The source concepts (Spotify, Plex, Last.fm…): those answering `_getFetch` and
+    /// `_getConnection`, the queries every source keeps (concepts/source_kit). Their reads are
+    /// what `stats` and the web page report per user.
+    pub fn sources(&self) -> Vec<String> {
+        self.concepts
+            .iter()
+            .filter(|(_, c)| {
+                let spec = c.spec();
+                ["_getFetch", "_getConnection"]
+                    .iter()
+                    .all(|q| spec.actions.iter().any(|a| a.name == *q))
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.concepts.keys().map(String::as_str)
     }
