@@ -480,7 +480,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 if status["complete"] == true { "complete" } else { "incremental" },
                 counts["tracks"], counts["likes"], counts["plays"], counts["playlists"], counts["skipped"], counts["unreadable"]
             );
-            println!("{}", librarycache::cli::stats::read(&engine, &user)?.lines(&user).join("\n"));
+            println!(
+                "{}",
+                librarycache::cli::stats::read(&engine, &user)?.lines(&user).join("\n")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Clear { data, user } => {

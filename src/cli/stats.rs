@@ -75,7 +75,11 @@ fn describe_fetch(label: &str, f: &Value) -> String {
         "done" => format!(
             "{name}last read {} ({}), {} likes, {} plays, {} playlists",
             s("finishedAt"),
-            if f["complete"] == true { "complete" } else { "incremental" },
+            if f["complete"] == true {
+                "complete"
+            } else {
+                "incremental"
+            },
             f["counts"]["likes"],
             f["counts"]["plays"],
             f["counts"]["playlists"]

@@ -9,7 +9,7 @@ use crate::sync::Term;
 use concept_core::ConceptSpec;
 use serde_json::{json, Map, Value};
 
-/// `GET /api/schema`.
+/// `GET /api/schema`: every concept's actions and queries, and which concepts are sources.
 pub fn schema_document(engine: &Engine, exposure: &Exposure) -> Value {
     let concepts: Vec<Value> = engine
         .registry()
@@ -33,7 +33,8 @@ pub fn schema_document(engine: &Engine, exposure: &Exposure) -> Value {
             json!({ "name": c.name, "actions": actions })
         })
         .collect();
-    json!({ "concepts": concepts })
+    // The source concepts (Spotify, Plex, Last.fm…), whose reads the web page shows per user.
+    json!({ "concepts": concepts, "sources": engine.registry().sources() })
 }
 
 /// `GET /api/openapi.json`.
