@@ -7,14 +7,17 @@
 //! With no browser installed the test prints why and passes, unless
 //! `LIBRARYCACHE_REQUIRE_BROWSER` is set (as `.ci/run` does): then a missing browser fails it.
 
+mod common;
+
+use common::server::Server;
+use common::spotify::{track, FakeSpotify, Liked};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where Debian installs chromium (`$LIBRARYCACHE_BROWSER` names another binary).
@@ -34,61 +37,6 @@ fn candidates() -> Vec<PathBuf> {
 /// A message that shows even though the test harness captures `println!`.
 fn say(message: &str) {
     let _ = writeln!(std::io::stderr(), "{message}");
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--syncs")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if reqwest::blocking::get(format!("{}/healthz", server.base)).is_ok_and(|r| r.status() == 200) {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server did not answer /healthz in time");
-    }
-
-    fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = reqwest::blocking::Client::new()
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .expect("request");
-        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn alice() -> Value {
@@ -190,9 +138,9 @@ fn flow_rows(tab: &Tab) -> Vec<(u64, String, String)> {
         .collect()
 }
 
-#[test]
-fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow() {
-    let started = Instant::now();
+/// A headless chromium with a profile of its own, never talking to anyone but us; None (with
+/// the reason on stderr) when no browser is installed and none is required.
+fn launch() -> Option<(Browser, PathBuf, tempfile::TempDir)> {
     let looked = candidates();
     let Some(chromium) = looked.iter().find(|p| p.is_file()).cloned() else {
         let required = std::env::var_os(REQUIRE).is_some_and(|v| !v.is_empty() && v != "0");
@@ -205,16 +153,8 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
             "SKIPPED browser test: no browser at {looked:?} (install it with `apt-get install -y chromium`, \
              or set LIBRARYCACHE_BROWSER to its path); set {REQUIRE}=1 to make a missing browser a failure"
         ));
-        return;
+        return None;
     };
-
-    // The real server, holding the Alice library, ingested over HTTP.
-    let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(data.path());
-    let (status, out) = server.post("/api/LibraryCache/ingest", alice());
-    assert_eq!(status, 200, "{out}");
-
-    // A fresh headless chromium with a profile of its own, never talking to anyone but us.
     let profile = tempfile::tempdir().expect("profile dir");
     let args: Vec<&OsStr> = [
         "--headless",
@@ -242,13 +182,46 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
         ..LaunchOptions::default()
     })
     .unwrap_or_else(|e| panic!("{} does not start: {e}", chromium.display()));
+    Some((browser, chromium, profile))
+}
+
+/// A new tab on the page at `base`, once the page has started.
+fn open_page(browser: &Browser, base: &str) -> Arc<Tab> {
     let tab = browser.new_tab().expect("tab");
     tab.set_default_timeout(PATIENCE);
-    tab.navigate_to(&format!("{}/", server.base))
+    tab.navigate_to(&format!("{base}/"))
         .expect("navigate")
         .wait_until_navigated()
         .expect("page loads");
     wait_for(&tab, "the page's start-up", "document.body.dataset.ready === 'true'");
+    tab
+}
+
+/// Types `user` into the user field and presses Enter (the user need not have a library).
+fn choose_user(tab: &Tab, user: &str) {
+    tab.evaluate("document.getElementById('user-input').value = ''", false)
+        .expect("clear the user field");
+    tab.find_element("#user-input")
+        .expect("user field")
+        .click()
+        .expect("focus the user field");
+    tab.type_str(user).expect("type").press_key("Enter").expect("enter");
+}
+
+#[test]
+fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow() {
+    let started = Instant::now();
+    let Some((browser, chromium, _profile)) = launch() else {
+        return;
+    };
+
+    // The real server, holding the Alice library, ingested over HTTP.
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path(), &[]);
+    let r = server.post("/api/LibraryCache/ingest", &alice());
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let tab = open_page(&browser, &server.base);
     assert_eq!(js(&tab, "document.title"), json!("LibraryCache"));
 
     // Choose user:alice from the list of cached users.
@@ -386,16 +359,7 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
 
     // An error is shown in the page, not swallowed: a user with no cached library.
-    tab.evaluate("document.getElementById('user-input').value = ''", false)
-        .expect("clear the user field");
-    tab.find_element("#user-input")
-        .expect("user field")
-        .click()
-        .expect("focus the user field");
-    tab.type_str("user:nobody")
-        .expect("type")
-        .press_key("Enter")
-        .expect("enter");
+    choose_user(&tab, "user:nobody");
     let shown = wait_for(
         &tab,
         "the error alert",
@@ -416,4 +380,73 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
         started.elapsed().as_secs_f64(),
         shot.display()
     ));
+}
+
+/// The footer names every source the user connected and its last read, and a user whose first
+/// read is still running sees its progress until the library arrives.
+#[test]
+fn the_footer_shows_each_connected_source_and_the_first_read_progress() {
+    let Some((browser, _chromium, _profile)) = launch() else {
+        return;
+    };
+    let spotify = FakeSpotify::start("access-0", "refresh-0");
+    spotify.library(|l| {
+        for i in 0..3 {
+            l.liked.push(Liked {
+                track: Some(track(&format!("t{i}"))),
+                added_at: format!("2025-01-0{}T00:00:00Z", 3 - i),
+            });
+        }
+    });
+    // The first read meets three 503s on each of two endpoints: it runs, retrying, about 7 s.
+    spotify.fail("/v1/me/tracks", 503, 3);
+    spotify.fail("/v1/me/playlists", 503, 3);
+    let data = tempfile::tempdir().expect("tempdir");
+    let (api, accounts) = (spotify.api_base(), spotify.accounts_base());
+    let server = Server::start(
+        data.path(),
+        &["--spotify-api-base", &api, "--spotify-accounts-base", &accounts],
+    );
+    let r = server.post(
+        "/api/SpotifySource/connect",
+        &json!({"userId": "user:bob", "accessToken": "access-0", "refreshToken": "refresh-0",
+                "clientId": "client", "clientSecret": "secret"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let tab = open_page(&browser, &server.base);
+    choose_user(&tab, "user:bob");
+    wait_for(
+        &tab,
+        "the first read's progress view",
+        "!document.getElementById('first-read').hidden && \
+         document.getElementById('first-read-title').textContent",
+    );
+    assert_eq!(
+        js(&tab, "document.getElementById('first-read-title').textContent"),
+        json!("Reading the library from Spotify…")
+    );
+    // The read ends, the view closes and the library is shown with the source's last read.
+    wait_for(
+        &tab,
+        "the library after the first read",
+        "document.getElementById('first-read').hidden && \
+         /Synced/.test(document.getElementById('status-text').textContent) && \
+         /Spotify read/.test(document.getElementById('source-text').textContent)",
+    );
+    let text = footer(&tab);
+    assert!(text.starts_with("3 tracks · 3 liked · Synced "), "footer: {text:?}");
+    let read = text.split(" · Spotify read ").nth(1).unwrap_or_default();
+    assert!(
+        read.starts_with("just now") || read.contains("seconds ago"),
+        "footer: {text:?}"
+    );
+    assert_eq!(
+        js(
+            &tab,
+            "[...document.querySelectorAll('#source-text .source')].map(s => s.dataset.concept)"
+        ),
+        json!(["SpotifySource"])
+    );
+    assert_eq!(alerts(&tab), json!([]), "no error is shown");
 }
