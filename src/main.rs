@@ -2,7 +2,7 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use librarycache::cli::{config, library_file};
+use librarycache::cli::{config, library_file, spotify_export};
 use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledStore, Store};
@@ -165,13 +165,20 @@ enum Command {
         user: String,
     },
     /// Load a user's library from a JSON file ({tracks, likes, plays, playlists}, as ingest
-    /// takes it): ingest for a new user, sync for a cached one.
+    /// takes it): ingest for a new user, sync for a cached one. With `--format spotify-export`,
+    /// merge a Spotify account-data export directory (liked songs, playlists, streaming history).
     Import {
         #[command(flatten)]
         data: DataArg,
         #[arg(long)]
         user: String,
-        /// The JSON file.
+        /// What FILE is (default: a library JSON file).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Directory of sync files (default: ./syncs when it exists).
+        #[arg(long, env = "LIBRARYCACHE_SYNCS")]
+        syncs: Option<PathBuf>,
+        /// The JSON file (with `--format spotify-export`: the export's directory).
         file: PathBuf,
     },
     /// Write a user's cached library as JSON (the shape import reads) to stdout or --out.
@@ -194,6 +201,13 @@ enum Command {
         #[arg(long, env = "LIBRARYCACHE_SYNCS")]
         syncs: Option<PathBuf>,
     },
+}
+
+/// The formats `import --format` reads besides a library file.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    /// A Spotify account-data or extended streaming history export (a directory).
+    SpotifyExport,
 }
 
 fn main() -> ExitCode {
@@ -288,10 +302,13 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
         }
         Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
+        Command::Import { data, syncs, .. } => {
+            layer!(data.data, "data", file.data);
+            layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+        }
         Command::Rebuild { data }
         | Command::Stats { data, .. }
         | Command::Clear { data, .. }
-        | Command::Import { data, .. }
         | Command::Export { data, .. } => layer!(data.data, "data", file.data),
     }
     Ok(())
@@ -517,11 +534,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("cleared the cached library of {user} (its history stays in the log)");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { data, user, file } => {
+        Command::Import {
+            data,
+            user,
+            format: None,
+            syncs,
+            file,
+        } => {
             let library = library_file::read(&file, &user).map_err(|e| e.to_string())?;
-            let engine = Engine::new(open(&data.data)?, Registry::standard());
+            let engine = engine(open(&data.data)?, syncs, Registry::standard())?;
             let (action, out) = library_file::import(&engine, library).map_err(|e| e.to_string())?;
             println!("{action}: {out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            data,
+            user,
+            format: Some(ImportFormat::SpotifyExport),
+            syncs,
+            file,
+        } => {
+            let engine = engine(open(&data.data)?, syncs, Registry::standard())?;
+            let summary = spotify_export::run(&engine, &user, &file).map_err(|e| e.to_string())?;
+            println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { data, user, out } => {
