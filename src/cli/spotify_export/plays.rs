@@ -62,10 +62,13 @@ pub enum Origin {
     Export,
 }
 
+/// The plays known of one song: end time → (to the minute?, where from) for each.
+type Times = BTreeMap<DateTime<Utc>, Vec<(bool, Origin)>>;
+
 /// The plays known so far, by song.
 #[derive(Debug, Default)]
 pub struct Seen {
-    songs: HashMap<usize, BTreeMap<DateTime<Utc>, Vec<(bool, Origin)>>>,
+    songs: HashMap<usize, Times>,
 }
 
 impl Seen {
