@@ -3,7 +3,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use librarycache::cli::{config, library_file};
-use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
+use librarycache::engine::{trace_log, Engine, Registry, Sources, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledStore, Store};
 use librarycache::trace;
@@ -452,7 +452,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                spotify: spotify.settings()?,
+            });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
@@ -497,7 +499,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             syncs,
             spotify,
         } => {
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                spotify: spotify.settings()?,
+            });
             let engine = Arc::new(engine(open(&data.data)?, syncs, registry)?);
             let status = librarycache::cli::fetch::run(Arc::clone(&engine), &user, mode.as_deref())
                 .map_err(|e| e.to_string())?;
