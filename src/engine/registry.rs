@@ -9,6 +9,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub spotify: spotify_source::Settings,
+    pub plex: plex_source::Settings,
 }
 
 #[derive(Clone, Default)]
@@ -32,6 +33,7 @@ impl Registry {
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
         r.add(Arc::new(Typed::new(spotify_source::concept(sources.spotify))));
+        r.add(Arc::new(Typed::new(plex_source::concept(sources.plex))));
         r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }
