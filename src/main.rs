@@ -3,7 +3,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use librarycache::cli::{config, library_file, spotify_export};
-use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
+use librarycache::engine::{trace_log, Engine, Registry, Sources, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledStore, Store};
 use librarycache::trace;
@@ -71,6 +71,39 @@ impl SpotifyArgs {
     }
 }
 
+/// How PlexSource reads Plex servers (each user's server and token are given to
+/// `PlexSource.connect`; `--full-every` also sets how often its play history is read in full).
+#[derive(clap::Args, Clone)]
+struct PlexArgs {
+    /// A Plex track rated at least this many stars (0.5 to 5, in halves) is a like.
+    #[arg(long, env = "LIBRARYCACHE_PLEX_LIKE_STARS", default_value_t = 4.0)]
+    plex_like_stars: f64,
+    /// Items asked for per page from a Plex server (X-Plex-Container-Size).
+    #[arg(long, env = "LIBRARYCACHE_PLEX_PAGE_SIZE", default_value_t = plex_source::DEFAULT_PAGE_SIZE)]
+    plex_page_size: u64,
+}
+
+impl PlexArgs {
+    fn settings(&self, spotify: &SpotifyArgs) -> Result<plex_source::Settings, String> {
+        let full_every = Retention::parse_age(&spotify.full_every).map_err(|e| format!("--full-every: {e}"))?;
+        let like_rating =
+            plex_source::Settings::like_stars(self.plex_like_stars).map_err(|e| format!("--plex-like-stars: {e}"))?;
+        if !(1..=plex_source::MAX_PAGE_SIZE).contains(&self.plex_page_size) {
+            return Err(format!(
+                "--plex-page-size: {} is not from 1 to {}",
+                self.plex_page_size,
+                plex_source::MAX_PAGE_SIZE
+            ));
+        }
+        Ok(plex_source::Settings {
+            like_rating,
+            page_size: self.plex_page_size,
+            full_every,
+            ..plex_source::Settings::default()
+        })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on the embedded store.
@@ -95,7 +128,7 @@ enum Command {
         #[arg(
             long,
             env = "LIBRARYCACHE_EXPOSE",
-            default_value = "LibraryCache,SpotifySource,Scheduling"
+            default_value = server::DEFAULT_EXPOSE
         )]
         expose: String,
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
@@ -114,6 +147,8 @@ enum Command {
         trace: bool,
         #[command(flatten)]
         spotify: SpotifyArgs,
+        #[command(flatten)]
+        plex: PlexArgs,
         /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
         /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
         #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
@@ -278,9 +313,12 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             log_max_actions,
             trace,
             spotify,
+            plex,
             refresh_every,
         } => {
             layer_spotify(spotify, &unset, &file);
+            layer!(plex.plex_like_stars, "plex_like_stars", file.plex_like_stars);
+            layer!(plex.plex_page_size, "plex_page_size", file.plex_page_size);
             layer!(*refresh_every, "refresh_every", file.refresh_every);
             layer!(*data, "data", file.data);
             layer!(*addr, "addr", file.addr);
@@ -465,11 +503,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             log_max_actions,
             trace: _,
             spotify,
+            plex,
             refresh_every,
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                plex: plex.settings(&spotify)?,
+                spotify: spotify.settings()?,
+            });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
@@ -514,7 +556,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             syncs,
             spotify,
         } => {
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                spotify: spotify.settings()?,
+                ..Sources::default()
+            });
             let engine = Arc::new(engine(open(&data.data)?, syncs, registry)?);
             let status = librarycache::cli::fetch::run(Arc::clone(&engine), &user, mode.as_deref())
                 .map_err(|e| e.to_string())?;

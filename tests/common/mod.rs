@@ -85,5 +85,6 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
     engine.store().projection_dump().expect("dump")
 }
 
+pub mod plex;
 pub mod server;
 pub mod spotify;
