@@ -51,17 +51,20 @@ struct SpotifyArgs {
     full_every: String,
 }
 
+/// A service's base URL given with `flag` must be http(s).
+fn http_url(flag: &str, url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("{flag}: {url:?} is not an http:// or https:// URL"))
+    }
+}
+
 impl SpotifyArgs {
     fn settings(&self) -> Result<spotify_source::Settings, String> {
         let full_every = Retention::parse_age(&self.full_every).map_err(|e| format!("--full-every: {e}"))?;
-        for (flag, url) in [
-            ("--spotify-api-base", &self.spotify_api_base),
-            ("--spotify-accounts-base", &self.spotify_accounts_base),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("{flag}: {url:?} is not an http:// or https:// URL"));
-            }
-        }
+        http_url("--spotify-api-base", &self.spotify_api_base)?;
+        http_url("--spotify-accounts-base", &self.spotify_accounts_base)?;
         Ok(spotify_source::Settings {
             api_base: self.spotify_api_base.clone(),
             accounts_base: self.spotify_accounts_base.clone(),
@@ -100,6 +103,24 @@ impl PlexArgs {
             page_size: self.plex_page_size,
             full_every,
             ..plex_source::Settings::default()
+        })
+    }
+}
+
+/// Where Last.fm is (each user's name and API key are given to `LastfmSource.connect`).
+#[derive(clap::Args, Clone)]
+struct LastfmArgs {
+    /// Base URL of the Last.fm API (calls go to {base}/?method=…; a proxy, or a test server).
+    #[arg(long, env = "LIBRARYCACHE_LASTFM_API_BASE", default_value = lastfm_source::DEFAULT_API_BASE)]
+    lastfm_api_base: String,
+}
+
+impl LastfmArgs {
+    fn settings(&self) -> Result<lastfm_source::Settings, String> {
+        http_url("--lastfm-api-base", &self.lastfm_api_base)?;
+        Ok(lastfm_source::Settings {
+            api_base: self.lastfm_api_base.clone(),
+            ..lastfm_source::Settings::default()
         })
     }
 }
@@ -149,6 +170,8 @@ enum Command {
         spotify: SpotifyArgs,
         #[command(flatten)]
         plex: PlexArgs,
+        #[command(flatten)]
+        lastfm: LastfmArgs,
         /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
         /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
         #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
@@ -314,9 +337,11 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             trace,
             spotify,
             plex,
+            lastfm,
             refresh_every,
         } => {
             layer_spotify(spotify, &unset, &file);
+            layer!(lastfm.lastfm_api_base, "lastfm_api_base", file.lastfm_api_base);
             layer!(plex.plex_like_stars, "plex_like_stars", file.plex_like_stars);
             layer!(plex.plex_page_size, "plex_page_size", file.plex_page_size);
             layer!(*refresh_every, "refresh_every", file.refresh_every);
@@ -504,6 +529,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             trace: _,
             spotify,
             plex,
+            lastfm,
             refresh_every,
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
@@ -511,6 +537,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let registry = Registry::configured(Sources {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
+                lastfm: lastfm.settings()?,
             });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;

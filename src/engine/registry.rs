@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub struct Sources {
     pub spotify: spotify_source::Settings,
     pub plex: plex_source::Settings,
+    pub lastfm: lastfm_source::Settings,
 }
 
 #[derive(Clone, Default)]
@@ -34,6 +35,7 @@ impl Registry {
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
         r.add(Arc::new(Typed::new(spotify_source::concept(sources.spotify))));
         r.add(Arc::new(Typed::new(plex_source::concept(sources.plex))));
+        r.add(Arc::new(Typed::new(lastfm_source::concept(sources.lastfm))));
         r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }

@@ -14,7 +14,7 @@ pub struct Exposure {
 }
 
 /// What `--expose` is when not given.
-pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource,Scheduling,PlexSource";
+pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource,Scheduling,PlexSource,LastfmSource";
 
 /// What nobody may call over HTTP, whatever the configuration says.
 const NEVER: &[(&str, &str)] = &[("Requesting", "respond")];
