@@ -227,7 +227,7 @@ async fn api(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Resp
                 .iter()
                 .filter(|s| from <= s.uts && s.uts <= to)
                 .collect();
-            chosen.sort_by(|a, b| b.uts.cmp(&a.uts));
+            chosen.sort_by_key(|s| std::cmp::Reverse(s.uts));
             let total = chosen.len();
             let mut tracks: Vec<Value> = chosen
                 .iter()
@@ -256,7 +256,7 @@ async fn api(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Resp
         }
         "user.getlovedtracks" => {
             let mut loved: Vec<&Scrobble> = account.loved.iter().collect();
-            loved.sort_by(|a, b| b.uts.cmp(&a.uts));
+            loved.sort_by_key(|s| std::cmp::Reverse(s.uts));
             let total = loved.len();
             let tracks: Vec<Value> = loved
                 .iter()
