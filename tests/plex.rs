@@ -289,10 +289,15 @@ fn the_like_threshold_is_configurable_in_stars() {
     tracks(&plex, "1", 0, 10);
     rate(&plex, 1, Some(6.0), 1_700_000_100);
     rate(&plex, 2, Some(4.0), 1_700_000_200);
-    let server = start(dir.path(), &["--plex-like-stars", "3"]);
+    // From librarycache.toml (flags and the environment would win over it).
+    let config = dir.path().join("librarycache.toml");
+    std::fs::write(&config, "plex-like-stars = 3\nplex-page-size = 4\n").expect("config");
+    let data = dir.path().join("data");
+    let server = start(&data, &["--config", config.to_str().expect("path")]);
     connect(&server, &plex);
     wait_read(&server, None);
     assert_eq!(liked(&server), ["plex://track/t1"], "three stars and up");
+    assert_eq!(plex.count("/library/sections/1/all"), 3, "pages of 4");
 }
 
 #[test]

@@ -431,9 +431,9 @@ async fn history(State(s): Shared, Query(q): Query<HashMap<String, String>>, h: 
         .cloned()
         .collect();
     if q.get("sort").map(String::as_str) == Some("viewedAt:desc") {
-        entries.sort_by_key(|b| std::cmp::Reverse(b.viewed_at));
+        entries.sort_by_key(|v| std::cmp::Reverse(v.viewed_at));
     } else {
-        entries.sort_by_key(|a| a.viewed_at);
+        entries.sort_by_key(|v| v.viewed_at);
     }
     let all = entries
         .iter()
