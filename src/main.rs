@@ -2,8 +2,8 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use librarycache::cli::{config, library_file};
-use librarycache::engine::{trace_log, Engine, Registry, SyncSet};
+use librarycache::cli::{config, library_file, spotify_export};
+use librarycache::engine::{trace_log, Engine, Registry, Sources, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledStore, Store, StoreSpec};
 use librarycache::trace;
@@ -55,22 +55,76 @@ struct SpotifyArgs {
     full_every: String,
 }
 
+/// A service's base URL given with `flag` must be http(s).
+fn http_url(flag: &str, url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!("{flag}: {url:?} is not an http:// or https:// URL"))
+    }
+}
+
 impl SpotifyArgs {
     fn settings(&self) -> Result<spotify_source::Settings, String> {
         let full_every = Retention::parse_age(&self.full_every).map_err(|e| format!("--full-every: {e}"))?;
-        for (flag, url) in [
-            ("--spotify-api-base", &self.spotify_api_base),
-            ("--spotify-accounts-base", &self.spotify_accounts_base),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("{flag}: {url:?} is not an http:// or https:// URL"));
-            }
-        }
+        http_url("--spotify-api-base", &self.spotify_api_base)?;
+        http_url("--spotify-accounts-base", &self.spotify_accounts_base)?;
         Ok(spotify_source::Settings {
             api_base: self.spotify_api_base.clone(),
             accounts_base: self.spotify_accounts_base.clone(),
             full_every,
             ..spotify_source::Settings::default()
+        })
+    }
+}
+
+/// How PlexSource reads Plex servers (each user's server and token are given to
+/// `PlexSource.connect`; `--full-every` also sets how often its play history is read in full).
+#[derive(clap::Args, Clone)]
+struct PlexArgs {
+    /// A Plex track rated at least this many stars (0.5 to 5, in halves) is a like.
+    #[arg(long, env = "LIBRARYCACHE_PLEX_LIKE_STARS", default_value_t = 4.0)]
+    plex_like_stars: f64,
+    /// Items asked for per page from a Plex server (X-Plex-Container-Size).
+    #[arg(long, env = "LIBRARYCACHE_PLEX_PAGE_SIZE", default_value_t = plex_source::DEFAULT_PAGE_SIZE)]
+    plex_page_size: u64,
+}
+
+impl PlexArgs {
+    fn settings(&self, spotify: &SpotifyArgs) -> Result<plex_source::Settings, String> {
+        let full_every = Retention::parse_age(&spotify.full_every).map_err(|e| format!("--full-every: {e}"))?;
+        let like_rating =
+            plex_source::Settings::like_stars(self.plex_like_stars).map_err(|e| format!("--plex-like-stars: {e}"))?;
+        if !(1..=plex_source::MAX_PAGE_SIZE).contains(&self.plex_page_size) {
+            return Err(format!(
+                "--plex-page-size: {} is not from 1 to {}",
+                self.plex_page_size,
+                plex_source::MAX_PAGE_SIZE
+            ));
+        }
+        Ok(plex_source::Settings {
+            like_rating,
+            page_size: self.plex_page_size,
+            full_every,
+            ..plex_source::Settings::default()
+        })
+    }
+}
+
+/// Where Last.fm is (each user's name and API key are given to `LastfmSource.connect`).
+#[derive(clap::Args, Clone)]
+struct LastfmArgs {
+    /// Base URL of the Last.fm API (calls go to {base}/?method=…; a proxy, or a test server).
+    #[arg(long, env = "LIBRARYCACHE_LASTFM_API_BASE", default_value = lastfm_source::DEFAULT_API_BASE)]
+    lastfm_api_base: String,
+}
+
+impl LastfmArgs {
+    fn settings(&self) -> Result<lastfm_source::Settings, String> {
+        http_url("--lastfm-api-base", &self.lastfm_api_base)?;
+        Ok(lastfm_source::Settings {
+            api_base: self.lastfm_api_base.clone(),
+            ..lastfm_source::Settings::default()
         })
     }
 }
@@ -103,7 +157,7 @@ enum Command {
         #[arg(
             long,
             env = "LIBRARYCACHE_EXPOSE",
-            default_value = "LibraryCache,SpotifySource,Scheduling"
+            default_value = server::DEFAULT_EXPOSE
         )]
         expose: String,
         /// Seconds a request may take before it is answered 503 TIMEOUT (its work still completes).
@@ -122,6 +176,10 @@ enum Command {
         trace: bool,
         #[command(flatten)]
         spotify: SpotifyArgs,
+        #[command(flatten)]
+        plex: PlexArgs,
+        #[command(flatten)]
+        lastfm: LastfmArgs,
         /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
         /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
         #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
@@ -173,13 +231,20 @@ enum Command {
         user: String,
     },
     /// Load a user's library from a JSON file ({tracks, likes, plays, playlists}, as ingest
-    /// takes it): ingest for a new user, sync for a cached one.
+    /// takes it): ingest for a new user, sync for a cached one. With `--format spotify-export`,
+    /// merge a Spotify account-data export directory (liked songs, playlists, streaming history).
     Import {
         #[command(flatten)]
         data: DataArg,
         #[arg(long)]
         user: String,
-        /// The JSON file.
+        /// What FILE is (default: a library JSON file).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Directory of sync files (default: ./syncs when it exists).
+        #[arg(long, env = "LIBRARYCACHE_SYNCS")]
+        syncs: Option<PathBuf>,
+        /// The JSON file (with `--format spotify-export`: the export's directory).
         file: PathBuf,
     },
     /// Write a user's cached library as JSON (the shape import reads) to stdout or --out.
@@ -212,6 +277,13 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// The formats `import --format` reads besides a library file.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    /// A Spotify account-data or extended streaming history export (a directory).
+    SpotifyExport,
 }
 
 fn main() -> ExitCode {
@@ -283,9 +355,14 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             log_max_actions,
             trace,
             spotify,
+            plex,
+            lastfm,
             refresh_every,
         } => {
             layer_spotify(spotify, &unset, &file);
+            layer!(lastfm.lastfm_api_base, "lastfm_api_base", file.lastfm_api_base);
+            layer!(plex.plex_like_stars, "plex_like_stars", file.plex_like_stars);
+            layer!(plex.plex_page_size, "plex_page_size", file.plex_page_size);
             layer!(*refresh_every, "refresh_every", file.refresh_every);
             layer!(*data, "data", file.data);
             layer!(*store, "store", file.store.clone().map(Some));
@@ -310,10 +387,14 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
         }
         Command::Migrate { .. } => {}
         Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
+        Command::Import { data, syncs, .. } => {
+            layer!(data.data, "data", file.data);
+            layer!(data.store, "store", file.store.map(Some));
+            layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+        }
         Command::Rebuild { data }
         | Command::Stats { data, .. }
         | Command::Clear { data, .. }
-        | Command::Import { data, .. }
         | Command::Export { data, .. } => {
             layer!(data.data, "data", file.data);
             layer!(data.store, "store", file.store.map(Some));
@@ -424,13 +505,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             log_max_actions,
             trace: _,
             spotify,
+            plex,
+            lastfm,
             refresh_every,
         } => {
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
             let spec = spec(&data, store.as_deref());
             tracing::info!(store = %spec, "opening the store");
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                plex: plex.settings(&spotify)?,
+                spotify: spotify.settings()?,
+                lastfm: lastfm.settings()?,
+            });
             let engine = Arc::new(engine(open_spec(&spec)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
@@ -470,7 +557,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             syncs,
             spotify,
         } => {
-            let registry = Registry::configured(spotify.settings()?);
+            let registry = Registry::configured(Sources {
+                spotify: spotify.settings()?,
+                ..Sources::default()
+            });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
             let status = librarycache::cli::fetch::run(Arc::clone(&engine), &user, mode.as_deref())
                 .map_err(|e| e.to_string())?;
@@ -493,11 +583,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("cleared the cached library of {user} (its history stays in the log)");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { data, user, file } => {
+        Command::Import {
+            data,
+            user,
+            format: None,
+            syncs,
+            file,
+        } => {
             let library = library_file::read(&file, &user).map_err(|e| e.to_string())?;
-            let engine = Engine::new(open(&data)?, Registry::standard());
+            let engine = engine(open(&data)?, syncs, Registry::standard())?;
             let (action, out) = library_file::import(&engine, library).map_err(|e| e.to_string())?;
             println!("{action}: {out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            data,
+            user,
+            format: Some(ImportFormat::SpotifyExport),
+            syncs,
+            file,
+        } => {
+            let engine = engine(open(&data)?, syncs, Registry::standard())?;
+            let summary = spotify_export::run(&engine, &user, &file).map_err(|e| e.to_string())?;
+            println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { data, user, out } => {

@@ -2,24 +2,17 @@
 //! so an export imports back to the same library): `{userId?, tracks?, likes?, plays?,
 //! playlists?}` as LibraryCache's `ingest` takes it.
 
+use super::json_file::{self, JsonFileError};
 use crate::engine::Engine;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
-use std::io::Read;
 use std::path::Path;
 
 /// What can go wrong reading, writing or applying a library file.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryFileError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("{path}:{line}:{column}: not valid JSON: {message}")]
-    Json {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] JsonFileError),
     #[error("{path}: a library file is a JSON object with tracks, likes, plays and/or playlists, not {found}")]
     NotALibrary { path: String, found: &'static str },
     #[error("{path}: its userId is {in_file:?}, but --user is {given:?}")]
@@ -39,32 +32,20 @@ pub enum LibraryFileError {
 /// Reads a library file, with a progress bar on stderr for files over 8 MiB.
 pub fn read(path: &Path, user: &str) -> Result<Value, LibraryFileError> {
     let shown = path.display().to_string();
-    let read_err = |source| LibraryFileError::Read {
-        path: shown.clone(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(size as usize);
-    if size > 8 * 1024 * 1024 {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bytes = if size > 8 * 1024 * 1024 {
         let bar = ProgressBar::new(size).with_style(
             ProgressStyle::with_template("reading {msg} {bar:40} {bytes}/{total_bytes} ({eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(shown.clone());
-        bar.wrap_read(file).read_to_end(&mut bytes).map_err(read_err)?;
+        let bytes = json_file::read_bytes(path, Some(&bar))?;
         bar.finish_and_clear();
+        bytes
     } else {
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-    }
-    let mut value: Value = serde_json::from_slice(&bytes).map_err(|e| LibraryFileError::Json {
-        path: shown.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
+        json_file::read_bytes(path, None)?
+    };
+    let mut value: Value = json_file::parse(path, &bytes)?;
     let Some(object) = value.as_object_mut() else {
         return Err(LibraryFileError::NotALibrary {
             path: shown,

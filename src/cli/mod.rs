@@ -1,8 +1,12 @@
-//! Support for the `librarycache` command line: the configuration file and library files for
-//! `import` / `export`, `fetch`, `stats`, and `migrate` between stores. The commands themselves are in `src/main.rs`.
+//! Support for the `librarycache` command line: the configuration file, library files for
+//! `import` / `export`, Spotify's account-data export for `import --format spotify-export`, the
+//! one-shot `fetch`, `stats`, and `migrate` between stores. The commands themselves are in
+//! `src/main.rs`.
 
 pub mod config;
 pub mod fetch;
+pub mod json_file;
 pub mod library_file;
 pub mod migrate;
+pub mod spotify_export;
 pub mod stats;

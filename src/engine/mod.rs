@@ -16,7 +16,7 @@ pub mod trace_log;
 pub use background::{Role, Roles};
 pub use flow::{Firing, FlowReport};
 pub use matching::Completed;
-pub use registry::Registry;
+pub use registry::{Registry, Sources};
 pub use syncs::SyncSet;
 
 use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};

@@ -4,6 +4,15 @@ use concept_core::{ConceptSpec, DynConcept, Typed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// How the source concepts read their services: one field per source, each with its defaults
+/// (the services' own addresses).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub spotify: spotify_source::Settings,
+    pub plex: plex_source::Settings,
+    pub lastfm: lastfm_source::Settings,
+}
+
 #[derive(Clone, Default)]
 pub struct Registry {
     concepts: BTreeMap<String, Arc<dyn DynConcept>>,
@@ -16,15 +25,17 @@ impl Registry {
 
     /// The concepts this build ships with, with default settings (Spotify's own addresses).
     pub fn standard() -> Self {
-        Registry::configured(spotify_source::Settings::default())
+        Registry::configured(Sources::default())
     }
 
-    /// The concepts this build ships with, SpotifySource reading Spotify as `spotify` says.
-    pub fn configured(spotify: spotify_source::Settings) -> Self {
+    /// The concepts this build ships with, each source reading its service as `sources` says.
+    pub fn configured(sources: Sources) -> Self {
         let mut r = Registry::new();
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
-        r.add(Arc::new(Typed::new(spotify_source::SpotifySource::new(spotify))));
+        r.add(Arc::new(Typed::new(spotify_source::concept(sources.spotify))));
+        r.add(Arc::new(Typed::new(plex_source::concept(sources.plex))));
+        r.add(Arc::new(Typed::new(lastfm_source::concept(sources.lastfm))));
         r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }

@@ -1,7 +1,7 @@
 //! The trace log: one line per completed action, in the notation of trace files (DESIGN §8),
 //! indented by cascade depth and followed by the firing sync as a comment, so a log pastes into
 //! a spec. Emitted at INFO on the `librarycache::trace` target (`serve --trace` turns it on).
-//! Fields whose names mention a token, password or secret are redacted.
+//! Fields whose names mention a token, password, secret or API key are redacted.
 
 use super::matching::Completed;
 use serde_json::Value;
@@ -41,7 +41,9 @@ pub fn line(c: &Completed) -> String {
 /// Whether a field of this name holds a secret.
 pub fn is_secret(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    ["token", "password", "secret"].iter().any(|s| lower.contains(s))
+    ["token", "password", "secret", "apikey", "api_key"]
+        .iter()
+        .any(|s| lower.contains(s))
 }
 
 /// `v` with every secret field's value replaced by `"[redacted]"`, at any depth.
@@ -108,5 +110,9 @@ mod tests {
         ));
         assert!(l.starts_with("SpotifySource.connect {"), "{l}");
         assert!(l.ends_with("=> error USER_NOT_FOUND"), "{l}");
+        assert_eq!(
+            redacted(&json!({"apiKey": "k", "api_key": "k", "username": "rj", "idempotencyKey": "i"})),
+            json!({"apiKey": "[redacted]", "api_key": "[redacted]", "username": "rj", "idempotencyKey": "i"})
+        );
     }
 }

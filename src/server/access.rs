@@ -14,13 +14,13 @@ pub struct Exposure {
 }
 
 /// What `--expose` is when not given.
-pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource,Scheduling";
+pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource,Scheduling,PlexSource,LastfmSource";
 
 /// What nobody may call over HTTP, whatever the configuration says.
 const NEVER: &[(&str, &str)] = &[("Requesting", "respond")];
 
 impl Default for Exposure {
-    /// LibraryCache's and SpotifySource's actions and queries (never a system action).
+    /// LibraryCache's, the sources' and Scheduling's actions and queries (never a system action).
     fn default() -> Self {
         Exposure::parse(DEFAULT_EXPOSE).expect("the default exposure parses")
     }

@@ -13,7 +13,7 @@ mod error;
 mod routes;
 mod web;
 
-pub use access::{Exposure, ExposureError, Token};
+pub use access::{Exposure, ExposureError, Token, DEFAULT_EXPOSE};
 pub use error::ApiError;
 
 use crate::engine::{Engine, Roles};

@@ -205,5 +205,8 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
     engine.store().projection_dump().expect("dump")
 }
 
+pub mod lastfm;
+pub mod plex;
 pub mod server;
+pub mod source_reads;
 pub mod spotify;

@@ -16,6 +16,7 @@ pub mod input;
 pub mod projection;
 pub mod spec;
 pub mod time;
+pub mod track_name;
 
 pub use background::{BackgroundWork, Host};
 pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, Typed};

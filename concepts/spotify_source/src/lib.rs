@@ -2,32 +2,24 @@
 //! the Spotify Web API in the background and reports each read as a system action, `fetched`
 //! or `failed`, for syncs to hand to whatever keeps libraries. It names no other concept.
 //!
-//! Its spec is `SpotifySource.concept` beside this crate's Cargo.toml. Actions are decided in
-//! [`decide`], rows written by [`apply`] and read by [`queries`]; the background work in
-//! [`worker`] runs reads ([`read`]) over the Web API client in [`web_api`].
+//! Its spec is `SpotifySource.concept` beside this crate's Cargo.toml. The lifecycle (actions,
+//! rows, queries, the background worker) is the source kit's ([`source_kit`]); this crate keeps
+//! what is Spotify's: its credentials and cursor ([`model`]), the Web API client with the
+//! token refresh ([`web_api`]) and the read itself ([`read`]).
 
-pub mod apply;
-pub mod decide;
-pub mod events;
 pub mod model;
-pub mod queries;
 pub mod read;
-pub mod rows;
 pub mod web_api;
-pub mod worker;
 
-use concept_core::input::{decode, encode};
-use concept_core::{
-    ActionCtx, ActionError, ActionKind, ActionSpec, BackgroundWork, Concept, ConceptSpec, Decision, EventMeta,
-    ExpectedVersion, Host, ProjectionRead, ProjectionTxn, StoreFault,
-};
-use events::SourceEvent;
+use concept_core::ActionError;
 use model::*;
-use serde_json::Value;
-use std::sync::Arc;
+use source_kit::{Connection, Failure, Outcome, ReadJob, Reporter, Source, SourceConcept};
 use std::time::Duration;
 
 pub const NAME: &str = "SpotifySource";
+
+/// The concept, as the registry holds it.
+pub type SpotifySource = SourceConcept<Spotify>;
 
 /// Where Spotify is and how the concept reads it.
 #[derive(Debug, Clone)]
@@ -59,120 +51,94 @@ impl Default for Settings {
     }
 }
 
-pub struct SpotifySource {
+/// Spotify as a source: its settings and its Web API client.
+pub struct Spotify {
     settings: Settings,
-    /// Wakes the background work when a read is asked for.
-    wake: Arc<tokio::sync::Notify>,
+    api: web_api::WebApi,
 }
 
-impl SpotifySource {
+impl Spotify {
     pub fn new(settings: Settings) -> Self {
-        SpotifySource {
+        Spotify {
+            api: web_api::WebApi::new(settings.clone()),
             settings,
-            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }
 
-impl Default for SpotifySource {
-    fn default() -> Self {
-        SpotifySource::new(Settings::default())
-    }
+/// The concept reading Spotify as `settings` say.
+pub fn concept(settings: Settings) -> SpotifySource {
+    SourceConcept::new(Spotify::new(settings))
 }
 
-fn unknown(kind: &str, name: &str) -> ActionError {
-    ActionError::not_found("UNKNOWN_ACTION", format!("SpotifySource has no {kind} named {name:?}"))
-}
+impl Source for Spotify {
+    const NAME: &'static str = NAME;
+    const SERVICE: &'static str = "Spotify";
+    const UPDATE_ACTION: Option<&'static str> = Some("tokenRefreshed");
 
-impl Concept for SpotifySource {
-    type Event = SourceEvent;
+    type Connect = ConnectInput;
+    type Credentials = Credentials;
+    type Update = TokenRefresh;
+    type Cursor = Cursor;
+    type ConnectionOutput = ConnectionOutput;
 
-    fn spec(&self) -> ConceptSpec {
-        use ActionKind::{Action, Query, System};
-        ConceptSpec {
-            name: NAME.to_string(),
-            actions: vec![
-                ActionSpec::of::<ConnectInput, UserOutput>("connect", Action),
-                ActionSpec::of::<UserInput, UserOutput>("disconnect", Action),
-                ActionSpec::of::<FetchInput, FetchOutput>("fetch", Action),
-                ActionSpec::of::<ConfirmInput, ConfirmOutput>("confirm", Action),
-                ActionSpec::of::<ProgressInput, UserOutput>("progressed", System),
-                ActionSpec::of::<FetchedInput, FetchedOutput>("fetched", System),
-                ActionSpec::of::<FailedInput, FailedOutput>("failed", System),
-                ActionSpec::of::<TokenRefreshedInput, UserOutput>("tokenRefreshed", System),
-                ActionSpec::of::<UserInput, FetchStatus>("_getFetch", Query),
-                ActionSpec::of::<UserInput, ConnectionOutput>("_getConnection", Query),
-                ActionSpec::of::<NoInput, UsersOutput>("_getConnections", Query),
-            ],
+    fn connect(&self, input: ConnectInput) -> Result<(String, Credentials), ActionError> {
+        source_kit::decide::check_id("userId", &input.user_id)?;
+        if input.access_token.trim().is_empty() {
+            return Err(ActionError::invalid("EMPTY_TOKEN", "`accessToken` must not be empty"));
         }
-    }
-
-    fn event_kind(event: &SourceEvent) -> &'static str {
-        event.kind()
-    }
-
-    fn perform(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        action: &str,
-        input: Value,
-    ) -> Result<Decision<SourceEvent>, ActionError> {
-        let name = format!("SpotifySource.{action}");
-        let (user, events, output) = match action {
-            "connect" => decide::connect(decode(&name, input)?)?,
-            "disconnect" => decide::disconnect(view, decode(&name, input)?)?,
-            "fetch" => decide::fetch(ctx, view, &self.settings, decode(&name, input)?)?,
-            "confirm" => decide::confirm(view, decode(&name, input)?)?,
-            "progressed" => decide::progressed(view, decode(&name, input)?)?,
-            "fetched" => decide::fetched(view, decode(&name, input)?)?,
-            "failed" => decide::failed(view, decode(&name, input)?)?,
-            "tokenRefreshed" => decide::token_refreshed(view, decode(&name, input)?)?,
-            other => return Err(unknown("action", other)),
+        source_kit::decide::check_time("expiresAt", &input.expires_at)?;
+        if input.refresh_token.is_some() && input.client_id.is_none() {
+            return Err(ActionError::invalid(
+                "MISSING_CLIENT_ID",
+                "`refreshToken` needs `clientId` (and `clientSecret` unless the app uses PKCE) to be used",
+            ));
+        }
+        let credentials = Credentials {
+            access_token: input.access_token,
+            refresh_token: input.refresh_token,
+            client_id: input.client_id,
+            client_secret: input.client_secret,
+            expires_at: input.expires_at,
         };
-        let appends = if events.is_empty() {
-            Vec::new()
-        } else {
-            let version = view.stream_version(&user)?;
-            vec![(user, ExpectedVersion::Exact(version), events)]
-        };
-        Ok(Decision { output, appends })
+        Ok((input.user_id, credentials))
     }
 
-    fn query(
+    fn describe(&self, user: &str, conn: &Connection<Credentials>) -> ConnectionOutput {
+        ConnectionOutput {
+            user_id: user.to_string(),
+            connected_at: conn.connected_at.clone(),
+            expires_at: conn.credentials.expires_at.clone(),
+            can_refresh: conn.credentials.refresh_token.is_some(),
+            needs_reauth: conn.needs_reauth,
+        }
+    }
+
+    fn check_update(&self, update: &TokenRefresh) -> Result<(), ActionError> {
+        source_kit::decide::check_time("expiresAt", &update.expires_at)
+    }
+
+    fn apply_update(&self, credentials: &mut Credentials, update: &TokenRefresh) {
+        credentials.access_token = update.access_token.clone();
+        if update.refresh_token.is_some() {
+            credentials.refresh_token = update.refresh_token.clone();
+        }
+        credentials.expires_at = update.expires_at.clone();
+    }
+
+    fn full_at(cursor: &Cursor) -> Option<&str> {
+        cursor.full_at.as_deref()
+    }
+
+    fn full_every(&self) -> chrono::Duration {
+        self.settings.full_every
+    }
+
+    async fn read(
         &self,
-        _ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError> {
-        let name = format!("SpotifySource.{query}");
-        match query {
-            "_getFetch" => encode(&queries::get_fetch(view, decode(&name, input)?)?),
-            "_getConnection" => encode(&queries::get_connection(view, decode(&name, input)?)?),
-            "_getConnections" => {
-                let _: NoInput = decode(&name, input)?;
-                encode(&queries::get_connections(view)?)
-            }
-            other => Err(unknown("query", other)),
-        }
-    }
-
-    fn apply(&self, meta: &EventMeta, event: &SourceEvent, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
-        apply::apply(meta, event, txn)
-    }
-
-    fn committed(&self, action: &str, _output: &Value) {
-        if matches!(action, "fetch" | "connect" | "disconnect") {
-            self.wake.notify_one();
-        }
-    }
-
-    fn background(self: Arc<Self>, host: Arc<dyn Host>) -> Option<BackgroundWork> {
-        Some(Box::pin(worker::run(
-            self.settings.clone(),
-            Arc::clone(&self.wake),
-            host,
-        )))
+        job: ReadJob<Credentials, Cursor>,
+        report: Reporter<TokenRefresh>,
+    ) -> Result<Outcome<Cursor>, Failure> {
+        read::run(&self.api, job, report).await.map_err(Failure::from)
     }
 }

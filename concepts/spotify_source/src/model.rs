@@ -1,11 +1,10 @@
-//! SpotifySource's vocabulary on the wire: the inputs and outputs of its actions and queries
-//! (camelCase JSON, RFC 3339 times). The JSON Schemas the engine validates against and the
-//! server publishes are derived from these types. Secrets appear only in inputs, never in an
-//! output.
+//! SpotifySource's own vocabulary: `connect`'s input, the stored credentials, the token refresh
+//! a read records, the cursor and `_getConnection`'s answer (camelCase JSON, RFC 3339 times).
+//! The rest of the wire contract is the source kit's (`source_kit::model`). Secrets appear only
+//! in inputs, never in an output.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 /// `connect`: the user's Spotify credentials (an OAuth access token, and what refreshes it).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -24,111 +23,31 @@ pub struct ConnectInput {
     pub expires_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserInput {
-    pub user_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// What `connect` stores (the `Connected` event and the connection row hold these fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserOutput {
-    pub user_id: String,
+pub struct Credentials {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
-/// No input.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoInput {}
-
-/// `fetch`: start a read. Without `mode` the concept chooses: `full` when it has no read to go
-/// on or the last full read is older than the configured period, else `incremental`.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+/// `tokenRefreshed` (system, with `userId`): the access token was refreshed during a read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FetchInput {
-    pub user_id: String,
+pub struct TokenRefresh {
+    pub access_token: String,
+    /// A rotated refresh token, when the accounts service issued one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<Mode>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum Mode {
-    Full,
-    Incremental,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Full => "full",
-            Mode::Incremental => "incremental",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FetchOutput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub mode: Mode,
-    /// True when this is a read already running (a second `fetch` joins it).
-    pub running: bool,
-}
-
-/// `progressed` (system): how far a running read is.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProgressInput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub phase: String,
-    pub current: u64,
-    pub total: u64,
-}
-
-/// `fetched` (system): a read ended. `complete` reads replace the cached collections; others
-/// only add and update. Tracks, likes, plays and playlists are in LibraryCache's shapes.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FetchedInput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub complete: bool,
-    pub tracks: Vec<Map<String, Value>>,
-    pub likes: Vec<Map<String, Value>>,
-    pub plays: Vec<Map<String, Value>>,
-    pub playlists: Vec<Map<String, Value>>,
-    /// Items the source listed without a track (removed from Spotify's catalogue), skipped.
-    #[serde(default)]
-    pub skipped: u64,
-    /// Playlists whose entries could not be read (403): kept with their metadata.
-    #[serde(default)]
-    pub unreadable: u64,
-    /// What the next incremental read compares against.
-    pub cursor: Cursor,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FetchedOutput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub complete: bool,
-    pub counts: Counts,
-}
-
-/// How much a read brought.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Counts {
-    pub tracks: u64,
-    pub likes: u64,
-    pub plays: u64,
-    pub playlists: u64,
-    pub skipped: u64,
-    pub unreadable: u64,
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// The state of the source after a read, which the next incremental read compares against: the
@@ -154,89 +73,6 @@ pub struct HeadLike {
     pub added_at: String,
 }
 
-/// `failed` (system): a read ended without a result.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FailedInput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub code: String,
-    pub error: String,
-    /// Not before this time may Spotify be asked again (RFC 3339), e.g. after a 429.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<String>,
-    /// The user must connect again (the refresh token was refused).
-    #[serde(default)]
-    pub needs_reauth: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FailedOutput {
-    pub user_id: String,
-    pub fetch_id: String,
-    pub code: String,
-}
-
-/// `tokenRefreshed` (system): the access token was refreshed during a read.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TokenRefreshedInput {
-    pub user_id: String,
-    pub access_token: String,
-    /// A rotated refresh token, when the accounts service issued one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
-}
-
-/// `confirm`: the consumer took the read (a sync calls it once LibraryCache accepted the read);
-/// its cursor becomes the base of the next incremental read.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfirmInput {
-    pub user_id: String,
-    pub fetch_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfirmOutput {
-    pub user_id: String,
-    pub fetch_id: String,
-    /// False when the read was not the latest unconfirmed one (nothing changed).
-    pub confirmed: bool,
-}
-
-/// `_getFetch`: the user's latest read, as the store has it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FetchStatus {
-    pub user_id: String,
-    /// Null before the first read.
-    pub fetch_id: Option<String>,
-    /// The flow the read reports in (`GET /api/flows/{flow}` tells its story).
-    pub flow: Option<String>,
-    pub mode: Option<Mode>,
-    /// `idle` (no read yet), `starting`, `likes`, `playlists`, `plays`, `done` or `failed`.
-    pub phase: String,
-    pub current: u64,
-    pub total: u64,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub complete: Option<bool>,
-    pub counts: Option<Counts>,
-    pub code: Option<String>,
-    pub error: Option<String>,
-    pub retry_at: Option<String>,
-    pub needs_reauth: bool,
-    /// Whether the user is connected now.
-    pub connected: bool,
-    /// When the last complete read the consumer took was made.
-    pub last_full_at: Option<String>,
-}
-
 /// `_getConnection`: whether and since when the user is connected (never a secret).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -246,10 +82,4 @@ pub struct ConnectionOutput {
     pub expires_at: Option<String>,
     pub can_refresh: bool,
     pub needs_reauth: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UsersOutput {
-    pub user_ids: Vec<String>,
 }

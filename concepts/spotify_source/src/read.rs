@@ -8,9 +8,11 @@
 //! turns into a full read. A 401 renews the access token once and retries; every other failure
 //! ends the read (the caller reports it).
 
-use crate::model::{Cursor, HeadLike, Mode};
-use crate::web_api::{ApiError, Refreshed, WebApi};
+use crate::model::{Credentials, Cursor, HeadLike, TokenRefresh};
+use crate::web_api::{ApiError, WebApi};
+use concept_core::time::{format_rfc3339, parse_rfc3339};
 use serde_json::{json, Map, Value};
+use source_kit::{Mode, ReadJob, Reporter};
 use std::collections::HashSet;
 
 /// How many of the newest likes the cursor keeps.
@@ -21,38 +23,28 @@ const PLAYLISTS_PAGE: u64 = 50;
 const ITEMS_PAGE: u64 = 100;
 /// How often a playlist is re-read when its snapshot changes while it is being read.
 const SNAPSHOT_ATTEMPTS: usize = 3;
-
-/// What a read reports while it runs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Note {
-    Progress {
-        phase: &'static str,
-        current: u64,
-        total: u64,
-    },
-    TokenRefreshed(Refreshed),
-}
-
-/// The credentials a read goes on (and renews).
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-}
+/// A token expiring within this margin is renewed before the read starts.
+const RENEW_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 /// A finished read, in LibraryCache's shapes.
-#[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    pub complete: bool,
-    pub tracks: Vec<Map<String, Value>>,
-    pub likes: Vec<Map<String, Value>>,
-    pub plays: Vec<Map<String, Value>>,
-    pub playlists: Vec<Map<String, Value>>,
-    pub skipped: u64,
-    pub unreadable: u64,
-    pub cursor: Cursor,
+pub type Outcome = source_kit::Outcome<Cursor>;
+
+/// Runs the read `job` asks for: renews a token about to expire first, then reads in full, or
+/// incrementally against the confirmed cursor when asked.
+pub async fn run(
+    api: &WebApi,
+    job: ReadJob<Credentials, Cursor>,
+    report: Reporter<TokenRefresh>,
+) -> Result<Outcome, ApiError> {
+    let creds = job.connection.credentials.clone();
+    let expires = creds.expires_at.as_deref().and_then(parse_rfc3339);
+    let renew_first = expires.is_some_and(|t| t - RENEW_MARGIN <= job.now) && creds.refresh_token.is_some();
+    let mut read = Read::new(api, creds, report);
+    if renew_first {
+        read.renew().await?;
+    }
+    let now = format_rfc3339(&job.now);
+    read.run(job.mode, job.cursor.as_ref(), &now).await
 }
 
 /// A read in progress.
@@ -60,26 +52,26 @@ pub struct Read<'a> {
     api: &'a WebApi,
     creds: Credentials,
     refreshed: bool,
-    notes: tokio::sync::mpsc::UnboundedSender<Note>,
+    report: Reporter<TokenRefresh>,
     tracks: Vec<Map<String, Value>>,
     seen_tracks: HashSet<String>,
     skipped: u64,
 }
 
 impl<'a> Read<'a> {
-    pub fn new(api: &'a WebApi, creds: Credentials, notes: tokio::sync::mpsc::UnboundedSender<Note>) -> Self {
+    pub fn new(api: &'a WebApi, creds: Credentials, report: Reporter<TokenRefresh>) -> Self {
         Read {
             api,
             creds,
             refreshed: false,
-            notes,
+            report,
             tracks: Vec::new(),
             seen_tracks: HashSet::new(),
             skipped: 0,
         }
     }
 
-    /// Renews the access token now (it is about to expire).
+    /// Renews the access token now (it is about to expire, or was refused).
     pub async fn renew(&mut self) -> Result<(), ApiError> {
         let refresh = self.creds.refresh_token.clone().ok_or(ApiError::NoRefreshToken)?;
         let renewed = self
@@ -95,7 +87,13 @@ impl<'a> Read<'a> {
             self.creds.refresh_token = Some(rotated.clone());
         }
         self.refreshed = true;
-        self.note(Note::TokenRefreshed(renewed));
+        self.report.update(TokenRefresh {
+            access_token: renewed.access_token,
+            refresh_token: renewed.refresh_token,
+            expires_at: renewed
+                .expires_in
+                .map(|s| format_rfc3339(&(chrono::Utc::now() + chrono::Duration::seconds(s as i64)))),
+        });
         Ok(())
     }
 
@@ -196,11 +194,6 @@ impl<'a> Read<'a> {
         }
     }
 
-    fn note(&self, note: Note) {
-        // The receiver only goes away when the read is abandoned.
-        let _ = self.notes.send(note);
-    }
-
     /// An authorised GET; a 401 renews the token once per read and retries.
     async fn get(&mut self, path: &str) -> Result<Value, ApiError> {
         match self.api.get(&self.creds.access_token, path).await {
@@ -244,11 +237,7 @@ impl<'a> Read<'a> {
                         .is_some_and(|id| known_pairs.contains(&(id, added_at.as_str())));
                     let older = newest_known.as_deref().is_some_and(|n| added_at.as_str() < n);
                     if pair_known || older {
-                        self.note(Note::Progress {
-                            phase: "likes",
-                            current: likes.len() as u64,
-                            total: likes.len() as u64,
-                        });
+                        self.report.progress("likes", likes.len() as u64, likes.len() as u64);
                         return Ok((likes, total));
                     }
                 }
@@ -260,11 +249,7 @@ impl<'a> Read<'a> {
                 likes.push(Like { track_id: id, added_at });
             }
             offset += count;
-            self.note(Note::Progress {
-                phase: "likes",
-                current: offset.min(total),
-                total,
-            });
+            self.report.progress("likes", offset.min(total), total);
             if count == 0 || offset >= total {
                 return Ok((likes, total));
             }
@@ -329,11 +314,7 @@ impl<'a> Read<'a> {
                 playlists.push(playlist);
             }
             snapshots.insert(id, snapshot);
-            self.note(Note::Progress {
-                phase: "playlists",
-                current: n as u64 + 1,
-                total,
-            });
+            self.report.progress("playlists", n as u64 + 1, total);
         }
         Ok((playlists, snapshots, unreadable))
     }
@@ -406,11 +387,7 @@ impl<'a> Read<'a> {
             m.insert("playedAt".into(), Value::String(at.to_string()));
             plays.push(m);
         }
-        self.note(Note::Progress {
-            phase: "plays",
-            current: plays.len() as u64,
-            total: plays.len() as u64,
-        });
+        self.report.progress("plays", plays.len() as u64, plays.len() as u64);
         Ok(plays)
     }
 
@@ -454,10 +431,9 @@ fn head_of(likes: &[Like], older: &[HeadLike]) -> Vec<HeadLike> {
 }
 
 fn items_of<'v>(page: &'v Value, path: &str) -> Result<&'v Vec<Value>, ApiError> {
-    page["items"].as_array().ok_or_else(|| ApiError::Unexpected {
-        path: path.to_string(),
-        error: "the answer has no `items` list".into(),
-    })
+    page["items"]
+        .as_array()
+        .ok_or_else(|| ApiError::unexpected(path, "the answer has no `items` list"))
 }
 
 /// A track's (or episode's, or local file's) id: its URI.

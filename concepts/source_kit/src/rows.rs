@@ -1,4 +1,4 @@
-//! SpotifySource's projection rows (JSON values under one-letter key spaces, per user) and the
+//! A source's projection rows (JSON values under one-letter key spaces, per user) and the
 //! functions that read them. Only [`crate::apply`] writes them.
 //!
 //! | key | row |
@@ -9,7 +9,7 @@
 //! | `k\0user` | [`CursorRow`]: the cursor of the last read the consumer confirmed |
 //! | `p\0user` | [`CursorRow`]: the cursor of the last finished read, until confirmed |
 
-use crate::model::{Counts, Cursor, Mode};
+use crate::model::{Counts, Mode};
 use concept_core::{ProjectionRead, StoreFault};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -32,15 +32,14 @@ pub fn user_of(key: &[u8]) -> Option<String> {
     key.get(2..).map(|u| String::from_utf8_lossy(u).into_owned())
 }
 
+/// A user's connection: the source's credentials and what the kit keeps beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Connection {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub expires_at: Option<String>,
+pub struct Connection<C> {
+    #[serde(flatten)]
+    pub credentials: C,
     pub connected_at: String,
+    /// The service refused the credentials: `fetch` is refused until the user connects again.
     pub needs_reauth: bool,
 }
 
@@ -70,9 +69,9 @@ impl FetchRow {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CursorRow {
+pub struct CursorRow<K> {
     pub fetch_id: String,
-    pub cursor: Cursor,
+    pub cursor: K,
 }
 
 pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
@@ -85,9 +84,12 @@ pub fn read<T: DeserializeOwned, R: ProjectionRead + ?Sized>(
     user: &str,
 ) -> Result<Option<T>, StoreFault> {
     match view.get(&key(space, user))? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreFault::new(format!("a SpotifySource row of {user:?} does not decode: {e}"))),
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            StoreFault::new(format!(
+                "a source row ({}) of {user:?} does not decode: {e}",
+                char::from(space)
+            ))
+        }),
         None => Ok(None),
     }
 }

@@ -1,25 +1,29 @@
-//! SpotifySource's queries: the latest read and the connections, never a secret.
+//! A source's queries: the latest read and the connections, never a secret.
 
 use crate::decide::{check_id, connection, not_connected};
 use crate::model::*;
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH};
+use crate::Source;
 use concept_core::{ActionError, ProjectionRead};
 
-pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchStatus, ActionError> {
+pub fn get_fetch<S: Source>(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchStatus, ActionError> {
     let user = input.user_id;
     check_id("userId", &user)?;
-    let conn = rows::read::<Connection, _>(view, CONNECTION, &user)?;
+    let conn = rows::read::<Connection<S::Credentials>, _>(view, CONNECTION, &user)?;
     let fetch = rows::read::<FetchRow, _>(view, FETCH, &user)?;
     if conn.is_none() && fetch.is_none() {
-        return Err(not_connected(&user));
+        return Err(not_connected::<S>(&user));
     }
-    let confirmed = rows::read::<CursorRow, _>(view, CONFIRMED, &user)?;
+    let confirmed = rows::read::<CursorRow<S::Cursor>, _>(view, CONFIRMED, &user)?;
     let mut status = FetchStatus {
         user_id: user,
         phase: "idle".into(),
         needs_reauth: conn.as_ref().is_some_and(|c| c.needs_reauth),
         connected: conn.is_some(),
-        last_full_at: confirmed.and_then(|c| c.cursor.full_at),
+        last_full_at: confirmed
+            .as_ref()
+            .and_then(|c| S::full_at(&c.cursor))
+            .map(str::to_string),
         ..FetchStatus::default()
     };
     if let Some(f) = fetch {
@@ -40,16 +44,14 @@ pub fn get_fetch(view: &dyn ProjectionRead, input: UserInput) -> Result<FetchSta
     Ok(status)
 }
 
-pub fn get_connection(view: &dyn ProjectionRead, input: UserInput) -> Result<ConnectionOutput, ActionError> {
+pub fn get_connection<S: Source>(
+    view: &dyn ProjectionRead,
+    source: &S,
+    input: UserInput,
+) -> Result<S::ConnectionOutput, ActionError> {
     check_id("userId", &input.user_id)?;
-    let conn = connection(view, &input.user_id)?;
-    Ok(ConnectionOutput {
-        user_id: input.user_id,
-        connected_at: conn.connected_at,
-        expires_at: conn.expires_at,
-        can_refresh: conn.refresh_token.is_some(),
-        needs_reauth: conn.needs_reauth,
-    })
+    let conn = connection::<S>(view, &input.user_id)?;
+    Ok(source.describe(&input.user_id, &conn))
 }
 
 pub fn get_connections(view: &dyn ProjectionRead) -> Result<UsersOutput, ActionError> {

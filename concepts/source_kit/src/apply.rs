@@ -1,28 +1,27 @@
-//! From SpotifySource's events to its projection rows — the only writer of the rows, run live
-//! inside each commit and again by a rebuild.
+//! From a source's events to its projection rows — the only writer of the rows, run live inside
+//! each commit and again by a rebuild.
 
 use crate::events::SourceEvent;
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING, RUNNING};
+use crate::Source;
 use concept_core::time::format_rfc3339;
 use concept_core::{EventMeta, ProjectionTxn, StoreFault};
 
-pub fn apply(meta: &EventMeta, event: &SourceEvent, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
+/// The event type of source `S`.
+pub type Event<S> = SourceEvent<<S as Source>::Credentials, <S as Source>::Update, <S as Source>::Cursor>;
+
+pub fn apply<S: Source>(
+    source: &S,
+    meta: &EventMeta,
+    event: &Event<S>,
+    txn: &mut dyn ProjectionTxn,
+) -> Result<(), StoreFault> {
     let user = meta.stream.as_str();
     let at = format_rfc3339(&meta.at);
     match event {
-        SourceEvent::Connected {
-            access_token,
-            refresh_token,
-            client_id,
-            client_secret,
-            expires_at,
-        } => {
+        SourceEvent::Connected(credentials) => {
             let row = Connection {
-                access_token: access_token.clone(),
-                refresh_token: refresh_token.clone(),
-                client_id: client_id.clone(),
-                client_secret: client_secret.clone(),
-                expires_at: expires_at.clone(),
+                credentials: credentials.clone(),
                 connected_at: at,
                 needs_reauth: false,
             };
@@ -38,23 +37,15 @@ pub fn apply(meta: &EventMeta, event: &SourceEvent, txn: &mut dyn ProjectionTxn)
                     fetch.phase = "failed".into();
                     fetch.finished_at = Some(at);
                     fetch.code = Some("DISCONNECTED".into());
-                    fetch.error = Some("the user disconnected Spotify while the read ran".into());
+                    fetch.error = Some(format!("the user disconnected {} while the read ran", S::SERVICE));
                     txn.put(&rows::key(FETCH, user), rows::encode(&fetch));
                 }
             }
             txn.delete(&rows::key(RUNNING, user));
         }
-        SourceEvent::TokenRefreshed {
-            access_token,
-            refresh_token,
-            expires_at,
-        } => {
-            if let Some(mut conn) = rows::read::<Connection, _>(&*txn, CONNECTION, user)? {
-                conn.access_token = access_token.clone();
-                if refresh_token.is_some() {
-                    conn.refresh_token = refresh_token.clone();
-                }
-                conn.expires_at = expires_at.clone();
+        SourceEvent::ConnectionUpdated(update) => {
+            if let Some(mut conn) = rows::read::<Connection<S::Credentials>, _>(&*txn, CONNECTION, user)? {
+                source.apply_update(&mut conn.credentials, update);
                 txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
             }
         }
@@ -123,14 +114,14 @@ pub fn apply(meta: &EventMeta, event: &SourceEvent, txn: &mut dyn ProjectionTxn)
             })?;
             txn.delete(&rows::key(RUNNING, user));
             if *needs_reauth {
-                if let Some(mut conn) = rows::read::<Connection, _>(&*txn, CONNECTION, user)? {
+                if let Some(mut conn) = rows::read::<Connection<S::Credentials>, _>(&*txn, CONNECTION, user)? {
                     conn.needs_reauth = true;
                     txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
                 }
             }
         }
         SourceEvent::CursorConfirmed { fetch_id } => {
-            if let Some(pending) = rows::read::<CursorRow, _>(&*txn, PENDING, user)? {
+            if let Some(pending) = rows::read::<CursorRow<S::Cursor>, _>(&*txn, PENDING, user)? {
                 if &pending.fetch_id == fetch_id {
                     txn.put(&rows::key(CONFIRMED, user), rows::encode(&pending));
                     txn.delete(&rows::key(PENDING, user));

@@ -1,84 +1,81 @@
-//! SpotifySource's actions: check preconditions against the rows, refuse or decide events.
+//! A source's actions: check preconditions against the rows, refuse or decide events.
 
+use crate::apply::Event;
 use crate::events::SourceEvent;
 use crate::model::*;
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING};
-use crate::Settings;
+use crate::Source;
+use concept_core::input::decode;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{ActionCtx, ActionError, ProjectionRead};
+use serde_json::Value;
 
 /// What an action decided: the user's stream, its events, and the output.
-pub type Decided = (String, Vec<SourceEvent>, serde_json::Value);
+pub type Decided<S> = (String, Vec<Event<S>>, Value);
 
-fn output<T: serde::Serialize>(out: &T) -> Result<serde_json::Value, ActionError> {
+fn output<T: serde::Serialize>(out: &T) -> Result<Value, ActionError> {
     concept_core::input::encode(out)
+}
+
+fn user_output(user: &str) -> Result<Value, ActionError> {
+    output(&UserOutput {
+        user_id: user.to_string(),
+    })
 }
 
 /// A user id or fetch id: the ids every concept takes (`concept_core::fields::id`).
 pub use concept_core::fields::id as check_id;
 
-fn check_time(field: &str, t: &Option<String>) -> Result<(), ActionError> {
+/// An optional RFC 3339 time field (`concept_core::fields::opt_time`).
+pub fn check_time(field: &str, t: &Option<String>) -> Result<(), ActionError> {
     concept_core::fields::opt_time(field, t.as_deref()).map(|_| ())
 }
 
-pub fn not_connected(user: &str) -> ActionError {
+pub fn not_connected<S: Source>(user: &str) -> ActionError {
     ActionError::not_found(
         "NOT_CONNECTED",
-        format!("user {user:?} has not connected Spotify; call SpotifySource.connect first"),
+        format!(
+            "user {user:?} has not connected {}; call {}.connect first",
+            S::SERVICE,
+            S::NAME
+        ),
     )
 }
 
-pub fn connection(view: &dyn ProjectionRead, user: &str) -> Result<Connection, ActionError> {
-    rows::read::<Connection, _>(view, CONNECTION, user)?.ok_or_else(|| not_connected(user))
+pub fn connection<S: Source>(view: &dyn ProjectionRead, user: &str) -> Result<Connection<S::Credentials>, ActionError> {
+    rows::read::<Connection<S::Credentials>, _>(view, CONNECTION, user)?.ok_or_else(|| not_connected::<S>(user))
 }
 
-pub fn connect(input: ConnectInput) -> Result<Decided, ActionError> {
-    check_id("userId", &input.user_id)?;
-    if input.access_token.trim().is_empty() {
-        return Err(ActionError::invalid("EMPTY_TOKEN", "`accessToken` must not be empty"));
-    }
-    check_time("expiresAt", &input.expires_at)?;
-    if input.refresh_token.is_some() && input.client_id.is_none() {
-        return Err(ActionError::invalid(
-            "MISSING_CLIENT_ID",
-            "`refreshToken` needs `clientId` (and `clientSecret` unless the app uses PKCE) to be used",
-        ));
-    }
-    let out = output(&UserOutput {
-        user_id: input.user_id.clone(),
-    })?;
-    let event = SourceEvent::Connected {
-        access_token: input.access_token,
-        refresh_token: input.refresh_token,
-        client_id: input.client_id,
-        client_secret: input.client_secret,
-        expires_at: input.expires_at,
-    };
-    Ok((input.user_id, vec![event], out))
+pub fn connect<S: Source>(source: &S, input: S::Connect) -> Result<Decided<S>, ActionError> {
+    let (user, credentials) = source.connect(input)?;
+    check_id("userId", &user)?;
+    let out = user_output(&user)?;
+    Ok((user, vec![SourceEvent::Connected(credentials)], out))
 }
 
-pub fn disconnect(view: &dyn ProjectionRead, input: UserInput) -> Result<Decided, ActionError> {
+pub fn disconnect<S: Source>(view: &dyn ProjectionRead, input: UserInput) -> Result<Decided<S>, ActionError> {
     check_id("userId", &input.user_id)?;
-    connection(view, &input.user_id)?;
-    let out = output(&UserOutput {
-        user_id: input.user_id.clone(),
-    })?;
+    connection::<S>(view, &input.user_id)?;
+    let out = user_output(&input.user_id)?;
     Ok((input.user_id, vec![SourceEvent::Disconnected {}], out))
 }
 
-pub fn fetch(
+pub fn fetch<S: Source>(
     ctx: &ActionCtx,
     view: &dyn ProjectionRead,
-    settings: &Settings,
+    source: &S,
     input: FetchInput,
-) -> Result<Decided, ActionError> {
+) -> Result<Decided<S>, ActionError> {
     let user = input.user_id;
     check_id("userId", &user)?;
-    let conn = connection(view, &user)?;
+    let conn = connection::<S>(view, &user)?;
     if conn.needs_reauth {
         return Err(ActionError::conflict(
             "NEEDS_REAUTH",
-            format!("Spotify refused the stored credentials of {user:?}; connect again"),
+            format!(
+                "{} refused the stored credentials of {user:?}; connect again",
+                S::SERVICE
+            ),
         ));
     }
     let last = rows::read::<FetchRow, _>(view, FETCH, &user)?;
@@ -101,14 +98,16 @@ pub fn fetch(
                 concept_core::ErrorKind::RateLimited,
                 "RATE_LIMITED",
                 format!(
-                    "Spotify asked us to wait until {} before reading {user:?}'s library again",
+                    "{} asked us to wait until {} before reading {user:?}'s library again",
+                    S::SERVICE,
                     format_rfc3339(&retry_at)
                 ),
             ));
         }
     }
-    let confirmed = rows::read::<CursorRow, _>(view, CONFIRMED, &user)?;
-    let mode = choose_mode(ctx, settings, input.mode, confirmed.as_ref());
+    let confirmed = rows::read::<CursorRow<S::Cursor>, _>(view, CONFIRMED, &user)?;
+    let full_at = confirmed.as_ref().map(|c| S::full_at(&c.cursor));
+    let mode = choose_mode(ctx, source.full_every(), input.mode, full_at);
     let fetch_id = uuid::Uuid::now_v7().to_string();
     let out = output(&FetchOutput {
         user_id: user.clone(),
@@ -124,21 +123,24 @@ pub fn fetch(
     Ok((user, vec![event], out))
 }
 
-/// Full without a confirmed read to compare against, or when the last full read is older than
-/// the configured period (increments cannot see removals); incremental otherwise, or as asked.
-fn choose_mode(ctx: &ActionCtx, settings: &Settings, asked: Option<Mode>, confirmed: Option<&CursorRow>) -> Mode {
-    let Some(confirmed) = confirmed else {
+/// Full without a confirmed read to compare against (`confirmed` is `None`), or when the last
+/// full read (`Some(full_at)`) is older than `full_every` (increments cannot see removals);
+/// incremental otherwise, or as asked.
+fn choose_mode(
+    ctx: &ActionCtx,
+    full_every: chrono::Duration,
+    asked: Option<Mode>,
+    confirmed: Option<Option<&str>>,
+) -> Mode {
+    let Some(full_at) = confirmed else {
         return Mode::Full;
     };
     match asked {
         Some(mode) => mode,
-        None => {
-            let full_at = confirmed.cursor.full_at.as_deref().and_then(parse_rfc3339);
-            match full_at {
-                Some(t) if ctx.now - t < settings.full_every => Mode::Incremental,
-                _ => Mode::Full,
-            }
-        }
+        None => match full_at.and_then(parse_rfc3339) {
+            Some(t) if ctx.now - t < full_every => Mode::Incremental,
+            _ => Mode::Full,
+        },
     }
 }
 
@@ -155,11 +157,9 @@ fn running(view: &dyn ProjectionRead, user: &str, fetch_id: &str) -> Result<Fetc
     }
 }
 
-pub fn progressed(view: &dyn ProjectionRead, input: ProgressInput) -> Result<Decided, ActionError> {
+pub fn progressed<S: Source>(view: &dyn ProjectionRead, input: ProgressInput) -> Result<Decided<S>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
-    let out = output(&UserOutput {
-        user_id: input.user_id.clone(),
-    })?;
+    let out = user_output(&input.user_id)?;
     let event = SourceEvent::FetchProgressed {
         fetch_id: input.fetch_id,
         phase: input.phase,
@@ -169,7 +169,10 @@ pub fn progressed(view: &dyn ProjectionRead, input: ProgressInput) -> Result<Dec
     Ok((input.user_id, vec![event], out))
 }
 
-pub fn fetched(view: &dyn ProjectionRead, input: FetchedInput) -> Result<Decided, ActionError> {
+pub fn fetched<S: Source>(
+    view: &dyn ProjectionRead,
+    input: FetchedInput<S::Cursor>,
+) -> Result<Decided<S>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     let counts = Counts {
         tracks: input.tracks.len() as u64,
@@ -194,7 +197,7 @@ pub fn fetched(view: &dyn ProjectionRead, input: FetchedInput) -> Result<Decided
     Ok((input.user_id, vec![event], out))
 }
 
-pub fn failed(view: &dyn ProjectionRead, input: FailedInput) -> Result<Decided, ActionError> {
+pub fn failed<S: Source>(view: &dyn ProjectionRead, input: FailedInput) -> Result<Decided<S>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     check_time("retryAt", &input.retry_at)?;
     let out = output(&FailedOutput {
@@ -212,25 +215,41 @@ pub fn failed(view: &dyn ProjectionRead, input: FailedInput) -> Result<Decided, 
     Ok((input.user_id, vec![event], out))
 }
 
-pub fn token_refreshed(view: &dyn ProjectionRead, input: TokenRefreshedInput) -> Result<Decided, ActionError> {
-    check_id("userId", &input.user_id)?;
-    connection(view, &input.user_id)?;
-    check_time("expiresAt", &input.expires_at)?;
-    let out = output(&UserOutput {
-        user_id: input.user_id.clone(),
-    })?;
-    let event = SourceEvent::TokenRefreshed {
-        access_token: input.access_token,
-        refresh_token: input.refresh_token,
-        expires_at: input.expires_at,
+/// The update action ([`Source::UPDATE_ACTION`]): `userId` plus the fields of `S::Update`.
+pub fn updated<S: Source>(
+    view: &dyn ProjectionRead,
+    source: &S,
+    action: &str,
+    input: Value,
+) -> Result<Decided<S>, ActionError> {
+    let mut input = input;
+    let user = match input.as_object_mut().and_then(|o| o.remove("userId")) {
+        Some(Value::String(user)) => user,
+        Some(_) => {
+            return Err(ActionError::invalid(
+                "INVALID_INPUT",
+                format!("invalid input for {action}: field `userId` must be a string"),
+            ))
+        }
+        None => {
+            return Err(ActionError::invalid(
+                "INVALID_INPUT",
+                format!("invalid input for {action}: missing field `userId`"),
+            ))
+        }
     };
-    Ok((input.user_id, vec![event], out))
+    let update: S::Update = decode(action, input)?;
+    check_id("userId", &user)?;
+    connection::<S>(view, &user)?;
+    source.check_update(&update)?;
+    let out = user_output(&user)?;
+    Ok((user, vec![SourceEvent::ConnectionUpdated(update)], out))
 }
 
-pub fn confirm(view: &dyn ProjectionRead, input: ConfirmInput) -> Result<Decided, ActionError> {
+pub fn confirm<S: Source>(view: &dyn ProjectionRead, input: ConfirmInput) -> Result<Decided<S>, ActionError> {
     check_id("userId", &input.user_id)?;
     check_id("fetchId", &input.fetch_id)?;
-    let pending = rows::read::<CursorRow, _>(view, PENDING, &input.user_id)?;
+    let pending = rows::read::<CursorRow<Value>, _>(view, PENDING, &input.user_id)?;
     let confirmed = pending.is_some_and(|p| p.fetch_id == input.fetch_id);
     let out = output(&ConfirmOutput {
         user_id: input.user_id.clone(),

@@ -1,0 +1,86 @@
+//! A source's events: one stream per user. Secrets live only in `Connected` (the source's
+//! credentials) and `ConnectionUpdated` (e.g. a renewed token), which no query returns and the
+//! engine's records redact.
+
+use crate::model::{Counts, Mode};
+use serde::{Deserialize, Serialize};
+
+/// `C` the source's credentials, `U` its credential updates, `K` its cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SourceEvent<C, U, K> {
+    /// The fields of the credentials, beside the `type` tag.
+    Connected(C),
+    Disconnected {},
+    /// A read changed the stored credentials. `tokenRefreshed` is the name SpotifySource's
+    /// logs from before the kit hold.
+    #[serde(alias = "tokenRefreshed")]
+    ConnectionUpdated(U),
+    #[serde(rename_all = "camelCase")]
+    FetchStarted {
+        fetch_id: String,
+        mode: Mode,
+        /// The flow that asked for the read: its system actions are raised there.
+        flow: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    FetchProgressed {
+        fetch_id: String,
+        phase: String,
+        current: u64,
+        total: u64,
+    },
+    #[serde(rename_all = "camelCase")]
+    FetchFinished {
+        fetch_id: String,
+        complete: bool,
+        counts: Counts,
+        cursor: K,
+    },
+    #[serde(rename_all = "camelCase")]
+    FetchFailed {
+        fetch_id: String,
+        code: String,
+        error: String,
+        retry_at: Option<String>,
+        needs_reauth: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    CursorConfirmed {
+        fetch_id: String,
+    },
+}
+
+impl<C, U, K> SourceEvent<C, U, K> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceEvent::Connected(_) => "Connected",
+            SourceEvent::Disconnected {} => "Disconnected",
+            SourceEvent::ConnectionUpdated(_) => "ConnectionUpdated",
+            SourceEvent::FetchStarted { .. } => "FetchStarted",
+            SourceEvent::FetchProgressed { .. } => "FetchProgressed",
+            SourceEvent::FetchFinished { .. } => "FetchFinished",
+            SourceEvent::FetchFailed { .. } => "FetchFailed",
+            SourceEvent::CursorConfirmed { .. } => "CursorConfirmed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    type Event = SourceEvent<Value, Value, Value>;
+
+    #[test]
+    fn credentials_sit_beside_the_tag_and_old_token_refreshes_still_decode() {
+        let connected: Event = SourceEvent::Connected(json!({"accessToken": "a"}));
+        assert_eq!(
+            serde_json::to_value(&connected).unwrap(),
+            json!({"type": "connected", "accessToken": "a"})
+        );
+        let old: Event = serde_json::from_value(json!({"type": "tokenRefreshed", "accessToken": "b"})).unwrap();
+        assert_eq!(old, SourceEvent::ConnectionUpdated(json!({"accessToken": "b"})));
+    }
+}

@@ -1,0 +1,252 @@
+//! HTTP for sources: a GET that retries 5xx answers and network errors with exponential backoff
+//! and reports a 429 with its `Retry-After` (never waited out here: the wait is `fetch`'s to
+//! honour, through `failed`'s `retryAt`), every other answer that is not 2xx as it is.
+
+use crate::read::Failure;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How 5xx answers and network errors are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The first wait; doubled for each retry.
+    pub base: Duration,
+    /// How many retries before the call fails.
+    pub retries: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            base: Duration::from_millis(500),
+            retries: 3,
+        }
+    }
+}
+
+/// Why a call gave no answer to use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct HttpError {
+    /// The service, as messages name it.
+    pub service: &'static str,
+    /// The path called (no query secrets; what messages show).
+    pub path: String,
+    pub problem: Problem,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// 429: wait this long.
+    RateLimited { retry_after: Duration },
+    /// Any other answer that is not 2xx (a 5xx once its retries are spent).
+    Status { status: u16, body: String },
+    /// No answer (connection refused, timeout), once its retries are spent.
+    Network(String),
+    /// An answer that is not what the service documents.
+    Unexpected(String),
+}
+
+impl HttpError {
+    pub fn new(service: &'static str, path: &str, problem: Problem) -> Self {
+        HttpError {
+            service,
+            path: path.to_string(),
+            problem,
+        }
+    }
+
+    /// The answer does not have the shape the service documents.
+    pub fn unexpected(service: &'static str, path: &str, error: impl ToString) -> Self {
+        HttpError::new(service, path, Problem::Unexpected(error.to_string()))
+    }
+
+    /// The status of an answer that was not 2xx.
+    pub fn status(&self) -> Option<u16> {
+        match self.problem {
+            Problem::Status { status, .. } => Some(status),
+            Problem::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let (service, path) = (self.service, &self.path);
+        match &self.problem {
+            Problem::RateLimited { retry_after } => format!(
+                "{service} asked us to wait {} s (429 Too Many Requests)",
+                retry_after.as_secs()
+            ),
+            Problem::Status { status, body } => format!("{service} answered {status} for {path}: {body}"),
+            Problem::Network(error) => format!("{service} could not be reached for {path}: {error}"),
+            Problem::Unexpected(error) => {
+                format!("{service}'s answer for {path} is not what its API documents: {error}")
+            }
+        }
+    }
+}
+
+/// The codes every source reports an HTTP problem with: `RATE_LIMITED` (with its wait),
+/// `UPSTREAM_ERROR`, `UPSTREAM_UNREACHABLE`, `UPSTREAM_UNEXPECTED`.
+impl From<HttpError> for Failure {
+    fn from(e: HttpError) -> Self {
+        let (code, retry_after) = match &e.problem {
+            Problem::RateLimited { retry_after } => ("RATE_LIMITED", Some(*retry_after)),
+            Problem::Status { .. } => ("UPSTREAM_ERROR", None),
+            Problem::Network(_) => ("UPSTREAM_UNREACHABLE", None),
+            Problem::Unexpected(_) => ("UPSTREAM_UNEXPECTED", None),
+        };
+        Failure {
+            retry_after,
+            ..Failure::new(code, e)
+        }
+    }
+}
+
+/// The longest a 429 may ask us to wait that we take literally (a day); longer is clamped.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The wait assumed when a 429 carries no readable Retry-After.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// An HTTP client for one service.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    service: &'static str,
+    retry: Retry,
+}
+
+impl Http {
+    pub fn new(service: &'static str, retry: Retry) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("librarycache/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Http { client, service, retry }
+    }
+
+    /// The underlying client, for calls that are not retried GETs (e.g. a token grant).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// Sends the request `build` makes (once per attempt) and decodes a 2xx answer's JSON body;
+    /// 5xx answers and network errors are retried with backoff. `path` names the call in
+    /// messages.
+    pub async fn json(
+        &self,
+        path: &str,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<Value, HttpError> {
+        let mut attempt = 0;
+        loop {
+            let problem = match build(&self.client).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match status {
+                        200..=299 => {
+                            return response
+                                .json::<Value>()
+                                .await
+                                .map_err(|e| HttpError::unexpected(self.service, path, e))
+                        }
+                        429 => {
+                            let retry_after = retry_after(response.headers());
+                            return Err(self.error(path, Problem::RateLimited { retry_after }));
+                        }
+                        500..=599 => Problem::Status {
+                            status,
+                            body: body_text(response).await,
+                        },
+                        _ => {
+                            let body = body_text(response).await;
+                            return Err(self.error(path, Problem::Status { status, body }));
+                        }
+                    }
+                }
+                Err(e) => Problem::Network(e.to_string()),
+            };
+            let error = self.error(path, problem);
+            if attempt >= self.retry.retries {
+                return Err(error);
+            }
+            let wait = self.retry.base * 2u32.saturating_pow(attempt);
+            tracing::info!(service = self.service, path, attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying a call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    fn error(&self, path: &str, problem: Problem) -> HttpError {
+        HttpError::new(self.service, path, problem)
+    }
+}
+
+/// The wait a 429 asks for: `Retry-After` in seconds (clamped to a day).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_RETRY_AFTER)
+        .min(MAX_RETRY_AFTER)
+}
+
+/// The start of an answer's body, for a message.
+pub async fn body_text(response: reqwest::Response) -> String {
+    let text = response.text().await.unwrap_or_default();
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_clamps() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Duration::from_secs(7));
+        h.insert(reqwest::header::RETRY_AFTER, "999999".parse().unwrap());
+        assert_eq!(retry_after(&h), MAX_RETRY_AFTER);
+        h.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), DEFAULT_RETRY_AFTER);
+    }
+
+    #[test]
+    fn http_problems_become_failures_with_their_codes() {
+        let limited = HttpError::new(
+            "S",
+            "/x",
+            Problem::RateLimited {
+                retry_after: Duration::from_secs(5),
+            },
+        );
+        let f = Failure::from(limited);
+        assert_eq!(
+            (f.code.as_str(), f.retry_after),
+            ("RATE_LIMITED", Some(Duration::from_secs(5)))
+        );
+        assert_eq!(f.error, "S asked us to wait 5 s (429 Too Many Requests)");
+        let down = Failure::from(HttpError::new(
+            "S",
+            "/x",
+            Problem::Status {
+                status: 503,
+                body: "busy".into(),
+            },
+        ));
+        assert_eq!(down.code, "UPSTREAM_ERROR");
+        assert_eq!(down.error, "S answered 503 for /x: busy");
+    }
+}

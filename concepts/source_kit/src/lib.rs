@@ -1,0 +1,136 @@
+//! What every *source* concept shares — a concept that reads a user's library from an outside
+//! service in the background and hands each read on as a system action. This is a library, like
+//! `concept-core`, not a concept: it has no spec and names no concept.
+//!
+//! # The lifecycle a source gets
+//!
+//! [`SourceConcept<S>`] implements [`concept_core::Concept`] for any [`Source`] `S`:
+//!
+//! - `connect (userId, ...)` stores the credentials `S::connect` makes of its input (again:
+//!   replaces them and clears `needsReauth`); `disconnect (userId)` forgets them and the cursors,
+//!   and fails a running read with `DISCONNECTED`.
+//! - `fetch (userId, mode?)` starts a read (`NOT_CONNECTED` 404, `NEEDS_REAUTH` 409, and
+//!   `RATE_LIMITED` 429 until the last read's `retryAt`); a read already running answers for it
+//!   (`running: true`). Without `mode` a read is `full` when there is no confirmed cursor or the
+//!   confirmed cursor's full read ([`Source::full_at`]) is older than [`Source::full_every`],
+//!   else `incremental`.
+//! - `confirm (userId, fetchId)`: the consumer took the read; its pending cursor becomes the
+//!   confirmed one, which the next read gets.
+//! - system actions `progressed`, `fetched`, `failed`, and [`Source::UPDATE_ACTION`] when the
+//!   source has one (a renewed token); queries `_getFetch`, `_getConnection` (what
+//!   [`Source::describe`] tells, never a secret), `_getConnections`.
+//!
+//! The background work ([`worker`]) scans the reads the store shows running, runs one task per
+//! user (a read a restart interrupted is started over under the same fetchId), wakes when
+//! `connect`/`fetch`/`disconnect` commit, raises progress coalesced (only the newest of several
+//! waiting) and ends each read with `fetched` or `failed`.
+//!
+//! # Writing a source
+//!
+//! A source crate keeps only what is its service's: its credentials, its cursor, its settings,
+//! its client and the read itself.
+//!
+//! 1. Types: `Connect` (the `connect` input, with `userId`, `deny_unknown_fields`),
+//!    `Credentials` (stored from `connect`; never answered), `Cursor` (what the next read
+//!    compares against: it travels in `fetched`), `ConnectionOutput` (`_getConnection`'s answer)
+//!    and `Update` (a change the read makes to the stored credentials, or [`NoUpdate`]).
+//! 2. `impl Source for MySource`, with `async fn read(&self, job, report)`: read the service
+//!    (use [`http::Http`] for GETs with retries; map its [`http::HttpError`] to a [`Failure`]
+//!    with `From`, or a code of your own), call `report.progress(phase, current, total)` as pages
+//!    come, and return an [`Outcome`] in LibraryCache's shapes (`complete: true` when the read
+//!    holds the whole library).
+//! 3. `pub type MySourceConcept = SourceConcept<MySource>;`, registered with `Typed::new`.
+//! 4. A spec `MySource.concept` beside the crate's Cargo.toml, and a sync file that turns
+//!    `fetched` into the cache's actions and then `confirm` (see `syncs/spotify.sync`).
+//!
+//! ```ignore
+//! impl Source for MySource {
+//!     const NAME: &'static str = "MySource";
+//!     const SERVICE: &'static str = "My service";
+//!     type Connect = ConnectInput;
+//!     type Credentials = Credentials;
+//!     type Update = NoUpdate;
+//!     type Cursor = Cursor;
+//!     type ConnectionOutput = ConnectionOutput;
+//!     fn connect(&self, i: ConnectInput) -> Result<(String, Credentials), ActionError> { ... }
+//!     fn describe(&self, user: &str, c: &Connection<Credentials>) -> ConnectionOutput { ... }
+//!     fn full_at(c: &Cursor) -> Option<&str> { c.full_at.as_deref() }
+//!     fn full_every(&self) -> chrono::Duration { self.settings.full_every }
+//!     async fn read(&self, job: ReadJob<Credentials, Cursor>, report: Reporter<NoUpdate>)
+//!         -> Result<Outcome<Cursor>, Failure> { ... }
+//! }
+//! ```
+
+pub mod apply;
+pub mod concept;
+pub mod decide;
+pub mod events;
+pub mod http;
+pub mod model;
+pub mod queries;
+pub mod read;
+pub mod rows;
+pub mod worker;
+
+pub use concept::SourceConcept;
+pub use model::{Counts, Mode};
+pub use read::{Failure, NoUpdate, Outcome, ReadJob, Reporter};
+pub use rows::Connection;
+
+use concept_core::ActionError;
+use schemars::JsonSchema;
+use serde::{de::DeserializeOwned, Serialize};
+use std::fmt::Debug;
+use std::future::Future;
+
+/// A source: what a [`SourceConcept`] needs to know about the service it reads.
+pub trait Source: Send + Sync + Sized + 'static {
+    /// The concept's name, e.g. `SpotifySource`.
+    const NAME: &'static str;
+    /// The service as messages name it, e.g. `Spotify`.
+    const SERVICE: &'static str;
+    /// The system action through which a read updates the stored credentials (its input is
+    /// `userId` plus the fields of [`Source::Update`]), if the source has one.
+    const UPDATE_ACTION: Option<&'static str> = None;
+
+    /// `connect`'s input, `userId` included.
+    type Connect: DeserializeOwned + JsonSchema;
+    /// What `connect` stores and each read gets. A JSON object (its fields are kept beside
+    /// `connectedAt` and `needsReauth` in the connection row).
+    type Credentials: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
+    /// A change a read makes to the credentials (a JSON object), or [`NoUpdate`].
+    type Update: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
+    /// What a read leaves for the next one to compare against.
+    type Cursor: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
+    /// `_getConnection`'s answer: never a secret.
+    type ConnectionOutput: Serialize + JsonSchema;
+
+    /// Checks `connect`'s input: the user and the credentials to store (the user id is checked
+    /// by the kit).
+    fn connect(&self, input: Self::Connect) -> Result<(String, Self::Credentials), ActionError>;
+
+    /// `_getConnection`'s answer for a stored connection.
+    fn describe(&self, user: &str, connection: &Connection<Self::Credentials>) -> Self::ConnectionOutput;
+
+    /// Checks an update before it is recorded.
+    fn check_update(&self, _update: &Self::Update) -> Result<(), ActionError> {
+        Ok(())
+    }
+
+    /// Applies a recorded update to the stored credentials.
+    fn apply_update(&self, _credentials: &mut Self::Credentials, _update: &Self::Update) {}
+
+    /// When the read that made this cursor last read everything (RFC 3339).
+    fn full_at(cursor: &Self::Cursor) -> Option<&str>;
+
+    /// How old the last full read may be before a read without a `mode` is full again.
+    fn full_every(&self) -> chrono::Duration;
+
+    /// One read of the user's library. Runs in the background; may take long; reports progress
+    /// and credential updates through `report` and ends with the read or why it failed.
+    fn read(
+        &self,
+        job: ReadJob<Self::Credentials, Self::Cursor>,
+        report: Reporter<Self::Update>,
+    ) -> impl Future<Output = Result<Outcome<Self::Cursor>, Failure>> + Send;
+}

@@ -1,0 +1,127 @@
+//! What a source's read gets and gives back: the job ([`ReadJob`]), the progress reporter
+//! ([`Reporter`]), the read in LibraryCache's shapes ([`Outcome`]) or why it failed
+//! ([`Failure`]).
+
+use crate::model::Mode;
+use crate::rows::Connection;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// A read to run.
+#[derive(Debug, Clone)]
+pub struct ReadJob<C, K> {
+    pub user: String,
+    pub fetch_id: String,
+    /// `incremental` only as asked; a read without a cursor is full whatever the mode says.
+    pub mode: Mode,
+    pub connection: Connection<C>,
+    /// The cursor of the last read the consumer confirmed.
+    pub cursor: Option<K>,
+    /// When the read starts.
+    pub now: DateTime<Utc>,
+}
+
+impl<C, K> ReadJob<C, K> {
+    /// The cursor an incremental read goes on: the confirmed one, when the mode is incremental.
+    pub fn incremental_base(&self) -> Option<&K> {
+        match self.mode {
+            Mode::Incremental => self.cursor.as_ref(),
+            Mode::Full => None,
+        }
+    }
+}
+
+/// What a read reports while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note<U> {
+    Progress { phase: String, current: u64, total: u64 },
+    Update(U),
+}
+
+/// Where a read reports progress and credential updates; each is raised as a system action in
+/// the read's flow, in order (of several progress notes waiting, only the newest).
+#[derive(Debug, Clone)]
+pub struct Reporter<U> {
+    notes: tokio::sync::mpsc::UnboundedSender<Note<U>>,
+}
+
+impl<U> Reporter<U> {
+    /// A reporter and the receiving end of its notes.
+    pub fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Note<U>>) {
+        let (notes, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Reporter { notes }, rx)
+    }
+
+    /// `current` of `total` done in `phase` (e.g. `tracks`).
+    pub fn progress(&self, phase: &str, current: u64, total: u64) {
+        self.send(Note::Progress {
+            phase: phase.to_string(),
+            current,
+            total,
+        });
+    }
+
+    /// The stored credentials changed (raised as the source's update action).
+    pub fn update(&self, update: U) {
+        self.send(Note::Update(update));
+    }
+
+    fn send(&self, note: Note<U>) {
+        // The receiver only goes away when the read is abandoned.
+        let _ = self.notes.send(note);
+    }
+}
+
+/// The update type of a source whose reads never change the stored credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoUpdate {}
+
+/// A finished read, in LibraryCache's shapes.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome<K> {
+    /// The read holds the whole library (the consumer may replace its copy with it).
+    pub complete: bool,
+    pub tracks: Vec<Map<String, Value>>,
+    pub likes: Vec<Map<String, Value>>,
+    pub plays: Vec<Map<String, Value>>,
+    pub playlists: Vec<Map<String, Value>>,
+    pub skipped: u64,
+    pub unreadable: u64,
+    pub cursor: K,
+}
+
+/// Why a read ended without a result: becomes `failed (code, error, retryAt, needsReauth)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// A stable SCREAMING_SNAKE_CASE code, e.g. `UPSTREAM_ERROR`.
+    pub code: String,
+    /// One sentence naming the problem.
+    pub error: String,
+    /// The service asked us to wait this long (a 429): `fetch` is refused until then.
+    pub retry_after: Option<Duration>,
+    /// The service refused the credentials: `fetch` is refused until the user connects again.
+    pub needs_reauth: bool,
+}
+
+impl Failure {
+    pub fn new(code: &str, error: impl ToString) -> Self {
+        Failure {
+            code: code.to_string(),
+            error: error.to_string(),
+            retry_after: None,
+            needs_reauth: false,
+        }
+    }
+
+    /// A failure that needs the user to connect again (`NEEDS_REAUTH`).
+    pub fn needs_reauth(error: impl ToString) -> Self {
+        Failure {
+            needs_reauth: true,
+            ..Failure::new("NEEDS_REAUTH", error)
+        }
+    }
+}

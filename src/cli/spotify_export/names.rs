@@ -1,0 +1,118 @@
+//! Tracks by name: which track id a `StreamingHistory` row (artist and title, no URI) is, and
+//! which ids are one song for deduplicating plays.
+//!
+//! A track's names are its (artist, title) compared as `concept_core::track_name::normalise`
+//! does (case and spacing ignored), under its whole artist and under the first of a
+//! comma-separated list ("A, B" — SpotifySource joins a track's artists so — is also "A").
+//! A row resolves to the first id that has its names, in the order the ids were added (the
+//! export's liked songs, its playlists, its extended history, then the tracks the cache already
+//! holds); a row no id has gets the derived id `spotify-export:track:{artist}:{title}`.
+//! Ids that share a name are one song: a play of either is a play of both.
+
+use concept_core::track_name::{derived_id, normalise};
+use std::collections::HashMap;
+
+/// The prefix of the ids given to tracks only known by name.
+pub const DERIVED_PREFIX: &str = "spotify-export:track:";
+
+/// The names of tracks and which ids are one song (a union-find over ids and names).
+#[derive(Debug, Default)]
+pub struct Names {
+    /// A name → the first id added with it.
+    first: HashMap<String, String>,
+    /// Node numbers of ids (`i` + id) and names (`n` + name).
+    nodes: HashMap<String, usize>,
+    parent: Vec<usize>,
+}
+
+/// The keys a track is known by.
+fn keys(artist: &str, title: &str) -> Vec<String> {
+    let title = normalise(title);
+    let whole = normalise(artist);
+    let mut out = vec![format!("{whole}\u{0}{title}")];
+    if let Some((first, _)) = whole.split_once(", ") {
+        out.push(format!("{first}\u{0}{title}"));
+    }
+    out
+}
+
+impl Names {
+    /// Records that `id` is `title` by `artist` (when both are known), and `id` itself.
+    pub fn add(&mut self, id: &str, artist: Option<&str>, title: Option<&str>) {
+        let node = self.node(format!("i{id}"));
+        let (Some(artist), Some(title)) = (artist, title) else {
+            return;
+        };
+        for key in keys(artist, title) {
+            self.first.entry(key.clone()).or_insert_with(|| id.to_string());
+            let name = self.node(format!("n{key}"));
+            self.union(node, name);
+        }
+    }
+
+    /// The id of `title` by `artist`: the first added with that name, or `None`.
+    pub fn resolve(&self, artist: &str, title: &str) -> Option<&str> {
+        keys(artist, title)
+            .iter()
+            .find_map(|k| self.first.get(k))
+            .map(String::as_str)
+    }
+
+    /// The song `id` belongs to (equal for ids that share a name). Adds `id` if it is new.
+    pub fn song(&mut self, id: &str) -> usize {
+        let node = self.node(format!("i{id}"));
+        self.find(node)
+    }
+
+    fn node(&mut self, key: String) -> usize {
+        let next = self.parent.len();
+        let n = *self.nodes.entry(key).or_insert(next);
+        if n == next {
+            self.parent.push(n);
+        }
+        n
+    }
+
+    fn find(&mut self, mut n: usize) -> usize {
+        while self.parent[n] != n {
+            self.parent[n] = self.parent[self.parent[n]];
+            n = self.parent[n];
+        }
+        n
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[rb] = ra;
+        }
+    }
+}
+
+/// The id of a track known only by name.
+pub fn derived(artist: &str, title: &str) -> String {
+    derived_id(DERIVED_PREFIX, artist, title)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_resolve_to_the_first_id_with_their_name_whatever_the_case() {
+        let mut n = Names::default();
+        n.add("spotify:track:1", Some("Queen"), Some("Bohemian Rhapsody"));
+        n.add("spotify:track:2", Some("queen"), Some("bohemian rhapsody"));
+        n.add("spotify:track:3", Some("David Bowie, Queen"), Some("Under Pressure"));
+        assert_eq!(n.resolve("QUEEN", "Bohemian  Rhapsody"), Some("spotify:track:1"));
+        assert_eq!(n.resolve("David Bowie", "Under Pressure"), Some("spotify:track:3"));
+        assert_eq!(n.resolve("Queen", "Under Pressure"), None);
+        assert_eq!(n.song("spotify:track:1"), n.song("spotify:track:2"));
+        assert_ne!(n.song("spotify:track:1"), n.song("spotify:track:3"));
+        let d = derived("Queen", "Bohemian Rhapsody");
+        assert_eq!(d, "spotify-export:track:queen:bohemian rhapsody");
+        n.add(&d, Some("Queen"), Some("Bohemian Rhapsody"));
+        assert_eq!(n.song(&d), n.song("spotify:track:1"));
+        assert_ne!(n.song("spotify:track:unnamed"), n.song("spotify:track:1"));
+    }
+}

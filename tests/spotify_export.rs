@@ -1,0 +1,462 @@
+//! `librarycache import --format spotify-export DIR` end to end: export files written here in
+//! each of Spotify's historic formats (account data's `YourLibrary.json`, `Playlist1.json` and
+//! `StreamingHistory*.json`; the extended history's `Streaming_History_Audio_*.json` and older
+//! `endsong_*.json`), the real binary run on a real store, and the result read back through
+//! LibraryCache's queries: plays under 30 s not counted, a play in two formats counted once, a
+//! re-import adding nothing, plays already cached not duplicated, a malformed file named with
+//! its position and nothing written, history without `YourLibrary.json`.
+
+mod common;
+
+use common::{engine_at, ok};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USER: &str = "user:alice";
+
+/// Runs `import --format spotify-export` of `export` into the store at `data`.
+fn import(data: &Path, export: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["import", "--user", USER, "--format", "spotify-export", "--data"])
+        .arg(data)
+        .arg("--syncs")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
+        .arg(export)
+        .env_remove("LIBRARYCACHE_DATA")
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, serde_json::to_string_pretty(value).expect("json")).expect("write");
+    path
+}
+
+/// A `StreamingHistory` row (account data): minute-precision end time, names only.
+fn account_play(end: &str, artist: &str, title: &str, ms: u64) -> Value {
+    json!({"endTime": end, "artistName": artist, "trackName": title, "msPlayed": ms})
+}
+
+/// A `Streaming_History_Audio_*` row (the current extended history).
+fn audio_play(ts: &str, uri: &str, title: &str, artist: &str, ms: u64) -> Value {
+    json!({
+        "ts": ts, "platform": "android", "ms_played": ms, "conn_country": "SE", "ip_addr": "192.0.2.1",
+        "master_metadata_track_name": title, "master_metadata_album_artist_name": artist,
+        "master_metadata_album_album_name": "First", "spotify_track_uri": uri,
+        "episode_name": null, "episode_show_name": null, "spotify_episode_uri": null,
+        "audiobook_title": null, "audiobook_uri": null, "audiobook_chapter_uri": null,
+        "audiobook_chapter_title": null, "reason_start": "trackdone", "reason_end": "trackdone",
+        "shuffle": false, "skipped": false, "offline": false, "offline_timestamp": null,
+        "incognito_mode": false
+    })
+}
+
+/// An `endsong_*` row (the older extended history, with its older field names).
+fn endsong_play(ts: &str, uri: Option<&str>, title: Option<&str>, artist: Option<&str>, ms: u64) -> Value {
+    json!({
+        "ts": ts, "username": "alice", "platform": "Linux", "ms_played": ms, "conn_country": "SE",
+        "ip_addr_decrypted": "192.0.2.1", "user_agent_decrypted": "unknown",
+        "master_metadata_track_name": title, "master_metadata_album_artist_name": artist,
+        "master_metadata_album_album_name": null, "spotify_track_uri": uri,
+        "episode_name": null, "episode_show_name": null, "spotify_episode_uri": null,
+        "reason_start": "clickrow", "reason_end": "endplay", "shuffle": null, "skipped": null,
+        "offline": false, "offline_timestamp": 0, "incognito_mode": false
+    })
+}
+
+fn library_track(uri: &str, title: &str) -> Value {
+    json!({"artist": "Band", "album": "First", "track": title, "uri": uri})
+}
+
+/// Alice's export, as the unpacked archives lay it out: the account data and the extended
+/// history in folders of their own.
+fn alice_export(root: &Path) {
+    let account = root.join("my_spotify_data/Spotify Account Data");
+    write(
+        &account,
+        "YourLibrary.json",
+        &json!({
+            "tracks": [library_track("spotify:track:t1", "Opening"), library_track("spotify:track:t2", "Closing")],
+            "albums": [{"artist": "Band", "album": "First", "uri": "spotify:album:a1"}],
+            "shows": [], "episodes": [], "bannedTracks": [], "artists": [], "bannedArtists": [], "other": []
+        }),
+    );
+    write(
+        &account,
+        "Playlist1.json",
+        &json!({"playlists": [{
+        "name": "Road trip", "lastModifiedDate": "2021-02-20", "description": null, "numberOfFollowers": 0,
+        "items": [
+            {"track": {"trackName": "Opening", "artistName": "Band", "albumName": "First", "trackUri": "spotify:track:t1"},
+             "episode": null, "localTrack": null, "addedDate": "2021-02-01"},
+            {"track": null, "episode": {"episodeName": "Ep 1", "showName": "Talk", "episodeUri": "spotify:episode:e1"},
+             "localTrack": null, "addedDate": "2021-02-02"},
+            {"track": null, "episode": null, "localTrack": {"uri": "spotify:local:Me:Demo:Demo+Song:180"}, "addedDate": "2021-02-03"},
+            {"track": null, "episode": null, "localTrack": null, "addedDate": "2021-02-04"},
+            {"track": {"trackName": "Solo", "artistName": "Singer", "albumName": "Alone", "trackUri": "spotify:track:t3"},
+             "episode": null, "localTrack": null, "addedDate": "2021-02-05"}
+        ]}]}),
+    );
+    write(
+        &account,
+        "StreamingHistory_music_0.json",
+        &json!([
+            account_play("2021-03-01 10:00", "Band", "Opening", 200_000),
+            account_play("2021-03-01 10:05", "band", "closing", 31_000),
+            account_play("2021-03-01 10:10", "Band", "Opening", 29_999),
+            account_play("2021-03-01 10:20", "Unknown Artist", "Rare Song", 120_000),
+        ]),
+    );
+    write(
+        &account,
+        "StreamingHistory_podcast_0.json",
+        &json!([{"endTime": "2021-03-01 11:00", "podcastName": "Talk", "episodeName": "Ep 1", "msPlayed": 1_800_000}]),
+    );
+    write(&account, "Userdata.json", &json!({"username": "alice"}));
+    let extended = root.join("my_spotify_data/Spotify Extended Streaming History");
+    let mut podcast = audio_play("2021-03-02T08:00:00Z", "", "", "", 1_200_000);
+    podcast["spotify_track_uri"] = Value::Null;
+    podcast["master_metadata_track_name"] = Value::Null;
+    podcast["episode_name"] = json!("Ep 2");
+    podcast["spotify_episode_uri"] = json!("spotify:episode:e2");
+    write(
+        &extended,
+        "Streaming_History_Audio_2021_0.json",
+        &json!([
+            audio_play("2021-03-02T09:00:30Z", "spotify:track:t3", "Solo", "Singer", 180_000),
+            audio_play("2021-03-02T09:05:00Z", "spotify:track:t1", "Opening", "Band", 5_000),
+            podcast,
+            // The account data's 10:00 play of Opening, to the second.
+            audio_play("2021-03-01T10:00:20Z", "spotify:track:t1", "Opening", "Band", 200_000),
+        ]),
+    );
+    write(
+        &extended,
+        "endsong_0.json",
+        &json!([
+            endsong_play(
+                "2020-12-31T23:59:59Z",
+                Some("spotify:track:t2"),
+                Some("Closing"),
+                Some("Band"),
+                240_000
+            ),
+            endsong_play("2020-12-30T10:00:00Z", None, None, None, 100_000),
+        ]),
+    );
+    write(&extended, "ReadMeFirst_ExtendedStreamingHistory.json", &json!({}));
+}
+
+const RARE: &str = "spotify-export:track:unknown artist:rare song";
+
+fn alice_plays() -> BTreeSet<(String, String)> {
+    [
+        ("spotify:track:t2", "2020-12-31T23:59:59Z"),
+        ("spotify:track:t1", "2021-03-01T10:00:20Z"),
+        ("spotify:track:t2", "2021-03-01T10:05:00Z"),
+        (RARE, "2021-03-01T10:20:00Z"),
+        ("spotify:track:t3", "2021-03-02T09:00:30Z"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+fn plays(data: &Path) -> BTreeSet<(String, String)> {
+    let engine = engine_at(data);
+    let out = ok(
+        &engine,
+        "LibraryCache._getPlays",
+        json!({"userId": USER, "limit": 1000}),
+    );
+    out["plays"]
+        .as_array()
+        .expect("plays")
+        .iter()
+        .map(|p| {
+            (
+                p["trackId"].as_str().expect("id").to_string(),
+                p["playedAt"].as_str().expect("at").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn status(data: &Path) -> Value {
+    ok(&engine_at(data), "LibraryCache._getStatus", json!({"userId": USER}))
+}
+
+#[test]
+fn every_historic_format_is_imported_and_plays_under_30_seconds_are_not_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    alice_export(&export);
+    let (success, out, err) = import(&data, &export);
+    assert!(success, "{out}{err}");
+    assert!(
+        out.contains("read 6 file(s)")
+            && out.contains("1 YourLibrary.json, 1 playlist files, 2 StreamingHistory files, 2 extended history files"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "plays: 11 history rows; 5 counted and new, 2 under 30 s, 1 duplicates (0 already cached, 1 twice in the export), 2 podcasts skipped, 1 rows without a track skipped"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 matched to a track by artist and title, 1 given a derived id"),
+        "{out}"
+    );
+    assert!(out.contains("LibraryCache.ingest: 5 plays, 2 likes"), "{out}");
+
+    assert_eq!(plays(&data), alice_plays());
+    let engine = engine_at(&data);
+    assert_eq!(
+        ok(&engine, "LibraryCache._getLiked", json!({"userId": USER}))["trackIds"],
+        json!(["spotify:track:t1", "spotify:track:t2"])
+    );
+    let lists = ok(&engine, "LibraryCache._getPlaylists", json!({"userId": USER}));
+    assert_eq!(lists["playlists"].as_array().map(Vec::len), Some(1), "{lists}");
+    let road_trip = ok(
+        &engine,
+        "LibraryCache._getPlaylist",
+        json!({"playlistId": "spotify-export:user:alice:playlist:Road trip"}),
+    );
+    assert_eq!(
+        road_trip["entries"],
+        json!([
+            "spotify:track:t1",
+            "spotify:episode:e1",
+            "spotify:local:Me:Demo:Demo+Song:180",
+            "spotify:track:t3"
+        ])
+    );
+    assert_eq!(road_trip["lastModifiedDate"], json!("2021-02-20"));
+    let rare = ok(&engine, "LibraryCache._getTrack", json!({"trackId": RARE}));
+    assert_eq!(
+        (rare["title"].as_str(), rare["artist"].as_str()),
+        (Some("Rare Song"), Some("Unknown Artist"))
+    );
+    let solo = ok(
+        &engine,
+        "LibraryCache._getTrack",
+        json!({"trackId": "spotify:track:t3"}),
+    );
+    assert_eq!(
+        solo,
+        json!({"id": "spotify:track:t3", "title": "Solo", "artist": "Singer", "album": "Alone", "uri": "spotify:track:t3"})
+    );
+    let episode = ok(
+        &engine,
+        "LibraryCache._getTrack",
+        json!({"trackId": "spotify:episode:e1"}),
+    );
+    assert_eq!(episode["kind"], json!("episode"));
+}
+
+#[test]
+fn a_second_import_of_the_same_export_adds_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    alice_export(&export);
+    assert!(import(&data, &export).0);
+    let before = status(&data);
+    let (success, out, err) = import(&data, &export);
+    assert!(success, "{out}{err}");
+    assert!(
+        out.contains("0 counted and new") && out.contains("6 already cached, 0 twice in the export"),
+        "{out}"
+    );
+    assert!(
+        out.contains("LibraryCache.merge: 0 plays, 0 likes, 0 tracks added"),
+        "{out}"
+    );
+    assert!(out.contains("playlists: 1 merged (0 new, 0 changed)"), "{out}");
+    let after = status(&data);
+    for k in ["tracks", "likes", "plays", "playlists"] {
+        assert_eq!(after[k], before[k], "{k}: {before} then {after}");
+    }
+    assert_eq!(plays(&data), alice_plays());
+}
+
+#[test]
+fn plays_likes_and_playlists_already_cached_are_neither_duplicated_nor_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    alice_export(&export);
+    // A later play the account data has, and its metadata, as a Spotify read leaves them.
+    write(
+        &export,
+        "my_spotify_data/Spotify Account Data/StreamingHistory_music_1.json",
+        &json!([
+            account_play("2021-03-05 08:00", "Old Band", "Cached Song", 200_000),
+            account_play("2021-03-05 09:00", "Old Band", "Cached Song", 200_000),
+        ]),
+    );
+    {
+        let engine = engine_at(&data);
+        ok(
+            &engine,
+            "LibraryCache.ingest",
+            json!({
+                "userId": USER,
+                "tracks": [
+                    {"id": "spotify:track:t1", "title": "Opening", "artist": "Band", "durationMs": 200000, "isrc": "SE123"},
+                    {"id": "spotify:track:t7", "title": "Cached Song", "artist": "Old Band, Guest"},
+                    {"id": "spotify:track:t8", "title": "Kept", "artist": "Band"}
+                ],
+                "likes": [{"trackId": "spotify:track:t8", "likedAt": "2024-01-01T00:00:00Z"}],
+                "plays": [
+                    // The Web API's played_at of the extended history's 10:00:20 play.
+                    {"trackId": "spotify:track:t1", "playedAt": "2021-03-01T10:00:21.345Z"},
+                    {"trackId": "spotify:track:t7", "playedAt": "2021-03-05T08:00:41Z"}
+                ],
+                "playlists": [{"id": "spotify:playlist:rt", "name": "Road trip", "snapshotId": "s9",
+                               "entries": ["spotify:track:t8"]}]
+            }),
+        );
+    }
+    let (success, out, err) = import(&data, &export);
+    assert!(success, "{out}{err}");
+    assert!(out.contains("3 already cached, 0 twice in the export"), "{out}");
+    assert!(out.contains("1 kept as read from Spotify"), "{out}");
+    let mut expected = alice_plays();
+    expected.remove(&("spotify:track:t1".to_string(), "2021-03-01T10:00:20Z".to_string()));
+    expected.insert(("spotify:track:t1".into(), "2021-03-01T10:00:21.345Z".into()));
+    expected.insert(("spotify:track:t7".into(), "2021-03-05T08:00:41Z".into()));
+    expected.insert(("spotify:track:t7".into(), "2021-03-05T09:00:00Z".into()));
+    assert_eq!(plays(&data), expected);
+    let engine = engine_at(&data);
+    assert_eq!(
+        ok(&engine, "LibraryCache._getLiked", json!({"userId": USER}))["trackIds"],
+        json!(["spotify:track:t1", "spotify:track:t2", "spotify:track:t8"]),
+        "the cached like stays; the export's are added"
+    );
+    let lists = ok(&engine, "LibraryCache._getPlaylists", json!({"userId": USER}));
+    let ids: Vec<&str> = lists["playlists"]
+        .as_array()
+        .expect("playlists")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["spotify:playlist:rt"], "Spotify's own copy of Road trip is kept");
+    let t1 = ok(
+        &engine,
+        "LibraryCache._getTrack",
+        json!({"trackId": "spotify:track:t1"}),
+    );
+    assert_eq!(
+        (t1["durationMs"].as_u64(), t1["isrc"].as_str()),
+        (Some(200_000), Some("SE123")),
+        "the export's sparser names do not replace cached metadata: {t1}"
+    );
+}
+
+#[test]
+fn a_malformed_file_is_named_with_its_position_and_nothing_is_imported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    alice_export(&export);
+    ok(
+        &engine_at(&data),
+        "LibraryCache.ingest",
+        json!({"userId": USER, "likes": [{"trackId": "spotify:track:t8"}]}),
+    );
+    let before = status(&data);
+    let history = "my_spotify_data/Spotify Account Data/StreamingHistory_music_0.json";
+    let cases = [
+        (
+            "[\n  {\"endTime\": \"2021-03-01 10:00\", \"artistName\": \"Band\", \"trackName\": \"Opening\", \"msPlayed\": 200000},\n  {\"endTime\": \"2021-03-01 10:05\", \"artistName\": \"Band\", \"trackName\": \"Closing\", \"msPlayed\": \"long\"}\n]",
+            "StreamingHistory_music_0.json:3:",
+            "at [1].msPlayed: invalid type: string \"long\", expected u64",
+        ),
+        (
+            "[{\"endTime\": \"03/01/2021 10:00\", \"artistName\": \"Band\", \"trackName\": \"Opening\", \"msPlayed\": 1}]",
+            "StreamingHistory_music_0.json:1:",
+            "at [0].endTime: expected a time as YYYY-MM-DD HH:MM",
+        ),
+        (
+            "[{\"endTime\": \"2021-03-01 10:00\", \"artistName\": \"Band\"",
+            "StreamingHistory_music_0.json:1:",
+            "not valid JSON: EOF while parsing",
+        ),
+    ];
+    for (text, place, problem) in cases {
+        std::fs::write(export.join(history), text).expect("write");
+        let (success, out, err) = import(&data, &export);
+        assert!(!success, "{out}");
+        assert!(
+            err.contains(place) && err.contains(problem),
+            "{place} / {problem} in {err}"
+        );
+        assert!(err.contains("nothing was imported"), "{err}");
+        assert_eq!(status(&data), before, "the cache is unchanged");
+    }
+}
+
+#[test]
+fn history_alone_without_your_library_still_imports_plays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    // The older account-data name, and the older extended history.
+    write(
+        &export,
+        "StreamingHistory0.json",
+        &json!([account_play("2019-05-01 21:13", "Band", "Opening", 60_000)]),
+    );
+    write(
+        &export,
+        "endsong_3.json",
+        &json!([endsong_play(
+            "2019-05-02T07:00:01Z",
+            Some("spotify:track:t1"),
+            Some("Opening"),
+            Some("Band"),
+            90_000
+        )]),
+    );
+    let (success, out, err) = import(&data, &export);
+    assert!(success, "{out}{err}");
+    assert!(out.contains("likes: 0 in the export"), "{out}");
+    let expected: BTreeSet<(String, String)> = [
+        ("spotify:track:t1", "2019-05-01T21:13:00Z"),
+        ("spotify:track:t1", "2019-05-02T07:00:01Z"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(
+        plays(&data),
+        expected,
+        "the name resolves through the extended history's URI"
+    );
+}
+
+#[test]
+fn a_directory_without_export_files_says_what_was_looked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    write(&export, "Userdata.json", &json!({"username": "alice"}));
+    let (success, _, err) = import(&data, &export);
+    assert!(!success);
+    assert!(
+        err.contains("no Spotify export files") && err.contains("YourLibrary.json") && err.contains("endsong_*.json"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["import", "--user", USER, "--format", "itunes", "x"])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("spotify-export"), "{err}");
+}
