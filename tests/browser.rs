@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::lastfm::{scrobble, FakeLastfm};
 use common::server::Server;
 use common::spotify::{track, FakeSpotify, Liked};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
@@ -382,8 +383,9 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
     ));
 }
 
-/// The footer names every source the user connected and its last read, and a user whose first
-/// read is still running sees its progress until the library arrives.
+/// The footer names every source the user connected and its last read (Spotify, then Last.fm
+/// too), and a user whose first read is still running sees its progress until the library
+/// arrives.
 #[test]
 fn the_footer_shows_each_connected_source_and_the_first_read_progress() {
     let Some((browser, _chromium, _profile)) = launch() else {
@@ -401,11 +403,20 @@ fn the_footer_shows_each_connected_source_and_the_first_read_progress() {
     // The first read meets three 503s on each of two endpoints: it runs, retrying, about 7 s.
     spotify.fail("/v1/me/tracks", 503, 3);
     spotify.fail("/v1/me/playlists", 503, 3);
+    let lastfm = FakeLastfm::start("lastfm-key");
+    lastfm.scrobble("bob-fm", [scrobble(1, 1_735_000_000), scrobble(2, 1_735_000_300)]);
     let data = tempfile::tempdir().expect("tempdir");
-    let (api, accounts) = (spotify.api_base(), spotify.accounts_base());
+    let (api, accounts, fm) = (spotify.api_base(), spotify.accounts_base(), lastfm.api_base());
     let server = Server::start(
         data.path(),
-        &["--spotify-api-base", &api, "--spotify-accounts-base", &accounts],
+        &[
+            "--spotify-api-base",
+            &api,
+            "--spotify-accounts-base",
+            &accounts,
+            "--lastfm-api-base",
+            &fm,
+        ],
     );
     let r = server.post(
         "/api/SpotifySource/connect",
@@ -448,5 +459,36 @@ fn the_footer_shows_each_connected_source_and_the_first_read_progress() {
         ),
         json!(["SpotifySource"])
     );
+
+    // A second source: Last.fm's plays merge into the same library, and the footer names both.
+    let r = server.post(
+        "/api/LastfmSource/connect",
+        &json!({"userId": "user:bob", "username": "bob-fm", "apiKey": "lastfm-key"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deadline = Instant::now() + PATIENCE;
+    while server
+        .post("/api/LastfmSource/_getFetch", &json!({"userId": "user:bob"}))
+        .body["phase"]
+        != "done"
+    {
+        assert!(Instant::now() < deadline, "the Last.fm read did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    choose_user(&tab, "user:bob");
+    let parts = wait_for(
+        &tab,
+        "both sources in the footer",
+        "document.querySelectorAll('#source-text .source').length === 2 && \
+         [...document.querySelectorAll('#source-text .source')].map(s => s.textContent)",
+    );
+    let parts: Vec<&str> = parts
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(parts[0].starts_with("Last.fm read "), "{parts:?}");
+    assert!(parts[1].starts_with("Spotify read "), "{parts:?}");
     assert_eq!(alerts(&tab), json!([]), "no error is shown");
 }
