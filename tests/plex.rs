@@ -551,6 +551,16 @@ fn plays_come_from_the_history_and_later_reads_page_it_only_to_the_last_known_pl
     assert_eq!(plex.count("/status/sessions/history/all"), 1, "{:?}", plex.requests());
     assert_eq!(second["counts"]["plays"], 3, "the two new plays and the last known one");
     assert_eq!(status(&server)["plays"], 252, "plays are merged");
+    // A server that keeps its history from this token (not the owner's) still gives the
+    // library: the read goes on without plays.
+    plex.fail("/status/sessions/history/all", 403, 1);
+    let third = read_again(&server, &second);
+    assert_eq!(third["phase"], "done", "{third}");
+    assert_eq!(
+        (third["counts"]["plays"].clone(), third["counts"]["tracks"].clone()),
+        (json!(0), json!(10))
+    );
+    assert_eq!(status(&server)["plays"], 252, "the plays cached stay");
     let plays = ok(
         &server,
         "/api/LibraryCache/_getPlays",

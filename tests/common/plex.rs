@@ -260,8 +260,9 @@ fn gate(inner: &mut Inner, path: &str, query: &HashMap<String, String>, headers:
 }
 
 /// A MediaContainer of `all` under `field`, paged by the request's headers (the whole list
-/// without them, as Plex does), with `totalSize` when paged.
-fn container(field: &str, all: Vec<Value>, headers: &HeaderMap, extra: Value) -> Response {
+/// without them, as Plex does), with `totalSize` when paged; only the page's items are
+/// rendered (`render`).
+fn container<T>(field: &str, all: Vec<T>, render: impl Fn(T) -> Value, headers: &HeaderMap, extra: Value) -> Response {
     let mut c = match extra {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
@@ -274,9 +275,13 @@ fn container(field: &str, all: Vec<Value>, headers: &HeaderMap, extra: Value) ->
         (Some(start), Some(size)) => {
             c.insert("offset".into(), json!(start));
             c.insert("totalSize".into(), json!(total));
-            all.into_iter().skip(start as usize).take(size as usize).collect()
+            all.into_iter()
+                .skip(start as usize)
+                .take(size as usize)
+                .map(render)
+                .collect()
         }
-        _ => all,
+        _ => all.into_iter().map(render).collect(),
     };
     c.insert("size".into(), json!(items.len()));
     if !items.is_empty() {
@@ -331,7 +336,13 @@ async fn sections(State(s): Shared, Query(q): Query<HashMap<String, String>>, h:
         .iter()
         .map(|(key, kind, title)| json!({"key": key, "type": kind, "title": title, "agent": "tv.plex.agents.music"}))
         .collect();
-    container("Directory", all, &HeaderMap::new(), json!({"title1": "Plex Library"}))
+    container(
+        "Directory",
+        all,
+        |v| v,
+        &HeaderMap::new(),
+        json!({"title1": "Plex Library"}),
+    )
 }
 
 async fn section_all(
@@ -350,18 +361,13 @@ async fn section_all(
     };
     if q.get("type").map(String::as_str) != Some("10") || kind != "artist" {
         // Only tracks of music sections are served here.
-        return container("Metadata", Vec::new(), &h, json!({}));
+        return container("Metadata", Vec::<Value>::new(), |v| v, &h, json!({}));
     }
-    let all = inner
-        .library
-        .tracks
-        .iter()
-        .filter(|t| t.section == id)
-        .map(track_object)
-        .collect();
+    let all: Vec<&FakeTrack> = inner.library.tracks.iter().filter(|t| t.section == id).collect();
     container(
         "Metadata",
         all,
+        track_object,
         &h,
         json!({"librarySectionID": id, "librarySectionTitle": title}),
     )
@@ -387,7 +393,7 @@ async fn playlists(State(s): Shared, Query(q): Query<HashMap<String, String>>, h
             })
         })
         .collect();
-    container("Metadata", all, &h, json!({}))
+    container("Metadata", all, |v| v, &h, json!({}))
 }
 
 async fn playlist_items(
@@ -414,7 +420,13 @@ async fn playlist_items(
             Some(v)
         })
         .collect();
-    container("Metadata", all, &h, json!({"smart": p.smart, "playlistType": p.kind}))
+    container(
+        "Metadata",
+        all,
+        |v| v,
+        &h,
+        json!({"smart": p.smart, "playlistType": p.kind}),
+    )
 }
 
 async fn history(State(s): Shared, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
@@ -447,5 +459,5 @@ async fn history(State(s): Shared, Query(q): Query<HashMap<String, String>>, h: 
             })
         })
         .collect();
-    container("Metadata", all, &h, json!({}))
+    container("Metadata", all, |v| v, &h, json!({}))
 }
