@@ -71,7 +71,7 @@ struct Inner {
 pub struct FakeLastfm {
     inner: Arc<Mutex<Inner>>,
     pub base: String,
-    _runtime: Arc<tokio::runtime::Runtime>,
+    _served: super::fake_http::Served,
 }
 
 impl FakeLastfm {
@@ -81,24 +81,16 @@ impl FakeLastfm {
             api_key: api_key.into(),
             ..Inner::default()
         }));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let app = Router::new()
             .route("/2.0/", get(api))
             .route("/2.0", get(api))
             .with_state(Arc::clone(&inner));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        runtime.spawn(async move { axum::serve(listener, app).await.ok() });
+        let served = super::fake_http::serve(app);
+        let base = served.base.clone();
         FakeLastfm {
             inner,
             base,
-            _runtime: Arc::new(runtime),
+            _served: served,
         }
     }
 

@@ -205,6 +205,7 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
     engine.store().projection_dump().expect("dump")
 }
 
+pub mod fake_http;
 pub mod lastfm;
 pub mod plex;
 pub mod server;

@@ -118,7 +118,7 @@ struct Inner {
 pub struct FakePlex {
     inner: Arc<Mutex<Inner>>,
     pub base: String,
-    _runtime: Arc<tokio::runtime::Runtime>,
+    _served: super::fake_http::Served,
 }
 
 impl FakePlex {
@@ -128,11 +128,6 @@ impl FakePlex {
             token: token.into(),
             ..Inner::default()
         }));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let app = Router::new()
             .route("/identity", get(identity))
             .route("/library/sections", get(sections))
@@ -141,15 +136,12 @@ impl FakePlex {
             .route("/playlists/{key}/items", get(playlist_items))
             .route("/status/sessions/history/all", get(history))
             .with_state(Arc::clone(&inner));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        runtime.spawn(async move { axum::serve(listener, app).await.ok() });
+        let served = super::fake_http::serve(app);
+        let base = served.base.clone();
         FakePlex {
             inner,
             base,
-            _runtime: Arc::new(runtime),
+            _served: served,
         }
     }
 

@@ -72,7 +72,7 @@ struct Inner {
 pub struct FakeSpotify {
     inner: Arc<Mutex<Inner>>,
     pub base: String,
-    _runtime: Arc<tokio::runtime::Runtime>,
+    _served: super::fake_http::Served,
 }
 
 impl FakeSpotify {
@@ -87,11 +87,6 @@ impl FakeSpotify {
             },
             ..Inner::default()
         }));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let app = Router::new()
             .route("/v1/me/tracks", get(liked))
             .route("/v1/me/playlists", get(playlists))
@@ -100,15 +95,12 @@ impl FakeSpotify {
             .route("/v1/me/player/recently-played", get(recent))
             .route("/api/token", post(token))
             .with_state(Arc::clone(&inner));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        runtime.spawn(async move { axum::serve(listener, app).await.ok() });
+        let served = super::fake_http::serve(app);
+        let base = served.base.clone();
         FakeSpotify {
             inner,
             base,
-            _runtime: Arc::new(runtime),
+            _served: served,
         }
     }
 
