@@ -492,8 +492,10 @@ fn arbitrary_action_inputs_are_answered_or_refused_clearly() {
     // Whatever was accepted, the projections still rebuild to what they are.
     let before = common::dump(&engine);
     engine.rebuild().expect("rebuild");
+    let after = common::dump(&engine);
     assert!(
-        before == common::dump(&engine),
-        "rebuild differs from live after fuzzing"
+        before == after,
+        "rebuild differs from live after fuzzing (key: live | rebuilt):\n{}",
+        common::dump_diff(&before, &after, 10)
     );
 }

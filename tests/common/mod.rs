@@ -205,6 +205,21 @@ pub fn dump(engine: &Engine) -> Vec<(Vec<u8>, Vec<u8>)> {
     engine.store().projection_dump().expect("dump")
 }
 
+/// The rows where two dumps differ (key, left value, right value; absent as "-"), at most
+/// `limit` of them, readably: for the message of a failed "rebuild equals live" check.
+pub fn dump_diff(left: &[(Vec<u8>, Vec<u8>)], right: &[(Vec<u8>, Vec<u8>)], limit: usize) -> String {
+    let l: std::collections::BTreeMap<_, _> = left.iter().cloned().collect();
+    let r: std::collections::BTreeMap<_, _> = right.iter().cloned().collect();
+    let keys: std::collections::BTreeSet<_> = l.keys().chain(r.keys()).collect();
+    let show = |v: Option<&Vec<u8>>| v.map_or("-".to_string(), |v| String::from_utf8_lossy(v).into_owned());
+    keys.into_iter()
+        .filter(|k| l.get(*k) != r.get(*k))
+        .take(limit)
+        .map(|k| format!("{}: {} | {}", String::from_utf8_lossy(k), show(l.get(k)), show(r.get(k))))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub mod fake_http;
 pub mod lastfm;
 pub mod plex;
