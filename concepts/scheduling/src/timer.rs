@@ -22,8 +22,10 @@ use tokio::sync::Notify;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait before retrying a refused or failed tick.
 const LAST_RETRY: Duration = Duration::from_secs(300);
-/// The longest the timer sleeps without looking again (a wall-clock jump is noticed by then).
-const LONGEST_SLEEP: Duration = Duration::from_secs(300);
+/// The longest the timer sleeps without looking again: a wall-clock jump, or a job scheduled
+/// through another instance sharing the store (whose bell rings there, not here), is noticed
+/// by then.
+const LONGEST_SLEEP: Duration = Duration::from_secs(30);
 /// The shortest sleep between rounds: the loop never spins, whatever the clock says.
 const SHORTEST_SLEEP: Duration = Duration::from_millis(10);
 
