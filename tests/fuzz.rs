@@ -519,5 +519,9 @@ fn floats_in_kept_fields_survive_a_rebuild_exactly() {
     assert!(before == after, "{}", common::dump_diff(&before, &after, 10));
     let track = common::ok(&engine, "LibraryCache._getTrack", json!({"trackId": "t"}));
     assert_eq!(track["odd"].as_f64().map(f64::to_bits), Some(odd.to_bits()), "{track}");
-    assert_eq!(track["gain"].as_f64().map(f64::to_bits), Some(gain.to_bits()), "{track}");
+    assert_eq!(
+        track["gain"].as_f64().map(f64::to_bits),
+        Some(gain.to_bits()),
+        "{track}"
+    );
 }

@@ -215,7 +215,14 @@ pub fn dump_diff(left: &[(Vec<u8>, Vec<u8>)], right: &[(Vec<u8>, Vec<u8>)], limi
     keys.into_iter()
         .filter(|k| l.get(*k) != r.get(*k))
         .take(limit)
-        .map(|k| format!("{}: {} | {}", String::from_utf8_lossy(k), show(l.get(k)), show(r.get(k))))
+        .map(|k| {
+            format!(
+                "{}: {} | {}",
+                String::from_utf8_lossy(k),
+                show(l.get(k)),
+                show(r.get(k))
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
