@@ -1,8 +1,11 @@
-//! The part every stand-in for an outside service shares (tests/common/spotify.rs, plex.rs,
-//! lastfm.rs): its router served on a free loopback port by a runtime of its own, which stops
-//! when the last handle to it is dropped.
+//! What the stand-ins for outside services share (tests/common/spotify.rs, plex.rs, lastfm.rs):
+//! the router served on a free loopback port by a runtime of its own, which stops when the last
+//! handle to it is dropped; and, for the fakes that gate requests by path, the request log and
+//! the injected faults ([`Script`]).
 
+use axum::response::Response;
 use axum::Router;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A running fake service.
@@ -28,5 +31,77 @@ pub fn serve(app: Router) -> Served {
     Served {
         base,
         _runtime: Arc::new(runtime),
+    }
+}
+
+/// What a fake was asked (its request log) and the faults it was told to answer with, for the
+/// fakes that gate every request by path (Spotify, Plex).
+#[derive(Default)]
+pub struct Script {
+    faults: Vec<Fault>,
+    log: Vec<String>,
+}
+
+/// An injected fault: the next `times` requests whose path starts with `prefix` answer `status`
+/// (with `Retry-After` when given).
+struct Fault {
+    prefix: String,
+    status: u16,
+    retry_after: Option<u64>,
+    times: u32,
+}
+
+impl Script {
+    /// The next `times` requests whose path starts with `prefix` answer `status`.
+    pub fn fault(&mut self, prefix: &str, status: u16, retry_after: Option<u64>, times: u32) {
+        self.faults.push(Fault {
+            prefix: prefix.into(),
+            status,
+            retry_after,
+            times,
+        });
+    }
+
+    /// Logs a request as `path?k=v&…` (query sorted) followed by `suffix`.
+    pub fn record(&mut self, path: &str, query: &HashMap<String, String>, suffix: &str) {
+        let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        q.sort();
+        self.log.push(format!("{path}?{}{suffix}", q.join("&")));
+    }
+
+    /// Logs a line as it is.
+    pub fn record_line(&mut self, line: &str) {
+        self.log.push(line.into());
+    }
+
+    /// The answer of the fault due for `path`, if any (counting it down): `error(status)` with
+    /// the fault's `Retry-After`.
+    pub fn due(&mut self, path: &str, error: impl FnOnce(u16) -> Response) -> Option<Response> {
+        let f = self
+            .faults
+            .iter_mut()
+            .find(|f| f.times > 0 && path.starts_with(&f.prefix))?;
+        f.times -= 1;
+        let mut response = error(f.status);
+        if let Some(s) = f.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", s.to_string().parse().expect("header"));
+        }
+        Some(response)
+    }
+
+    /// The requests logged so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.clone()
+    }
+
+    /// How many logged requests start with `prefix`.
+    pub fn count(&self, prefix: &str) -> usize {
+        self.log.iter().filter(|r| r.starts_with(prefix)).count()
+    }
+
+    pub fn clear_log(&mut self) {
+        self.log.clear();
     }
 }

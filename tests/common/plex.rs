@@ -99,19 +99,11 @@ impl Default for Library {
     }
 }
 
-struct Fault {
-    prefix: String,
-    status: u16,
-    retry_after: Option<u64>,
-    times: u32,
-}
-
 #[derive(Default)]
 struct Inner {
     library: Library,
     token: String,
-    faults: Vec<Fault>,
-    log: Vec<String>,
+    script: super::fake_http::Script,
 }
 
 #[derive(Clone)]
@@ -171,28 +163,21 @@ impl FakePlex {
     }
 
     fn fault(&self, prefix: &str, status: u16, retry_after: Option<u64>, times: u32) {
-        self.with(|i| {
-            i.faults.push(Fault {
-                prefix: prefix.into(),
-                status,
-                retry_after,
-                times,
-            })
-        });
+        self.with(|i| i.script.fault(prefix, status, retry_after, times));
     }
 
     /// The requests served so far, as `path?query start/size` (the paging headers, when sent).
     pub fn requests(&self) -> Vec<String> {
-        self.with(|i| i.log.clone())
+        self.with(|i| i.script.requests())
     }
 
     /// How many requests so far had a path starting with `prefix`.
     pub fn count(&self, prefix: &str) -> usize {
-        self.with(|i| i.log.iter().filter(|r| r.starts_with(prefix)).count())
+        self.with(|i| i.script.count(prefix))
     }
 
     pub fn clear_log(&self) {
-        self.with(|i| i.log.clear());
+        self.with(|i| i.script.clear_log());
     }
 }
 
@@ -205,8 +190,6 @@ fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
 /// Logs the request; answers an injected fault, a missing or wrong token, or a client that did
 /// not ask for JSON, if any.
 fn gate(inner: &mut Inner, path: &str, query: &HashMap<String, String>, headers: &HeaderMap) -> Option<Response> {
-    let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    q.sort();
     let paging = match (
         header_u64(headers, "x-plex-container-start"),
         header_u64(headers, "x-plex-container-size"),
@@ -214,21 +197,13 @@ fn gate(inner: &mut Inner, path: &str, query: &HashMap<String, String>, headers:
         (Some(start), Some(size)) => format!(" {start}/{size}"),
         _ => String::new(),
     };
-    inner.log.push(format!("{path}?{}{paging}", q.join("&")));
-    if let Some(f) = inner
-        .faults
-        .iter_mut()
-        .find(|f| f.times > 0 && path.starts_with(&f.prefix))
-    {
-        f.times -= 1;
-        let code = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (code, "<html><body>error</body></html>").into_response();
-        if let Some(s) = f.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", s.to_string().parse().expect("header"));
-        }
-        return Some(response);
+    inner.script.record(path, query, &paging);
+    let fault = inner.script.due(path, |status| {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (code, "<html><body>error</body></html>").into_response()
+    });
+    if fault.is_some() {
+        return fault;
     }
     let token = headers.get("x-plex-token").and_then(|v| v.to_str().ok());
     if token != Some(inner.token.as_str()) {

@@ -44,14 +44,6 @@ pub struct Library {
     pub played: Vec<(Value, String)>,
 }
 
-/// An injected fault: the next `times` requests whose path starts with `prefix` answer `status`.
-struct Fault {
-    prefix: String,
-    status: u16,
-    retry_after: Option<u64>,
-    times: u32,
-}
-
 #[derive(Default)]
 struct Auth {
     access: String,
@@ -64,8 +56,7 @@ struct Auth {
 struct Inner {
     library: Library,
     auth: Auth,
-    faults: Vec<Fault>,
-    log: Vec<String>,
+    script: super::fake_http::Script,
 }
 
 #[derive(Clone)]
@@ -161,28 +152,21 @@ impl FakeSpotify {
     }
 
     fn fault(&self, prefix: &str, status: u16, retry_after: Option<u64>, times: u32) {
-        self.with(|i| {
-            i.faults.push(Fault {
-                prefix: prefix.into(),
-                status,
-                retry_after,
-                times,
-            })
-        });
+        self.with(|i| i.script.fault(prefix, status, retry_after, times));
     }
 
     /// The requests served so far, as `path?query`.
     pub fn requests(&self) -> Vec<String> {
-        self.with(|i| i.log.clone())
+        self.with(|i| i.script.requests())
     }
 
     /// How many requests so far had a path starting with `prefix`.
     pub fn count(&self, prefix: &str) -> usize {
-        self.with(|i| i.log.iter().filter(|r| r.starts_with(prefix)).count())
+        self.with(|i| i.script.count(prefix))
     }
 
     pub fn clear_log(&self) {
-        self.with(|i| i.log.clear());
+        self.with(|i| i.script.clear_log());
     }
 }
 
@@ -240,29 +224,19 @@ fn error(status: u16, message: &str) -> Response {
 
 /// Logs the request, then answers an injected fault or a bad token, if any.
 fn gate(inner: &mut Inner, path: &str, query: &HashMap<String, String>, headers: &HeaderMap) -> Option<Response> {
-    let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    q.sort();
-    inner.log.push(format!("{path}?{}", q.join("&")));
-    if let Some(f) = inner
-        .faults
-        .iter_mut()
-        .find(|f| f.times > 0 && path.starts_with(&f.prefix))
-    {
-        f.times -= 1;
-        let mut response = error(
-            f.status,
-            if f.status == 429 {
+    inner.script.record(path, query, "");
+    let fault = inner.script.due(path, |status| {
+        error(
+            status,
+            if status == 429 {
                 "API rate limit exceeded"
             } else {
                 "Server error"
             },
-        );
-        if let Some(s) = f.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", s.to_string().parse().expect("header"));
-        }
-        return Some(response);
+        )
+    });
+    if fault.is_some() {
+        return fault;
     }
     let bearer = headers
         .get("authorization")
@@ -374,7 +348,7 @@ async fn recent(State(s): Shared, Query(q): Query<HashMap<String, String>>, h: H
 
 async fn token(State(s): Shared, h: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut inner = s.lock().unwrap_or_else(|p| p.into_inner());
-    inner.log.push("/api/token".into());
+    inner.script.record_line("/api/token");
     let has_client = h.contains_key("authorization") || form.contains_key("client_id");
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") || !has_client {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_request"}))).into_response();
