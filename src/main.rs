@@ -311,6 +311,16 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    match concept_core::SystemClock::from_env() {
+        Ok(clock) if clock.offset() != chrono::Duration::zero() => {
+            tracing::warn!(ahead = %clock.offset(), "the clock runs ahead of the system's (a test setting)")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
@@ -649,8 +659,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {name}: {e}"))?;
                 let steps = trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
-                let engine = engine(Arc::new(store), syncs.clone(), Registry::standard())?;
-                let report = trace::run_trace(&engine, &name, &steps);
+                let clock = trace::trace_clock();
+                let engine =
+                    engine(Arc::new(store), syncs.clone(), Registry::standard())?.with_clock(Arc::new(clock.clone()));
+                let report = trace::run_trace(&engine, &clock, &name, &steps);
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
                     println!(

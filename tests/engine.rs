@@ -193,12 +193,14 @@ then
 "#;
 
 fn where_fans_out_over_many_rows(store: TestStore) {
-    let engine = engine_on(&store, FAN_OUT);
+    let clock = common::manual_clock("2026-11-21T12:00:00Z");
+    let engine = engine_on(&store, FAN_OUT).with_clock(clock.clone());
     let users: Vec<String> = (0..60).map(|i| format!("user:{i:02}")).collect();
     for u in &users {
         ok(&engine, "LibraryCache.ingest", json!({"userId": u}));
     }
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // Every library is now older than the sync's maxAge (1 ms).
+    clock.advance(chrono::Duration::milliseconds(5));
     let answer = request(&engine, json!({"path": "/refresh-stale"}));
     let merged: Vec<String> = answer
         .cascade()

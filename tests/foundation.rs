@@ -81,7 +81,7 @@ fn a_commit_that_fails_midway_leaves_nothing_behind(store: TestStore) {
     let store = engine.store();
     let (seq, rows) = (store.last_seq().expect("seq"), dump(&engine));
     let concept = engine.registry().get("LibraryCache").expect("concept");
-    let ctx = concept_core::ActionCtx::new(uuid::Uuid::now_v7(), chrono::Utc::now());
+    let ctx = concept_core::ActionCtx::new(uuid::Uuid::now_v7(), engine.now());
     let view = store.view("LibraryCache");
     let mut performed = concept
         .perform(
@@ -296,7 +296,7 @@ fn a_sync_that_changes_k_likes_writes_in_proportion_to_k(store: TestStore) {
                 json!({"trackId": format!("new{k}-{i}"), "likedAt": time_of(20_000 + i)}),
             );
         }
-        let ctx = concept_core::ActionCtx::new(uuid::Uuid::now_v7(), chrono::Utc::now());
+        let ctx = concept_core::ActionCtx::new(uuid::Uuid::now_v7(), engine.now());
         let performed = concept
             .perform(&ctx, engine.store().view("LibraryCache").as_ref(), "sync", snapshot)
             .expect("decides");

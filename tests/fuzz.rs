@@ -11,7 +11,7 @@ use concept_core::ErrorKind;
 use librarycache::engine::{Engine, Registry, SyncSet};
 use librarycache::store::SledStore;
 use librarycache::sync::{check, load_checked, parse_sync_file};
-use librarycache::trace::{parse_trace, parse_trace_bytes, run_trace};
+use librarycache::trace::{parse_trace, parse_trace_bytes, run_trace, trace_clock};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use serde_json::{json, Map, Value};
@@ -265,10 +265,11 @@ fn engine() -> Engine {
 
 #[test]
 fn mutated_traces_run_without_panic() {
-    let engine = engine();
+    let clock = trace_clock();
+    let engine = engine().with_clock(Arc::new(clock.clone()));
     fuzz("trace runner", mutated(corpus("specs", "trace")), |text| {
         if let Ok(steps) = parse_trace("f.trace", &text) {
-            let report = run_trace(&engine, "f.trace", &steps);
+            let report = run_trace(&engine, &clock, "f.trace", &steps);
             for s in &report.steps {
                 prop_assert!(s.actual["code"] != json!("INTERNAL"), "an internal error: {}", s.actual);
             }

@@ -266,7 +266,7 @@ fn last_fm_errors_fail_the_read_with_clear_codes_and_fetch_honours_them() {
     let retry_at = f["retryAt"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-    assert!(retry_at.is_some_and(|t| t > chrono::Utc::now()), "{f}");
+    assert!(retry_at.is_some_and(|t| t > common::now()), "{f}");
     let refused = server.post("/api/LastfmSource/fetch", &json!({"userId": USER}));
     assert_eq!(
         (refused.status, refused.body["code"].clone()),

@@ -2,7 +2,9 @@
 //! ticks due jobs, stops with cancel, wakes when a job is scheduled, gives a job that missed many
 //! intervals exactly one catch-up tick, and its projections rebuild byte for byte (I2).
 //!
-//! Waits are generous polls (up to 10 s), never timing assertions.
+//! The engine runs on a manual clock the tests move: a job comes due when the clock reaches it,
+//! never because real time passed. Waits for the timer (async work) are generous polls (up to
+//! 10 s), never timing assertions.
 
 mod common;
 
@@ -63,38 +65,43 @@ fn job(engine: &Engine, name: &str) -> Value {
     ok(engine, "Scheduling._getJob", json!({ "job": name }))
 }
 
-fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    let s = v.as_str().unwrap_or_else(|| panic!("{v} is not a time"));
-    chrono::DateTime::parse_from_rfc3339(s)
-        .unwrap_or_else(|e| panic!("{s}: {e}"))
-        .with_timezone(&chrono::Utc)
+/// Moves the clock forward one second at a time, `n` times, waiting after each step for the
+/// timer to tick the probe job (due every second): once it has, the timer has done a round at
+/// that time, and every other job due by then has ticked too.
+fn step_seconds(engine: &Engine, clock: &concept_core::ManualClock, n: usize) {
+    for _ in 0..n {
+        let before = ticks(engine, "probe");
+        clock.advance(chrono::Duration::seconds(1));
+        assert!(
+            eventually(|| ticks(engine, "probe") > before),
+            "the timer did not tick the probe job after the clock moved: {:?}",
+            events(engine, "probe")
+        );
+    }
 }
 
 #[test]
 fn a_job_every_second_ticks_until_it_is_cancelled() {
-    let (_dir, engine) = fresh_engine();
+    let clock = manual_clock("2026-11-21T12:00:00Z");
+    let (_dir, engine) = engine_on(&clock);
     let engine = Arc::new(engine);
     let _timer = start_timer(&engine);
+    ok(&engine, "Scheduling.schedule", json!({"job": "probe", "every": "1s"}));
     ok(&engine, "Scheduling.schedule", json!({"job": "j1", "every": "1s"}));
-    assert!(
-        eventually(|| ticks(&engine, "j1") >= 2),
-        "no two ticks of a 1s job in {PATIENCE:?}: {:?}",
-        events(&engine, "j1")
-    );
-    // The ticks are recorded as the job's last tick, and the next one counts from it.
+    // Nothing is due until the clock moves.
+    assert_eq!(ticks(&engine, "j1"), 0);
+    step_seconds(&engine, &clock, 3);
+    assert_eq!(ticks(&engine, "j1"), 3, "{:?}", events(&engine, "j1"));
+    // Each tick is at the clock's time, and the next one counts from it.
     let j = job(&engine, "j1");
-    let last = time(&j["lastTickAt"]);
-    assert_eq!(time(&j["nextAt"]) - last, chrono::Duration::seconds(1), "{j}");
-    assert!(
-        eventually(|| time(&job(&engine, "j1")["lastTickAt"]) > last),
-        "lastTickAt does not advance"
-    );
+    assert_eq!(j["lastTickAt"], json!("2026-11-21T12:00:03Z"), "{j}");
+    assert_eq!(j["nextAt"], json!("2026-11-21T12:00:04Z"), "{j}");
 
     ok(&engine, "Scheduling.cancel", json!({"job": "j1"}));
-    // A tick raised just before the cancel commits may still land before it; none after.
-    std::thread::sleep(Duration::from_millis(2_500));
+    step_seconds(&engine, &clock, 3);
     let kinds = events(&engine, "j1");
     assert_eq!(kinds.last().map(String::as_str), Some("Cancelled"), "{kinds:?}");
+    assert_eq!(ticks(&engine, "j1"), 3, "a cancelled job ticked: {kinds:?}");
     assert_eq!(
         refused(&engine, "Scheduling._getJob", json!({"job": "j1"})),
         "JOB_NOT_FOUND"
@@ -108,28 +115,44 @@ fn a_job_every_second_ticks_until_it_is_cancelled() {
 
 #[test]
 fn scheduling_a_job_wakes_a_sleeping_timer() {
-    let (_dir, engine) = fresh_engine();
+    let clock = manual_clock("2026-11-21T12:00:00Z");
+    let (_dir, engine) = engine_on(&clock);
     let engine = Arc::new(engine);
-    // The timer starts with one job an hour away: it sleeps (for minutes at a time).
+    // The timer starts with one job an hour away: it waits for the clock to reach it.
     ok(&engine, "Scheduling.schedule", json!({"job": "hourly", "every": "1h"}));
     let _timer = start_timer(&engine);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(ticks(&engine, "hourly"), 0);
-    // A job due in a second wakes it, and it ticks on time instead of after its long sleep.
+    // A new job a second away wakes it (without the wake-up it would look again only after
+    // its longest sleep, 30 s of real time, longer than the test waits).
     ok(&engine, "Scheduling.schedule", json!({"job": "soon", "every": "1s"}));
+    clock.advance(chrono::Duration::seconds(1));
     assert!(
         eventually(|| ticks(&engine, "soon") >= 1),
-        "the timer did not wake for a new job"
+        "the timer did not wake for a new job: {:?}",
+        events(&engine, "soon")
     );
+    assert_eq!(job(&engine, "soon")["lastTickAt"], json!("2026-11-21T12:00:01Z"));
     assert_eq!(ticks(&engine, "hourly"), 0, "a job not due ticked");
+    // The hourly job ticks when the clock reaches it, not before.
+    clock.advance(chrono::Duration::minutes(58));
+    ok(&engine, "Scheduling.schedule", json!({"job": "probe", "every": "1s"}));
+    step_seconds(&engine, &clock, 1);
+    assert_eq!(ticks(&engine, "hourly"), 0, "the hourly job ticked a minute early");
+    clock.set(concept_core::time::parse_rfc3339("2026-11-21T13:00:00Z").expect("time"));
+    assert!(
+        eventually(|| ticks(&engine, "hourly") == 1),
+        "the hourly job did not tick when the clock reached it: {:?}",
+        events(&engine, "hourly")
+    );
+    assert_eq!(job(&engine, "hourly")["lastTickAt"], json!("2026-11-21T13:00:00Z"));
 }
 
 #[test]
 fn a_job_that_missed_many_intervals_gets_one_catch_up_tick_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock("2020-01-01T00:00:00Z");
     {
-        // Before the "downtime": a job every second whose last tick was years ago.
-        let engine = engine_at(dir.path());
+        // Before the "downtime": a job every second and an hourly one, last ticked in 2020.
+        let engine = engine_at(dir.path()).with_clock(Arc::clone(&clock) as concept_core::SharedClock);
         ok(&engine, "Scheduling.schedule", json!({"job": "late", "every": "1s"}));
         ok(&engine, "Scheduling.schedule", json!({"job": "later", "every": "1h"}));
         for name in ["late", "later"] {
@@ -140,29 +163,26 @@ fn a_job_that_missed_many_intervals_gets_one_catch_up_tick_after_a_restart() {
             );
         }
     }
-    let started = chrono::Utc::now();
-    let engine = Arc::new(engine_at(dir.path()));
+    // Years later the service starts again.
+    clock.set(concept_core::time::parse_rfc3339("2026-11-21T12:00:00Z").expect("time"));
+    let engine = Arc::new(engine_at(dir.path()).with_clock(Arc::clone(&clock) as concept_core::SharedClock));
     let _timer = start_timer(&engine);
-    // The hourly job missed tens of thousands of intervals: one tick at "now", then the next
-    // is an hour away.
+    // Each job missed many intervals: one tick at "now" each, then the next is `every` away.
     assert!(
-        eventually(|| ticks(&engine, "later") >= 2),
-        "no catch-up tick: {:?}",
-        events(&engine, "later")
+        eventually(|| ticks(&engine, "later") >= 2 && ticks(&engine, "late") >= 2),
+        "no catch-up ticks: {:?} {:?}",
+        events(&engine, "later"),
+        events(&engine, "late")
     );
-    std::thread::sleep(Duration::from_millis(2_500));
-    assert_eq!(ticks(&engine, "later"), 2, "more than one catch-up tick");
     let j = job(&engine, "later");
-    let last = time(&j["lastTickAt"]);
-    assert!(
-        last >= started - chrono::Duration::seconds(1),
-        "the catch-up tick is not at now: {j}"
-    );
-    assert_eq!(time(&j["nextAt"]) - last, chrono::Duration::hours(1), "{j}");
-    // The job every second carries on from now at its pace: in 2.5 s a handful of ticks, not
-    // one per second missed since 2020.
-    let late = ticks(&engine, "late");
-    assert!((2..=10).contains(&late), "{late} ticks of the 1s job");
+    assert_eq!(j["lastTickAt"], json!("2026-11-21T12:00:00Z"), "{j}");
+    assert_eq!(j["nextAt"], json!("2026-11-21T13:00:00Z"), "{j}");
+    // The job every second carries on from now at its pace: three seconds, three more ticks,
+    // not one per second missed since 2020; the hourly one not again.
+    ok(&engine, "Scheduling.schedule", json!({"job": "probe", "every": "1s"}));
+    step_seconds(&engine, &clock, 3);
+    assert_eq!(ticks(&engine, "late"), 2 + 3, "{:?}", events(&engine, "late"));
+    assert_eq!(ticks(&engine, "later"), 2, "more than one catch-up tick");
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn real_events_and_projections_are_never_compacted(t: TestStore) {
     let newest_two: Vec<_> = flows[3..].iter().map(|(f, _)| store.flow(*f).expect("flow")).collect();
 
     // Keep the newest two flows: the three older ones go, the events stay.
-    let report = store.compact(&newest(2), Utc::now()).expect("compact");
+    let report = store.compact(&newest(2), engine.now()).expect("compact");
     assert_eq!(
         report,
         CompactReport {
@@ -345,7 +345,7 @@ fn real_events_and_projections_are_never_compacted(t: TestStore) {
     // Everything old by tomorrow: every record goes, the events and projections still stay,
     // and a rebuild from the untouched log gives the same projections.
     let report = store
-        .compact(&by_age(Duration::zero()), Utc::now() + Duration::days(1))
+        .compact(&by_age(Duration::zero()), engine.now() + Duration::days(1))
         .expect("compact");
     assert_eq!((report.records, report.flows, report.boundary), (2, 2, 6));
     assert_eq!(kept(store.as_ref(), last), Vec::<u64>::new());

@@ -144,7 +144,7 @@ impl Host for ConceptHost {
         self.engine.store.view(&self.concept)
     }
 
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        super::now()
+    fn clock(&self) -> concept_core::SharedClock {
+        Arc::clone(&self.engine.clock)
     }
 }

@@ -21,7 +21,7 @@ pub use syncs::SyncSet;
 
 use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};
 use chrono::Utc;
-use concept_core::{ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind};
+use concept_core::{ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind, SharedClock, SystemClock};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -61,6 +61,8 @@ struct Remembered {
 
 pub struct Engine {
     store: Arc<dyn Store>,
+    /// The one source of time: every action's `now`, background work's clock.
+    clock: SharedClock,
     registry: Registry,
     syncs: SyncSet,
     cascade_limit: usize,
@@ -134,12 +136,32 @@ impl Engine {
     pub fn new(store: Arc<dyn Store>, registry: Registry) -> Self {
         Engine {
             store,
+            // The system's clock, set ahead when a test asks (`LIBRARYCACHE_TEST_CLOCK_AHEAD`;
+            // the binary refuses a malformed value at start, before any engine exists).
+            clock: Arc::new(SystemClock::from_env().unwrap_or_default()),
             registry,
             syncs: SyncSet::default(),
             cascade_limit: DEFAULT_CASCADE_LIMIT,
             running: Mutex::new(HashMap::new()),
             flow_ended: Condvar::new(),
         }
+    }
+
+    /// The engine running on `clock` (the system's by default; traces and tests run on a
+    /// [`concept_core::ManualClock`]).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The time of an action now, by the engine's clock.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The engine firing these syncs (already checked against the registry's concepts).
@@ -321,7 +343,7 @@ impl Engine {
 
     fn run_query(&self, concept: &dyn DynConcept, query: &str, input: Value) -> Result<Value, ActionError> {
         let view = self.store.view(concept.name());
-        concept.query(&ActionCtx::new(Uuid::nil(), now()), view.as_ref(), query, input)
+        concept.query(&ActionCtx::new(Uuid::nil(), self.now()), view.as_ref(), query, input)
     }
 
     /// Decides and commits one action (a refusal is recorded too), with its fire-once guard if a
@@ -365,7 +387,7 @@ impl Engine {
         let kept = record_input(&input, system);
         let mut attempt = 0;
         loop {
-            let ctx = ActionCtx::new(flow, now());
+            let ctx = ActionCtx::new(flow, self.now());
             let record = |output: Value, failed: bool| ActionRecord {
                 id: 0,
                 flow,
@@ -464,12 +486,6 @@ impl Engine {
                 ))),
             })
     }
-}
-
-/// The time of an action: microsecond precision, the precision the log keeps, so the time a
-/// live apply sees is the time a rebuild sees.
-fn now() -> chrono::DateTime<Utc> {
-    concept_core::time::from_micros(Utc::now().timestamp_micros())
 }
 
 /// A store failure as the caller sees it.

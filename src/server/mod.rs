@@ -81,7 +81,7 @@ async fn compact_periodically(engine: Arc<Engine>, retention: Retention) {
     loop {
         every.tick().await;
         let (engine, retention) = (Arc::clone(&engine), retention.clone());
-        let outcome = tokio::task::spawn_blocking(move || engine.store().compact(&retention, chrono::Utc::now())).await;
+        let outcome = tokio::task::spawn_blocking(move || engine.store().compact(&retention, engine.now())).await;
         match outcome {
             Ok(Ok(report)) => tracing::info!(
                 records = report.records,

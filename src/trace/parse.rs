@@ -14,8 +14,34 @@
 //! Requesting.request {"path": "/liked", "userId": "u"} => {"request": "$r"}
 //!     Requesting.respond {"request": "$r", "trackIds": ["t:1"]} => {}   # LikedSongs
 //! ```
+//!
+//! A trace owns its time. It runs on a clock standing at [`DEFAULT_CLOCK`] until a line
+//! `clock 2026-11-21T12:00:00Z` sets it; `advance 25h` moves it forward (durations as
+//! everywhere: `500ms`, `90s`, `30m`, `25h`, `7d`). The clock stands still between them, so a
+//! trace is a pure function of its text.
 
+use chrono::{DateTime, Utc};
+use concept_core::time::{parse_duration, parse_rfc3339};
 use serde_json::Value;
+
+/// The time a trace starts at when it does not set its clock.
+pub const DEFAULT_CLOCK: &str = "2026-01-01T00:00:00Z";
+
+/// One line of a trace: a step, or a move of its clock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Step(Box<Step>),
+    /// `clock TIME`: the clock stands at `at` from here on.
+    SetClock {
+        line: usize,
+        at: DateTime<Utc>,
+    },
+    /// `advance DURATION`: the clock moves forward by `by`.
+    Advance {
+        line: usize,
+        by: chrono::Duration,
+    },
+}
 
 /// What a step expects.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +92,7 @@ fn starts_step(line: &str) -> bool {
 
 /// Parses a trace file's bytes as read from disk: bytes that are not UTF-8 are reported at the
 /// line of the first bad one (`file:line: the file is not valid UTF-8 (byte 0x..)`).
-pub fn parse_trace_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Step>, TraceError> {
+pub fn parse_trace_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Entry>, TraceError> {
     match std::str::from_utf8(bytes) {
         Ok(text) => parse_trace(file, text),
         Err(e) => {
@@ -86,17 +112,20 @@ pub fn parse_trace_bytes(file: &str, bytes: &[u8]) -> Result<Vec<Step>, TraceErr
 }
 
 /// Parses a trace file's text.
-pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
+pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Entry>, TraceError> {
     let err = |line: usize, message: String| TraceError {
         file: file.to_string(),
         line,
         message,
     };
     // Group lines into steps, and indented steps into their step's cascade.
-    struct Group {
-        line: usize,
-        body: String,
-        cascade: Vec<(usize, String)>,
+    enum Group {
+        Step {
+            line: usize,
+            body: String,
+            cascade: Vec<(usize, String)>,
+        },
+        Clock(Entry),
     }
     let mut groups: Vec<Group> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -105,43 +134,76 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Step>, TraceError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
+        if let Some(entry) = clock_line(trimmed, i + 1).map_err(|m| err(i + 1, m))? {
+            if trimmed.len() != line.len() {
+                return Err(err(
+                    i + 1,
+                    format!("`{}` moves the trace's clock and is not indented", first_word(trimmed)),
+                ));
+            }
+            groups.push(Group::Clock(entry));
+            continue;
+        }
         if starts_step(line) {
-            groups.push(Group {
+            groups.push(Group::Step {
                 line: i + 1,
                 body: line.to_string(),
                 cascade: Vec::new(),
             });
             continue;
         }
-        let Some(group) = groups.last_mut() else {
+        let Some(Group::Step { body, cascade, .. }) = groups.last_mut() else {
             return Err(err(
                 i + 1,
                 format!("expected a step `Concept.action {{...}}`, found {trimmed:?}"),
             ));
         };
         if starts_step(trimmed) {
-            group.cascade.push((i + 1, trimmed.to_string()));
+            cascade.push((i + 1, trimmed.to_string()));
             continue;
         }
-        let body = match group.cascade.last_mut() {
+        let body = match cascade.last_mut() {
             Some((_, body)) => body,
-            None => &mut group.body,
+            None => body,
         };
         body.push('\n');
         body.push_str(line);
     }
     groups
         .into_iter()
-        .map(|g| {
-            let mut step = parse_step(file, g.line, &g.body)?;
-            step.cascade = g
-                .cascade
-                .iter()
-                .map(|(line, body)| parse_step(file, *line, body))
-                .collect::<Result<_, _>>()?;
-            Ok(step)
+        .map(|g| match g {
+            Group::Clock(entry) => Ok(entry),
+            Group::Step { line, body, cascade } => {
+                let mut step = parse_step(file, line, &body)?;
+                step.cascade = cascade
+                    .iter()
+                    .map(|(line, body)| parse_step(file, *line, body))
+                    .collect::<Result<_, _>>()?;
+                Ok(Entry::Step(Box::new(step)))
+            }
         })
         .collect()
+}
+
+fn first_word(line: &str) -> &str {
+    line.split_whitespace().next().unwrap_or_default()
+}
+
+/// A `clock TIME` or `advance DURATION` line (None: the line is something else).
+fn clock_line(line: &str, at: usize) -> Result<Option<Entry>, String> {
+    let word = first_word(line);
+    if word != "clock" && word != "advance" {
+        return Ok(None);
+    }
+    let arg = strip_comment(line[word.len()..].trim());
+    if word == "clock" {
+        let t = parse_rfc3339(arg)
+            .ok_or_else(|| format!("`clock` needs an RFC 3339 time such as 2026-11-21T12:00:00Z, found {arg:?}"))?;
+        Ok(Some(Entry::SetClock { line: at, at: t }))
+    } else {
+        let by = parse_duration(arg).map_err(|e| format!("`advance` needs a duration such as 25h: {e}"))?;
+        Ok(Some(Entry::Advance { line: at, by }))
+    }
 }
 
 /// `text` without a trailing `# comment` (outside JSON strings: call it on what follows JSON).

@@ -1,7 +1,9 @@
 //! Running a trace against an engine and reporting each step's actual outcome.
 
+use super::parse::{Entry, DEFAULT_CLOCK};
 use super::{Expect, Step};
 use crate::engine::{Completed, Engine};
+use concept_core::{Clock, ManualClock};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -95,14 +97,33 @@ fn describe(expect: &Expect) -> String {
     }
 }
 
-/// Runs every step in order (later steps run even after a mismatch, so one run shows all).
-pub fn run_trace(engine: &Engine, file: &str, steps: &[Step]) -> TraceReport {
+/// The clock a trace runs on: give it to the engine (`Engine::with_clock`) and to
+/// [`run_trace`], which sets it to [`DEFAULT_CLOCK`] first and moves it as the trace says.
+pub fn trace_clock() -> ManualClock {
+    ManualClock::at(concept_core::time::parse_rfc3339(DEFAULT_CLOCK).unwrap_or_default())
+}
+
+/// Runs every step in order (later steps run even after a mismatch, so one run shows all), on
+/// `clock`, which must be `engine`'s.
+pub fn run_trace(engine: &Engine, clock: &ManualClock, file: &str, entries: &[Entry]) -> TraceReport {
     let mut report = TraceReport {
         file: file.to_string(),
         steps: Vec::new(),
     };
     let mut bindings = Bindings::new();
-    for step in steps {
+    clock.set(trace_clock().now());
+    for entry in entries {
+        let step = match entry {
+            Entry::Step(step) => step.as_ref(),
+            Entry::SetClock { at, .. } => {
+                clock.set(*at);
+                continue;
+            }
+            Entry::Advance { by, .. } => {
+                clock.advance(*by);
+                continue;
+            }
+        };
         let input = match substitute(&step.input, &bindings) {
             Ok(input) => input,
             Err(why) => {

@@ -127,6 +127,28 @@ macro_rules! on_each_store {
     };
 }
 
+/// The time by the clock a server process started by a test runs on: the system's, set ahead
+/// by `LIBRARYCACHE_TEST_CLOCK_AHEAD` when CI sets it. A test that must compare with a real
+/// server's time compares with this, never with `Utc::now()`.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use concept_core::Clock;
+    concept_core::SystemClock::from_env()
+        .expect("LIBRARYCACHE_TEST_CLOCK_AHEAD is a duration")
+        .now()
+}
+
+/// A manual clock standing at `at` (RFC 3339), for an engine a test drives through time.
+pub fn manual_clock(at: &str) -> Arc<concept_core::ManualClock> {
+    let at = concept_core::time::parse_rfc3339(at).expect("an RFC 3339 time");
+    Arc::new(concept_core::ManualClock::at(at))
+}
+
+/// An engine over a fresh temporary sled store on `clock` (keep the directory guard).
+pub fn engine_on(clock: &Arc<concept_core::ManualClock>) -> (tempfile::TempDir, Engine) {
+    let (dir, engine) = fresh_engine();
+    (dir, engine.with_clock(Arc::clone(clock) as concept_core::SharedClock))
+}
+
 /// An engine over a sled store in `dir`.
 pub fn engine_at(dir: &Path) -> Engine {
     Engine::new(

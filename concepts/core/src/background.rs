@@ -8,7 +8,7 @@
 //! and carries on. The engine wakes it with [`crate::Concept::committed`] when an action of its
 //! concept commits (a fetch was asked for, a job was scheduled).
 
-use crate::{ActionError, ProjectionRead};
+use crate::{ActionError, ProjectionRead, SharedClock};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::future::Future;
@@ -31,8 +31,14 @@ pub trait Host: Send + Sync {
     /// The concept's own projections as committed now.
     fn view(&self) -> Box<dyn ProjectionRead + '_>;
 
+    /// The engine's clock: the only source of time for background work (its `now`, and its
+    /// waits, which a test's manual clock ends by moving forward).
+    fn clock(&self) -> SharedClock;
+
     /// The time, at the precision actions see it.
-    fn now(&self) -> DateTime<Utc>;
+    fn now(&self) -> DateTime<Utc> {
+        self.clock().now()
+    }
 }
 
 /// [`Host::raise`] from async code, on the blocking pool.

@@ -21,13 +21,21 @@ use uuid::Uuid;
 pub struct ActionCtx {
     /// The flow this invocation belongs to (nil for a query outside any flow).
     pub flow: Uuid,
-    /// The time of the action: the only clock a concept may read.
+    /// The time of the action, from the engine's [`crate::Clock`]: the only time a concept may
+    /// read (never the system clock).
     pub now: DateTime<Utc>,
 }
 
 impl ActionCtx {
     pub fn new(flow: Uuid, now: DateTime<Utc>) -> Self {
         ActionCtx { flow, now }
+    }
+
+    /// A new unique id (UUIDv7) whose time part is the action's time, not the system clock's.
+    pub fn new_id(&self) -> Uuid {
+        let secs = u64::try_from(self.now.timestamp()).unwrap_or(0);
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, self.now.timestamp_subsec_nanos());
+        Uuid::new_v7(ts)
     }
 }
 

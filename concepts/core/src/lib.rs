@@ -8,6 +8,7 @@
 
 pub mod background;
 pub mod chunked;
+pub mod clock;
 pub mod concept;
 pub mod error;
 pub mod event;
@@ -19,6 +20,7 @@ pub mod time;
 pub mod track_name;
 
 pub use background::{BackgroundWork, Host};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, Typed};
 pub use error::{ActionError, ErrorKind};
 pub use event::{Append, EventMeta, ExpectedVersion, PendingEvent};

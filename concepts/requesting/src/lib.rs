@@ -87,7 +87,7 @@ impl Concept for Requesting {
 
     fn perform(
         &self,
-        _ctx: &ActionCtx,
+        ctx: &ActionCtx,
         _view: &dyn ProjectionRead,
         action: &str,
         input: Value,
@@ -104,7 +104,7 @@ impl Concept for Requesting {
                         ),
                     ));
                 }
-                let request = uuid::Uuid::now_v7().to_string();
+                let request = ctx.new_id().to_string();
                 Ok(Decision::output_only(json!({ "request": request })))
             }
             "respond" => {

@@ -26,7 +26,7 @@ const LAST_RETRY: Duration = Duration::from_secs(300);
 /// through another instance sharing the store (whose bell rings there, not here), is noticed
 /// by then.
 const LONGEST_SLEEP: Duration = Duration::from_secs(30);
-/// The shortest sleep between rounds: the loop never spins, whatever the clock says.
+/// The shortest pause between rounds: the loop never spins, whatever the clock says.
 const SHORTEST_SLEEP: Duration = Duration::from_millis(10);
 
 /// A job whose last tick was refused or failed: when it may be tried again, and the wait after that.
@@ -38,16 +38,18 @@ struct Retry {
 /// Runs the timer until the task is dropped.
 pub async fn run(host: Arc<dyn Host>, wake: Arc<Notify>) {
     let mut retries: HashMap<String, Retry> = HashMap::new();
+    let clock = host.clock();
     loop {
         let wake_at = round(&host, &mut retries).await;
-        let sleep = wake_at.map_or(LONGEST_SLEEP, |at| {
-            (at - host.now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .clamp(SHORTEST_SLEEP, LONGEST_SLEEP)
-        });
+        // The wait for the next due time is the clock's (a test's manual clock ends it by moving
+        // past it); the longest sleep is real time, a bound on how long the store goes unread.
+        let due = match wake_at {
+            Some(at) => clock.sleep_until(at),
+            None => Box::pin(std::future::pending()),
+        };
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
+            _ = due => tokio::time::sleep(SHORTEST_SLEEP).await,
+            _ = tokio::time::sleep(LONGEST_SLEEP) => {}
             _ = wake.notified() => {}
         }
     }

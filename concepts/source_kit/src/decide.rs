@@ -108,7 +108,7 @@ pub fn fetch<S: Source>(
     let confirmed = rows::read::<CursorRow<S::Cursor>, _>(view, CONFIRMED, &user)?;
     let full_at = confirmed.as_ref().map(|c| S::full_at(&c.cursor));
     let mode = choose_mode(ctx, source.full_every(), input.mode, full_at);
-    let fetch_id = uuid::Uuid::now_v7().to_string();
+    let fetch_id = ctx.new_id().to_string();
     let out = output(&FetchOutput {
         user_id: user.clone(),
         fetch_id: fetch_id.clone(),

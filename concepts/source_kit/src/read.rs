@@ -5,6 +5,7 @@
 use crate::model::Mode;
 use crate::rows::Connection;
 use chrono::{DateTime, Utc};
+use concept_core::SharedClock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -22,6 +23,9 @@ pub struct ReadJob<C, K> {
     pub cursor: Option<K>,
     /// When the read starts.
     pub now: DateTime<Utc>,
+    /// The engine's clock, for any later time the read needs (a renewed token's expiry) and
+    /// for waits: never the system clock.
+    pub clock: SharedClock,
 }
 
 impl<C, K> ReadJob<C, K> {

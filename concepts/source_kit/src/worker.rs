@@ -33,8 +33,8 @@ struct Job<S: Source> {
 pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host: Arc<dyn Host>) {
     let active: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
-        let now = host.now();
-        match read(&host, move |view| running_jobs::<S>(view, now)).await {
+        let clock = host.clock();
+        match read(&host, move |view| running_jobs::<S>(view, clock)).await {
             Ok(jobs) => {
                 for job in jobs {
                     let user = job.read.user.clone();
@@ -60,8 +60,9 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
 
 fn running_jobs<S: Source>(
     view: &dyn concept_core::ProjectionRead,
-    now: chrono::DateTime<chrono::Utc>,
+    clock: concept_core::SharedClock,
 ) -> Result<Vec<Job<S>>, ActionError> {
+    let now = clock.now();
     let mut jobs = Vec::new();
     for user in rows::users(view, RUNNING)? {
         let (Some(fetch), Some(connection)) = (
@@ -78,6 +79,7 @@ fn running_jobs<S: Source>(
             connection,
             cursor,
             now,
+            clock: std::sync::Arc::clone(&clock),
         };
         jobs.push(Job { fetch, read });
     }

@@ -11,6 +11,7 @@
 use crate::model::{Credentials, Cursor, HeadLike, TokenRefresh};
 use crate::web_api::{ApiError, WebApi};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
+use concept_core::SharedClock;
 use serde_json::{json, Map, Value};
 use source_kit::{Mode, ReadJob, Reporter};
 use std::collections::HashSet;
@@ -39,7 +40,7 @@ pub async fn run(
     let creds = job.connection.credentials.clone();
     let expires = creds.expires_at.as_deref().and_then(parse_rfc3339);
     let renew_first = expires.is_some_and(|t| t - RENEW_MARGIN <= job.now) && creds.refresh_token.is_some();
-    let mut read = Read::new(api, creds, report);
+    let mut read = Read::new(api, creds, report, job.clock.clone());
     if renew_first {
         read.renew().await?;
     }
@@ -53,18 +54,21 @@ pub struct Read<'a> {
     creds: Credentials,
     refreshed: bool,
     report: Reporter<TokenRefresh>,
+    /// The engine's clock (a renewed token expires relative to it).
+    clock: SharedClock,
     tracks: Vec<Map<String, Value>>,
     seen_tracks: HashSet<String>,
     skipped: u64,
 }
 
 impl<'a> Read<'a> {
-    pub fn new(api: &'a WebApi, creds: Credentials, report: Reporter<TokenRefresh>) -> Self {
+    pub fn new(api: &'a WebApi, creds: Credentials, report: Reporter<TokenRefresh>, clock: SharedClock) -> Self {
         Read {
             api,
             creds,
             refreshed: false,
             report,
+            clock,
             tracks: Vec::new(),
             seen_tracks: HashSet::new(),
             skipped: 0,
@@ -92,7 +96,7 @@ impl<'a> Read<'a> {
             refresh_token: renewed.refresh_token,
             expires_at: renewed
                 .expires_in
-                .map(|s| format_rfc3339(&(chrono::Utc::now() + chrono::Duration::seconds(s as i64)))),
+                .map(|s| format_rfc3339(&(self.clock.now() + chrono::Duration::seconds(s as i64)))),
         });
         Ok(())
     }
