@@ -1,41 +1,43 @@
-//! An ordered map stored as a handful of chunk rows instead of one row per entry.
+//! An ordered map stored as a few chunk rows instead of one row per entry.
 //!
-//! Large per-user collections (a liked list of 25,000 songs, 50,000 plays) are read whole far
-//! more often than they change, and a change touches a few entries. Storing them as sorted
-//! chunks of at most [`MAX_CHUNK`] entries, with a small index row, makes a full read a few
-//! sequential gets, and a change of k entries rewrites at most k chunks plus the index — the
-//! bounded write the I3 invariant asks for — however large the collection.
+//! Large collections (a liked list of 25,000 songs, 100,000 tracks' metadata) are read whole far
+//! more often than they change, and a change touches a few entries. Storing them as sorted chunks
+//! of at most [`CHUNK_BYTES`] makes a full read a short scan of rows read in place, and a change
+//! of k entries rewrites at most k chunks — the bounded write the I3 invariant asks for —
+//! however large the map.
 //!
-//! Layout under a base key `b`: `b ++ "i"` holds the index (the chunks in key order with the
-//! first key of each), `b ++ "c" ++ id` holds a chunk (its entries in key order).
+//! # Layout
+//!
+//! Under a base key `b`, a chunk is the row `b ++ bound`: it holds the entries whose keys are at
+//! least `bound` and below the next chunk's bound. The first chunk's bound is empty (its row is
+//! `b` itself), so the chunk a key belongs to is the row with the greatest key at most `b ++ key`
+//! — the store's ordered keys are the index, and there is no index row to rewrite. A chunk's
+//! bytes are `[count: u32 LE]` followed by `count` entries `[key length][key][value length]
+//! [value]` (lengths as LEB128), in key order, read in place by [`Chunk`]. Chunks are split
+//! when they grow past [`CHUNK_BYTES`], which keeps every sled leaf (at most 17 rows) under
+//! sled's blob threshold (a quarter of its 512 KiB segment).
+//!
+//! # Writing
+//!
+//! Inside a commit, a map is changed through [`ChunkedMap::edit`]: the chunks it touches are
+//! decoded once into the commit's [`MapCache`] and stay decoded for every event the commit
+//! applies (and, in a rebuild, for a whole batch of commits). The store calls
+//! [`MapCache::flush`] when it writes the commit: each changed chunk is encoded once, split if
+//! it grew past the limit, and written; an emptied chunk is deleted.
 
-use crate::{ProjectionRead, ProjectionTxn, StoreFault};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::{Bytes, Entries, ProjectionRead, ProjectionTxn, StoreFault};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
-/// A chunk is split in two when it grows past this many entries.
-pub const MAX_CHUNK: usize = 1024;
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Index {
-    next_id: u32,
-    chunks: Vec<ChunkRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ChunkRef {
-    id: u32,
-    first: Vec<u8>,
-    len: u32,
-}
-
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// A key and its new value (None: deleted).
-type Change = (Vec<u8>, Option<Vec<u8>>);
+/// The most bytes a chunk row holds (one entry larger than this is a chunk of its own).
+///
+/// sled 0.34.7 writes a tree node to a separate blob file once it is larger than a quarter of a
+/// segment (512 KiB / 4 = 128 KiB), and splits a leaf once it holds more than 16 rows: 17 rows of
+/// 6 KiB and their keys stay below that.
+pub const CHUNK_BYTES: usize = 6 * 1024;
 
 /// A chunked ordered map under one base key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkedMap {
     base: Vec<u8>,
 }
@@ -45,250 +47,764 @@ impl ChunkedMap {
         ChunkedMap { base: base.into() }
     }
 
-    fn index_key(&self) -> Vec<u8> {
-        let mut k = self.base.clone();
-        k.push(b'i');
+    /// The key prefix every chunk row of this map starts with.
+    pub fn base(&self) -> &[u8] {
+        &self.base
+    }
+
+    fn row_key(&self, bound: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.base.len() + bound.len());
+        k.extend_from_slice(&self.base);
+        k.extend_from_slice(bound);
         k
     }
 
-    fn chunk_key(&self, id: u32) -> Vec<u8> {
-        let mut k = self.base.clone();
-        k.push(b'c');
-        k.extend_from_slice(&id.to_be_bytes());
-        k
+    /// Every chunk of the map, in key order, as stored (read them with [`Chunk::parse`]).
+    pub fn chunks(&self, view: &dyn ProjectionRead) -> Result<Vec<Bytes>, StoreFault> {
+        Ok(view.scan_prefix(&self.base)?.into_iter().map(|(_, v)| v).collect())
     }
 
-    fn load_index(&self, view: &dyn ProjectionRead) -> Result<Index, StoreFault> {
-        match view.get(&self.index_key())? {
-            Some(bytes) => {
-                postcard::from_bytes(&bytes).map_err(|e| StoreFault::new(format!("corrupt chunk index: {e}")))
+    /// Calls `f` with every entry, in key order, reading the chunks in place.
+    pub fn for_each(
+        &self,
+        view: &dyn ProjectionRead,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreFault>,
+    ) -> Result<(), StoreFault> {
+        for bytes in self.chunks(view)? {
+            for (k, v) in Chunk::parse(&bytes)?.iter() {
+                f(k, v)?;
             }
-            None => Ok(Index::default()),
         }
+        Ok(())
     }
 
-    fn load_chunk(&self, view: &dyn ProjectionRead, id: u32) -> Result<Entries, StoreFault> {
-        match view.get(&self.chunk_key(id))? {
-            Some(bytes) => postcard::from_bytes(&bytes).map_err(|e| StoreFault::new(format!("corrupt chunk: {e}"))),
-            None => Err(StoreFault::new(format!("chunk {id} named by its index is missing"))),
-        }
+    /// Every entry, in key order, as owned pairs.
+    pub fn entries(&self, view: &dyn ProjectionRead) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+        let mut out = Vec::new();
+        self.for_each(view, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
-    /// The number of entries.
+    /// The number of entries (from the chunks' headers; no entry is decoded).
     pub fn len(&self, view: &dyn ProjectionRead) -> Result<usize, StoreFault> {
-        Ok(self.load_index(view)?.chunks.iter().map(|c| c.len as usize).sum())
+        let mut n = 0;
+        for bytes in self.chunks(view)? {
+            n += Chunk::parse(&bytes)?.len();
+        }
+        Ok(n)
     }
 
     pub fn is_empty(&self, view: &dyn ProjectionRead) -> Result<bool, StoreFault> {
         Ok(self.len(view)? == 0)
     }
 
-    /// Every entry, in key order.
-    pub fn entries(&self, view: &dyn ProjectionRead) -> Result<Entries, StoreFault> {
-        let index = self.load_index(view)?;
-        let mut out = Vec::with_capacity(index.chunks.iter().map(|c| c.len as usize).sum());
-        for chunk in &index.chunks {
-            out.extend(self.load_chunk(view, chunk.id)?);
-        }
-        Ok(out)
-    }
-
-    /// Entries `offset..offset+limit` in key order, reading only the chunks that hold them.
-    pub fn page(&self, view: &dyn ProjectionRead, offset: usize, limit: usize) -> Result<Entries, StoreFault> {
-        let index = self.load_index(view)?;
-        let mut out = Vec::new();
+    /// Calls `f` with entries `offset..offset+limit` in key order, decoding only the chunks that
+    /// hold them.
+    pub fn page(
+        &self,
+        view: &dyn ProjectionRead,
+        offset: usize,
+        limit: usize,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreFault>,
+    ) -> Result<(), StoreFault> {
         let mut skipped = 0usize;
-        for chunk in &index.chunks {
-            if out.len() >= limit {
+        let mut taken = 0usize;
+        for bytes in self.chunks(view)? {
+            if taken >= limit {
                 break;
             }
-            let len = chunk.len as usize;
-            if skipped + len <= offset {
-                skipped += len;
+            let chunk = Chunk::parse(&bytes)?;
+            if skipped + chunk.len() <= offset {
+                skipped += chunk.len();
                 continue;
             }
-            let entries = self.load_chunk(view, chunk.id)?;
             let start = offset.saturating_sub(skipped);
-            skipped += len;
-            out.extend(entries.into_iter().skip(start).take(limit - out.len()));
+            skipped += chunk.len();
+            for (k, v) in chunk.iter().skip(start) {
+                if taken >= limit {
+                    break;
+                }
+                f(k, v)?;
+                taken += 1;
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Entries whose key is at least `from`, in key order, at most `limit` of them.
-    pub fn range_from(&self, view: &dyn ProjectionRead, from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-        let index = self.load_index(view)?;
-        let start = chunk_for(&index, from);
+    pub fn range_from(
+        &self,
+        view: &dyn ProjectionRead,
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
         let mut out = Vec::new();
-        for chunk in index.chunks.iter().skip(start) {
-            if out.len() >= limit {
-                break;
-            }
-            for (k, v) in self.load_chunk(view, chunk.id)? {
-                if k.as_slice() >= from && out.len() < limit {
-                    out.push((k, v));
+        let start = match view.seek_back(&self.base, &self.row_key(from), true)? {
+            Some((k, _)) => k.to_vec(),
+            None => self.base.clone(),
+        };
+        let mut cursor = start;
+        'rows: loop {
+            let rows = view.scan(&self.base, &cursor, 16)?;
+            let Some((last, _)) = rows.last() else { break };
+            let next = successor(last);
+            for (_, bytes) in &rows {
+                for (k, v) in Chunk::parse(bytes)?.iter() {
+                    if out.len() >= limit {
+                        break 'rows;
+                    }
+                    if k >= from {
+                        out.push((k.to_vec(), v.to_vec()));
+                    }
                 }
             }
+            if rows.len() < 16 {
+                break;
+            }
+            cursor = next;
         }
         Ok(out)
     }
 
     /// The value of one key, reading one chunk.
-    pub fn get(&self, view: &dyn ProjectionRead, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
-        let index = self.load_index(view)?;
-        if index.chunks.is_empty() {
+    pub fn get(&self, view: &dyn ProjectionRead, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+        let Some((_, bytes)) = view.seek_back(&self.base, &self.row_key(key), true)? else {
             return Ok(None);
-        }
-        let entries = self.load_chunk(view, index.chunks[chunk_for(&index, key)].id)?;
-        Ok(entries
-            .binary_search_by(|(k, _)| k.as_slice().cmp(key))
-            .ok()
-            .map(|i| entries[i].1.clone()))
+        };
+        Ok(Chunk::parse(&bytes)?.find(key).map(|v| bytes.slice_ref(v)))
     }
 
-    /// The values of many keys, loading each chunk they fall in once. The answer is in the
-    /// order of `keys`.
-    pub fn get_many(&self, view: &dyn ProjectionRead, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreFault> {
-        let index = self.load_index(view)?;
+    /// The values of many keys, in the order of `keys`, reading each chunk they fall in once.
+    pub fn get_many(&self, view: &dyn ProjectionRead, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>, StoreFault> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|a, b| keys[*a].cmp(keys[*b]));
         let mut out = vec![None; keys.len()];
-        if index.chunks.is_empty() {
-            return Ok(out);
-        }
-        let mut by_chunk: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            by_chunk.entry(chunk_for(&index, key)).or_default().push(i);
-        }
-        for (pos, wanted) in by_chunk {
-            let entries = self.load_chunk(view, index.chunks[pos].id)?;
-            for i in wanted {
-                if let Ok(found) = entries.binary_search_by(|(k, _)| k.as_slice().cmp(keys[i])) {
-                    out[i] = Some(entries[found].1.clone());
-                }
+        // The chunk read last, and the bound of the chunk after it (None: it is the last).
+        let mut current: Option<(Bytes, Option<Vec<u8>>)> = None;
+        for i in order {
+            let key = keys[i];
+            let covered = current
+                .as_ref()
+                .is_some_and(|(_, next)| next.as_deref().is_none_or(|n| key < n));
+            if !covered {
+                current = match view.seek_back(&self.base, &self.row_key(key), true)? {
+                    Some((row, bytes)) => {
+                        let next = view
+                            .scan(&self.base, &successor(&row), 1)?
+                            .first()
+                            .map(|(k, _)| k[self.base.len()..].to_vec());
+                        Some((bytes, next))
+                    }
+                    None => None,
+                };
+            }
+            if let Some((bytes, _)) = &current {
+                out[i] = Chunk::parse(bytes)?.find(key).map(|v| bytes.slice_ref(v));
             }
         }
         Ok(out)
     }
 
-    /// Applies upserts and deletions, rewriting only the chunks they touch (and the index).
-    /// Returns the number of rows written.
-    pub fn update(
-        &self,
-        txn: &mut dyn ProjectionTxn,
-        upserts: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-        deletes: impl IntoIterator<Item = Vec<u8>>,
-    ) -> Result<usize, StoreFault> {
-        // Group the changes by the chunk they fall in (None: the value is deleted).
-        let mut changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for key in deletes {
-            changes.insert(key, None);
+    /// The map as changed inside a commit: reads and writes go through the commit's decoded
+    /// chunks (see the module documentation).
+    pub fn edit<'t>(&'t self, txn: &'t mut dyn ProjectionTxn) -> MapEdit<'t> {
+        let (cache, reader) = txn.maps();
+        let state = cache.maps.entry(self.base.clone()).or_default();
+        MapEdit {
+            base: &self.base,
+            state,
+            reader,
         }
-        for (key, value) in upserts {
-            changes.insert(key, Some(value));
+    }
+
+    /// Deletes every row of the map (and forgets what this commit had decoded of it).
+    pub fn clear(&self, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
+        let rows = txn.scan_prefix(&self.base)?;
+        for (key, _) in &rows {
+            txn.delete(key);
         }
-        if changes.is_empty() {
-            return Ok(0);
-        }
-        let mut index = self.load_index(txn)?;
-        if index.chunks.is_empty() {
-            let inserts: Entries = changes.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
-            if inserts.is_empty() {
-                return Ok(0);
+        let (cache, _) = txn.maps();
+        cache.maps.remove(&self.base);
+        Ok(())
+    }
+}
+
+/// The smallest key greater than `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
+}
+
+/// One stored chunk, read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'a> {
+    count: usize,
+    body: &'a [u8],
+}
+
+impl<'a> Chunk<'a> {
+    /// Checks a chunk's bytes (every length within bounds) so that reading it cannot fail.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, StoreFault> {
+        let corrupt = || StoreFault::new("a chunk row is corrupt");
+        let head: [u8; 4] = bytes.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(corrupt)?;
+        let count = u32::from_le_bytes(head) as usize;
+        let body = &bytes[4..];
+        let mut at = 0;
+        for _ in 0..count {
+            for _ in 0..2 {
+                let (len, used) = read_len(&body[at..]).ok_or_else(corrupt)?;
+                at += used;
+                at = at.checked_add(len).filter(|end| *end <= body.len()).ok_or_else(corrupt)?;
             }
-            let written = self.write_chunks(txn, &mut index, 0, inserts, None)?;
-            txn.put(&self.index_key(), encode(&index));
-            return Ok(written + 1);
         }
-        let mut by_chunk: BTreeMap<usize, Vec<Change>> = BTreeMap::new();
-        for (key, value) in changes {
-            by_chunk.entry(chunk_for(&index, &key)).or_default().push((key, value));
+        if at != body.len() {
+            return Err(corrupt());
         }
-        // Rewrite from the last affected chunk to the first so earlier positions stay valid
-        // while splits insert new chunk refs.
-        let mut written = 0;
-        for (pos, chunk_changes) in by_chunk.into_iter().rev() {
-            let id = index.chunks[pos].id;
-            let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = self.load_chunk(txn, id)?.into_iter().collect();
-            for (key, value) in chunk_changes {
-                match value {
-                    Some(v) => {
-                        entries.insert(key, v);
+        Ok(Chunk { count, body })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The entries in key order.
+    pub fn iter(&self) -> ChunkIter<'a> {
+        ChunkIter {
+            rest: self.body,
+            left: self.count,
+        }
+    }
+
+    /// The value of `key`, if the chunk holds it.
+    pub fn find(&self, key: &[u8]) -> Option<&'a [u8]> {
+        for (k, v) in self.iter() {
+            match k.cmp(key) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return Some(v),
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+}
+
+/// The entries of a [`Chunk`].
+pub struct ChunkIter<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> Iterator for ChunkIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Chunk::parse checked every length, so these reads stay within the bytes.
+        let (klen, used) = read_len(self.rest)?;
+        let key = self.rest.get(used..used + klen)?;
+        self.rest = &self.rest[used + klen..];
+        let (vlen, used) = read_len(self.rest)?;
+        let value = self.rest.get(used..used + vlen)?;
+        self.rest = &self.rest[used + vlen..];
+        Some((key, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// A LEB128 length and the bytes it took.
+fn read_len(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut value = 0usize;
+    for (i, b) in bytes.iter().enumerate().take(5) {
+        value |= ((b & 0x7f) as usize) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+fn write_len(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn len_size(n: usize) -> usize {
+    let mut size = 1;
+    let mut n = n >> 7;
+    while n > 0 {
+        size += 1;
+        n >>= 7;
+    }
+    size
+}
+
+/// The bytes one entry takes in a chunk.
+fn entry_size(key: &[u8], value: &[u8]) -> usize {
+    len_size(key.len()) + key.len() + len_size(value.len()) + value.len()
+}
+
+/// Encodes entries (in key order) as one chunk.
+pub fn encode_chunk<'e>(entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    let mut count = 0u32;
+    for (k, v) in entries {
+        write_len(&mut out, k.len());
+        out.extend_from_slice(k);
+        write_len(&mut out, v.len());
+        out.extend_from_slice(v);
+        count += 1;
+    }
+    out[..4].copy_from_slice(&count.to_le_bytes());
+    out
+}
+
+/// The chunked maps one commit (or one rebuild batch) has decoded, by base key.
+#[derive(Debug, Default)]
+pub struct MapCache {
+    maps: HashMap<Vec<u8>, MapState>,
+}
+
+/// The decoded chunks of one map.
+#[derive(Debug, Default)]
+struct MapState {
+    /// Chunks by bound.
+    chunks: BTreeMap<Vec<u8>, Loaded>,
+}
+
+/// One decoded chunk.
+#[derive(Debug)]
+struct Loaded {
+    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The bound of the stored chunk after it (None: it is the last).
+    next: Option<Vec<u8>>,
+    /// Whether a row holds it now.
+    stored: bool,
+    dirty: bool,
+}
+
+impl Loaded {
+    fn covers(&self, key: &[u8]) -> bool {
+        self.next.as_deref().is_none_or(|n| key < n)
+    }
+}
+
+impl MapCache {
+    /// Whether nothing is decoded.
+    pub fn is_empty(&self) -> bool {
+        self.maps.is_empty()
+    }
+
+    /// Writes every changed chunk through `write` (key relative to the concept; `None`
+    /// deletes), splitting chunks that grew past [`CHUNK_BYTES`], and empties the cache.
+    pub fn flush(&mut self, write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>)) {
+        for (base, state) in self.maps.drain() {
+            for (bound, chunk) in state.chunks {
+                if chunk.dirty {
+                    flush_chunk(&base, bound, chunk, write);
+                }
+            }
+        }
+    }
+}
+
+fn flush_chunk(base: &[u8], bound: Vec<u8>, chunk: Loaded, write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>)) {
+    let key_of = |bound: &[u8]| {
+        let mut k = base.to_vec();
+        k.extend_from_slice(bound);
+        k
+    };
+    if chunk.entries.is_empty() {
+        if bound.is_empty() && chunk.next.is_some() {
+            // The first chunk anchors the map while later chunks exist (see the layout).
+            write(key_of(&bound), Some(encode_chunk([])));
+        } else if chunk.stored {
+            write(key_of(&bound), None);
+        }
+        return;
+    }
+    let total: usize = 4 + chunk.entries.iter().map(|(k, v)| entry_size(k, v)).sum::<usize>();
+    // Split evenly into pieces of about three quarters of the limit, so a chunk that grew by a
+    // few entries does not leave a full piece that the next insert splits again.
+    let pieces = if total <= CHUNK_BYTES {
+        1
+    } else {
+        total.div_ceil(CHUNK_BYTES * 3 / 4)
+    };
+    let target = total.div_ceil(pieces);
+    let mut piece_bound = bound;
+    let mut piece: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut size = 4;
+    for (k, v) in &chunk.entries {
+        let n = entry_size(k, v);
+        if !piece.is_empty() && (size >= target || size + n > CHUNK_BYTES) {
+            write(key_of(&piece_bound), Some(encode_chunk(piece.drain(..))));
+            piece_bound = k.clone();
+            size = 4;
+        }
+        piece.push((k, v));
+        size += n;
+    }
+    write(key_of(&piece_bound), Some(encode_chunk(piece)));
+}
+
+/// A map as one commit changes it (from [`ChunkedMap::edit`]).
+pub struct MapEdit<'t> {
+    base: &'t [u8],
+    state: &'t mut MapState,
+    reader: &'t dyn ProjectionRead,
+}
+
+impl MapEdit<'_> {
+    /// Decodes the chunk `key` belongs in, unless it is decoded already.
+    fn locate(&mut self, key: &[u8]) -> Result<(), StoreFault> {
+        let known = self
+            .state
+            .chunks
+            .range::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
+            .next_back()
+            .is_some_and(|(_, c)| c.covers(key));
+        if known {
+            return Ok(());
+        }
+        let mut row = self.base.to_vec();
+        row.extend_from_slice(key);
+        match self.reader.seek_back(self.base, &row, true)? {
+            Some((stored, bytes)) => {
+                let bound = stored[self.base.len()..].to_vec();
+                let next = self.first_bound_from(&successor(&stored))?;
+                let entries = Chunk::parse(&bytes)?
+                    .iter()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .collect();
+                self.state.chunks.insert(
+                    bound,
+                    Loaded {
+                        entries,
+                        next,
+                        stored: true,
+                        dirty: false,
+                    },
+                );
+            }
+            None => {
+                // No chunk at or below the key: a new first chunk, up to the first stored one.
+                let next = self.first_bound_from(self.base)?;
+                self.state.chunks.insert(
+                    Vec::new(),
+                    Loaded {
+                        entries: BTreeMap::new(),
+                        next,
+                        stored: false,
+                        dirty: false,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The bound of the first stored chunk whose row is at least `from`.
+    fn first_bound_from(&self, from: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+        Ok(self
+            .reader
+            .scan(self.base, from, 1)?
+            .first()
+            .map(|(k, _)| k[self.base.len()..].to_vec()))
+    }
+
+    fn chunk(&mut self, key: &[u8]) -> Result<&mut Loaded, StoreFault> {
+        self.locate(key)?;
+        self.state
+            .chunks
+            .range_mut::<[u8], _>((Bound::Unbounded, Bound::Included(key)))
+            .next_back()
+            .map(|(_, c)| c)
+            .ok_or_else(|| StoreFault::new("a chunk vanished from the commit's cache"))
+    }
+
+    /// The value of `key`.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<&[u8]>, StoreFault> {
+        Ok(self.chunk(key)?.entries.get(key).map(Vec::as_slice))
+    }
+
+    /// Whether the map holds `key`.
+    pub fn contains(&mut self, key: &[u8]) -> Result<bool, StoreFault> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Sets `key` to `value`; answers the value it replaced.
+    pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<Option<Vec<u8>>, StoreFault> {
+        let chunk = self.chunk(&key)?;
+        let old = chunk.entries.insert(key, value);
+        chunk.dirty = true;
+        Ok(old)
+    }
+
+    /// Removes `key`; answers its value.
+    pub fn remove(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+        let chunk = self.chunk(key)?;
+        let old = chunk.entries.remove(key);
+        if old.is_some() {
+            chunk.dirty = true;
+        }
+        Ok(old)
+    }
+
+    /// Every entry, in key order (decodes the whole map into the commit's cache).
+    pub fn entries(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+        let mut key: Vec<u8> = Vec::new();
+        loop {
+            self.locate(&key)?;
+            let Some((_, chunk)) = self
+                .state
+                .chunks
+                .range::<[u8], _>((Bound::Unbounded, Bound::Included(key.as_slice())))
+                .next_back()
+            else {
+                break;
+            };
+            match chunk.next.clone() {
+                Some(next) => key = next,
+                None => break,
+            }
+        }
+        Ok(self
+            .state
+            .chunks
+            .values()
+            .flat_map(|c| c.entries.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect())
+    }
+}
+
+/// The rows of a map as a reader sees them, decoded (for tests and tools).
+pub fn decode_rows(rows: &Entries) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    let mut out = Vec::new();
+    for (_, bytes) in rows {
+        for (k, v) in Chunk::parse(bytes)?.iter() {
+            out.push((k.to_vec(), v.to_vec()));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoredEventData;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// An ordered in-memory key space, and a commit's cache over it.
+    #[derive(Default)]
+    struct Memory {
+        rows: Space,
+        cache: MapCache,
+    }
+
+    #[derive(Default)]
+    struct Space(BTreeMap<Vec<u8>, Bytes>);
+
+    impl ProjectionRead for Memory {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            self.rows.get(key)
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            self.rows.scan(prefix, from, limit)
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            self.rows.seek_back(prefix, key, inclusive)
+        }
+        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
+            Ok(0)
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionRead for Space {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            Ok(self
+                .0
+                .range(from.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone()))
+                .collect())
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            let upper = if inclusive {
+                Bound::Included(key.to_vec())
+            } else {
+                Bound::Excluded(key.to_vec())
+            };
+            Ok(self
+                .0
+                .range((Bound::Unbounded, upper))
+                .next_back()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone())))
+        }
+        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
+            Ok(0)
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionTxn for Memory {
+        fn put(&mut self, key: &[u8], value: Vec<u8>) {
+            self.rows.0.insert(key.to_vec(), Bytes::from(value));
+        }
+        fn delete(&mut self, key: &[u8]) {
+            self.rows.0.remove(key);
+        }
+        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
+            (&mut self.cache, &self.rows)
+        }
+    }
+
+    impl Memory {
+        fn commit(&mut self) {
+            let mut writes = Vec::new();
+            self.cache.flush(&mut |k, v| writes.push((k, v)));
+            for (k, v) in writes {
+                match v {
+                    Some(v) => self.put(&k, v),
+                    None => self.delete(&k),
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u16, u8),
+        Remove(u16),
+        Commit,
+    }
+
+    fn key(n: u16) -> Vec<u8> {
+        format!("k{n:05}").into_bytes()
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![
+                6 => (0u16..3000, any::<u8>()).prop_map(|(k, v)| Op::Insert(k, v)),
+                3 => (0u16..3000).prop_map(Op::Remove),
+                1 => Just(Op::Commit),
+            ],
+            0..2500,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any sequence of inserts, removals and commits leaves the map equal to a plain ordered
+        /// map, readable whole, by key, by page and from a key; every chunk stays within its
+        /// size limit and the first chunk always exists while the map has entries.
+        #[test]
+        fn a_chunked_map_behaves_as_an_ordered_map(ops in ops()) {
+            let map = ChunkedMap::new(b"m:".to_vec());
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            let mut mem = Memory::default();
+            // Other rows around the map's prefix must never be mistaken for its chunks.
+            mem.put(b"m", b"x".to_vec());
+            mem.put(b"m;", b"x".to_vec());
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        // A value of 0..600 bytes, so chunks split at different counts.
+                        let value = vec![v; (v as usize) * 2 + (k as usize % 100)];
+                        let old = map.edit(&mut mem).insert(key(k), value.clone()).expect("insert");
+                        prop_assert_eq!(old, model.insert(key(k), value));
                     }
-                    None => {
-                        entries.remove(&key);
+                    Op::Remove(k) => {
+                        let old = map.edit(&mut mem).remove(&key(k)).expect("remove");
+                        prop_assert_eq!(old, model.remove(&key(k)));
+                    }
+                    Op::Commit => {
+                        mem.commit();
+                        let stored = map.entries(&mem).expect("entries");
+                        prop_assert_eq!(stored, model.clone().into_iter().collect::<Vec<_>>());
                     }
                 }
             }
-            let entries: Entries = entries.into_iter().collect();
-            index.chunks.remove(pos);
-            written += self.write_chunks(txn, &mut index, pos, entries, Some(id))?;
-        }
-        txn.put(&self.index_key(), encode(&index));
-        Ok(written + 1)
-    }
-
-    /// Writes `entries` as one or more chunks at index position `pos`, reusing chunk `reuse`
-    /// for the first of them (or deleting it when there are no entries).
-    fn write_chunks(
-        &self,
-        txn: &mut dyn ProjectionTxn,
-        index: &mut Index,
-        pos: usize,
-        entries: Entries,
-        reuse: Option<u32>,
-    ) -> Result<usize, StoreFault> {
-        if entries.is_empty() {
-            if let Some(id) = reuse {
-                txn.delete(&self.chunk_key(id));
-                return Ok(1);
+            // Inside the commit, before it is written, the edit sees everything.
+            let seen = map.edit(&mut mem).entries().expect("entries");
+            let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+            prop_assert_eq!(&seen, &want);
+            mem.commit();
+            prop_assert_eq!(&map.entries(&mem).expect("entries"), &want);
+            prop_assert_eq!(map.len(&mem).expect("len"), model.len());
+            for (k, v) in model.iter().step_by(37) {
+                let got = map.get(&mem, k).expect("get");
+                prop_assert_eq!(got.as_deref(), Some(v.as_slice()));
             }
-            return Ok(0);
+            prop_assert_eq!(map.get(&mem, b"k99999").expect("get"), None);
+            let keys: Vec<Vec<u8>> = (0..3000u16).step_by(97).map(key).collect();
+            let refs: Vec<&[u8]> = keys.iter().rev().map(|k| k.as_slice()).collect();
+            let many = map.get_many(&mem, &refs).expect("get_many");
+            for (k, got) in refs.iter().zip(many) {
+                prop_assert_eq!(got.as_deref(), model.get(*k).map(Vec::as_slice));
+            }
+            let mut page = Vec::new();
+            map.page(&mem, 10, 50, |k, v| { page.push((k.to_vec(), v.to_vec())); Ok(()) }).expect("page");
+            prop_assert_eq!(&page, &want.iter().skip(10).take(50).cloned().collect::<Vec<_>>());
+            let from = key(1500);
+            let tail: Vec<_> = want.iter().filter(|(k, _)| *k >= from).take(20).cloned().collect();
+            prop_assert_eq!(map.range_from(&mem, &from, 20).expect("range"), tail);
+            let chunks = mem.scan_prefix(b"m:").expect("scan");
+            for (k, v) in &chunks {
+                prop_assert!(v.len() <= CHUNK_BYTES, "chunk {:?} is {} bytes", k, v.len());
+            }
+            if !model.is_empty() {
+                prop_assert_eq!(chunks.first().map(|(k, _)| k.as_ref()), Some(&b"m:"[..]));
+            } else {
+                prop_assert!(chunks.iter().all(|(_, v)| Chunk::parse(v).map(|c| c.is_empty()).unwrap_or(false)));
+            }
         }
-        let pieces = entries.len().div_ceil(MAX_CHUNK / 2).max(1);
-        let pieces = if entries.len() <= MAX_CHUNK { 1 } else { pieces };
-        let per_piece = entries.len().div_ceil(pieces);
-        let mut reuse = reuse;
-        let mut written = 0;
-        for (i, piece) in entries.chunks(per_piece).enumerate() {
-            let id = reuse.take().unwrap_or_else(|| {
-                let id = index.next_id;
-                index.next_id += 1;
-                id
-            });
-            txn.put(&self.chunk_key(id), encode(&piece));
-            index.chunks.insert(
-                pos + i,
-                ChunkRef {
-                    id,
-                    first: piece[0].0.clone(),
-                    len: piece.len() as u32,
-                },
-            );
-            written += 1;
-        }
-        Ok(written)
     }
 
-    /// Deletes every row of the map. Returns the number of rows deleted.
-    pub fn clear(&self, txn: &mut dyn ProjectionTxn) -> Result<usize, StoreFault> {
-        let index = self.load_index(txn)?;
-        for chunk in &index.chunks {
-            txn.delete(&self.chunk_key(chunk.id));
+    #[test]
+    fn a_corrupt_chunk_is_refused_not_read_past_its_end() {
+        let good = encode_chunk([(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"22"[..])]);
+        assert_eq!(Chunk::parse(&good).expect("good").iter().count(), 2);
+        for bad in [&good[..3], &good[..good.len() - 1], &[9, 0, 0, 0, 1, b'a'][..]] {
+            assert!(Chunk::parse(bad).is_err(), "{bad:?}");
         }
-        txn.delete(&self.index_key());
-        Ok(index.chunks.len() + 1)
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(Chunk::parse(&longer).is_err());
     }
-}
-
-/// The position of the chunk a key belongs in: the last chunk whose first key is at most `key`
-/// (the first chunk for keys smaller than every first key).
-fn chunk_for(index: &Index, key: &[u8]) -> usize {
-    index
-        .chunks
-        .partition_point(|c| c.first.as_slice() <= key)
-        .saturating_sub(1)
-}
-
-fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Encoding plain byte vectors and integers into a Vec cannot fail.
-    postcard::to_allocvec(value).unwrap_or_default()
 }

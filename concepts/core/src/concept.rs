@@ -1,4 +1,11 @@
-//! The `Concept` trait a concept implements, and its type-erased form the engine holds.
+//! The `Concept` trait a concept implements, the table that declares its actions once, and the
+//! type-erased form the engine holds.
+//!
+//! A concept declares each action, system action and query once, in [`Concept::actions`]: its
+//! name, its typed input and output (whose JSON Schemas the spec is made of) and the function
+//! that runs it. The engine decodes an input once ([`DynConcept::decode`]) — from the request's
+//! bytes, never through a copy — and runs the action on the decoded input as many times as a
+//! conflict needs.
 //!
 //! A concept is written against typed events ([`Concept::Event`]). [`Typed`] erases the type so
 //! the engine can hold every concept in one registry: it encodes events for the log and carries,
@@ -8,11 +15,14 @@
 use crate::{
     background::{BackgroundWork, Host},
     event::{Append, EventMeta, ExpectedVersion, PendingEvent},
-    ActionError, ConceptSpec, ProjectionRead, ProjectionTxn, StoreFault,
+    input::Input,
+    ActionError, ActionKind, ActionSpec, Bytes, ConceptSpec, ProjectionRead, ProjectionTxn, StoreFault,
 };
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
+use std::any::Any;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -40,48 +50,259 @@ impl ActionCtx {
 }
 
 /// What a successful action hands back: its output and the events it wants appended.
-pub struct Decision<E> {
-    pub output: Value,
+pub struct Decision<E, O = Value> {
+    pub output: O,
     pub appends: Vec<(String, ExpectedVersion, Vec<E>)>,
 }
 
-impl<E> Decision<E> {
+impl<E, O> Decision<E, O> {
     /// An output with no state change.
-    pub fn output_only(output: Value) -> Self {
+    pub fn output_only(output: O) -> Self {
         Decision {
             output,
             appends: Vec::new(),
         }
     }
+
+    /// An output and the events to append to one stream.
+    pub fn append(output: O, stream: impl Into<String>, expected: ExpectedVersion, events: Vec<E>) -> Self {
+        Decision {
+            output,
+            appends: vec![(stream.into(), expected, events)],
+        }
+    }
+}
+
+/// A query's answer: a JSON value, or JSON already written out (a large answer written straight
+/// to bytes, which the HTTP layer sends as it is).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Value(Value),
+    /// JSON text; it must be the serialisation of the query's output type.
+    Json(Bytes),
+}
+
+impl Output {
+    /// The answer as a JSON value (parsing written-out JSON).
+    pub fn into_value(self) -> Result<Value, ActionError> {
+        match self {
+            Output::Value(v) => Ok(v),
+            Output::Json(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| ActionError::internal(format!("a query wrote invalid JSON: {e}"))),
+        }
+    }
+
+    /// The answer as JSON text.
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Output::Value(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+            Output::Json(bytes) => bytes,
+        }
+    }
+}
+
+impl From<Value> for Output {
+    fn from(v: Value) -> Self {
+        Output::Value(v)
+    }
+}
+
+/// An input decoded for one action (its typed input, boxed).
+pub struct Decoded(Box<dyn Any + Send + Sync>);
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decoded(..)")
+    }
+}
+
+type DecodeFn = Box<dyn Fn(&Input, &str) -> Result<Decoded, ActionError> + Send + Sync>;
+type ActionFn<C, E> =
+    Box<dyn Fn(&C, &ActionCtx, &dyn ProjectionRead, &Decoded) -> Result<Decision<E>, ActionError> + Send + Sync>;
+type QueryFn<C> =
+    Box<dyn Fn(&C, &ActionCtx, &dyn ProjectionRead, Decoded) -> Result<Output, ActionError> + Send + Sync>;
+
+enum Run<C, E> {
+    Action(ActionFn<C, E>),
+    Query(QueryFn<C>),
+}
+
+/// One declared action, system action or query.
+struct Binding<C, E> {
+    spec: ActionSpec,
+    decode: DecodeFn,
+    run: Run<C, E>,
+}
+
+/// A concept's actions, system actions and queries, each declared once: name, typed input and
+/// output, and the function that runs it.
+///
+/// ```ignore
+/// Actions::new("Counter")
+///     .action("add", |c: &Counter, ctx, view, input: &AddInput| -> Result<Decision<Event, Total>, _> { ... })
+///     .query("_total", |c: &Counter, ctx, view, input: UserInput| -> Result<Total, _> { ... })
+/// ```
+pub struct Actions<C: Concept> {
+    name: String,
+    bindings: Vec<Binding<C, C::Event>>,
+}
+
+fn decoder<I: DeserializeOwned + Send + Sync + 'static>() -> DecodeFn {
+    Box::new(|input: &Input, name: &str| Ok(Decoded(Box::new(input.decode::<I>(name)?))))
+}
+
+fn downcast<I: 'static>(d: &Decoded) -> Result<&I, ActionError> {
+    d.0.downcast_ref::<I>()
+        .ok_or_else(|| ActionError::internal("an input was decoded for another action"))
+}
+
+fn encode_output<O: Serialize>(o: &O) -> Result<Value, ActionError> {
+    crate::input::encode(o)
+}
+
+impl<C: Concept> Actions<C> {
+    pub fn new(name: impl Into<String>) -> Self {
+        Actions {
+            name: name.into(),
+            bindings: Vec::new(),
+        }
+    }
+
+    fn add_action<I, O, F>(mut self, name: &str, kind: ActionKind, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(&C, &ActionCtx, &dyn ProjectionRead, &I) -> Result<Decision<C::Event, O>, ActionError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.bindings.push(Binding {
+            spec: ActionSpec::of::<I, O>(name, kind),
+            decode: decoder::<I>(),
+            run: Run::Action(Box::new(move |c, ctx, view, input| {
+                let decision = handler(c, ctx, view, downcast::<I>(input)?)?;
+                Ok(Decision {
+                    output: encode_output(&decision.output)?,
+                    appends: decision.appends,
+                })
+            })),
+        });
+        self
+    }
+
+    /// An action callers invoke: reads the projections, refuses or decides events.
+    pub fn action<I, O, F>(self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(&C, &ActionCtx, &dyn ProjectionRead, &I) -> Result<Decision<C::Event, O>, ActionError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.add_action(name, ActionKind::Action, handler)
+    }
+
+    /// A system action: raised only by the concept's own background work.
+    pub fn system<I, O, F>(self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(&C, &ActionCtx, &dyn ProjectionRead, &I) -> Result<Decision<C::Event, O>, ActionError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.add_action(name, ActionKind::System, handler)
+    }
+
+    /// A query (its name starts with `_`): reads the projections, answers a typed output.
+    pub fn query<I, O, F>(mut self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+        O: Serialize + JsonSchema + 'static,
+        F: Fn(&C, &ActionCtx, &dyn ProjectionRead, I) -> Result<O, ActionError> + Send + Sync + 'static,
+    {
+        self.bindings.push(Binding {
+            spec: ActionSpec::of::<I, O>(name, ActionKind::Query),
+            decode: decoder::<I>(),
+            run: Run::Query(Box::new(move |c, ctx, view, input| {
+                let input = input
+                    .0
+                    .downcast::<I>()
+                    .map_err(|_| ActionError::internal("an input was decoded for another query"))?;
+                Ok(Output::Value(encode_output(&handler(c, ctx, view, *input)?)?))
+            })),
+        });
+        self
+    }
+
+    /// A query that writes its answer straight to JSON text (a large answer: no value is
+    /// built); `O` is the type that text is the serialisation of, for the schema.
+    pub fn query_json<I, O, F>(mut self, name: &str, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
+        O: JsonSchema + 'static,
+        F: Fn(&C, &ActionCtx, &dyn ProjectionRead, I) -> Result<Bytes, ActionError> + Send + Sync + 'static,
+    {
+        self.bindings.push(Binding {
+            spec: ActionSpec::of::<I, O>(name, ActionKind::Query),
+            decode: decoder::<I>(),
+            run: Run::Query(Box::new(move |c, ctx, view, input| {
+                let input = input
+                    .0
+                    .downcast::<I>()
+                    .map_err(|_| ActionError::internal("an input was decoded for another query"))?;
+                Ok(Output::Json(handler(c, ctx, view, *input)?))
+            })),
+        });
+        self
+    }
+
+    /// Marks the last declared action's input as open (fields beyond its schema are accepted).
+    pub fn open_input(mut self) -> Self {
+        if let Some(b) = self.bindings.last_mut() {
+            b.spec = b.spec.clone().with_open_input();
+        }
+        self
+    }
+
+    /// Marks the last declared action's output as open.
+    pub fn open_output(mut self) -> Self {
+        if let Some(b) = self.bindings.last_mut() {
+            b.spec = b.spec.clone().with_open_output();
+        }
+        self
+    }
+
+    /// The spec these declarations make.
+    pub fn spec(&self) -> ConceptSpec {
+        ConceptSpec {
+            name: self.name.clone(),
+            actions: self.bindings.iter().map(|b| b.spec.clone()).collect(),
+        }
+    }
+
+    fn binding(&self, name: &str) -> Result<&Binding<C, C::Event>, ActionError> {
+        self.bindings.iter().find(|b| b.spec.name == name).ok_or_else(|| {
+            ActionError::not_found(
+                "UNKNOWN_ACTION",
+                format!("{} has no action or query named {name:?}", self.name),
+            )
+        })
+    }
 }
 
 /// A concept written against its own typed events.
-pub trait Concept: Send + Sync + 'static {
+pub trait Concept: Send + Sync + Sized + 'static {
     type Event: Serialize + DeserializeOwned + Send + 'static;
 
-    /// Its name, actions and queries, with schemas.
-    fn spec(&self) -> ConceptSpec;
+    /// Its name and every action, system action and query, declared once.
+    fn actions(&self) -> Actions<Self>;
 
     /// The type name of an event, as stored in the log.
     fn event_kind(event: &Self::Event) -> &'static str;
-
-    /// Runs an action: read the projections, check preconditions, refuse or decide.
-    fn perform(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        action: &str,
-        input: Value,
-    ) -> Result<Decision<Self::Event>, ActionError>;
-
-    /// Runs a query against the projections.
-    fn query(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError>;
 
     /// Derives projection rows from one event. Must depend only on the event, its meta and the
     /// current projection rows, so that replaying the log reproduces the projections exactly.
@@ -108,20 +329,17 @@ pub struct Performed {
 pub trait DynConcept: Send + Sync {
     fn name(&self) -> &str;
     fn spec(&self) -> &ConceptSpec;
+    /// Decodes an input for one action or query, once.
+    fn decode(&self, action: &str, input: &Input) -> Result<Decoded, ActionError>;
     fn perform(
         &self,
         ctx: &ActionCtx,
         view: &dyn ProjectionRead,
         action: &str,
-        input: Value,
+        input: &Decoded,
     ) -> Result<Performed, ActionError>;
-    fn query(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError>;
+    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Decoded)
+        -> Result<Output, ActionError>;
     /// Applies a stored event (as read back from the log) — what a rebuild replays.
     fn apply_stored(&self, meta: &EventMeta, data: &[u8], txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault>;
     /// See [`Concept::committed`].
@@ -133,14 +351,17 @@ pub trait DynConcept: Send + Sync {
 /// Erases a typed [`Concept`] into a [`DynConcept`].
 pub struct Typed<C: Concept> {
     concept: Arc<C>,
+    actions: Actions<C>,
     spec: ConceptSpec,
 }
 
 impl<C: Concept> Typed<C> {
     pub fn new(concept: C) -> Self {
-        let spec = concept.spec();
+        let actions = concept.actions();
+        let spec = actions.spec();
         Typed {
             concept: Arc::new(concept),
+            actions,
             spec,
         }
     }
@@ -155,14 +376,22 @@ impl<C: Concept> DynConcept for Typed<C> {
         &self.spec
     }
 
+    fn decode(&self, action: &str, input: &Input) -> Result<Decoded, ActionError> {
+        let binding = self.actions.binding(action)?;
+        (binding.decode)(input, &format!("{}.{action}", self.spec.name))
+    }
+
     fn perform(
         &self,
         ctx: &ActionCtx,
         view: &dyn ProjectionRead,
         action: &str,
-        input: Value,
+        input: &Decoded,
     ) -> Result<Performed, ActionError> {
-        let decision = self.concept.perform(ctx, view, action, input)?;
+        let Run::Action(run) = &self.actions.binding(action)?.run else {
+            return Err(ActionError::internal(format!("{}.{action} is a query", self.spec.name)));
+        };
+        let decision = run(&self.concept, ctx, view, input)?;
         let mut appends = Vec::with_capacity(decision.appends.len());
         for (stream, expected, events) in decision.appends {
             let mut pending = Vec::with_capacity(events.len());
@@ -193,9 +422,12 @@ impl<C: Concept> DynConcept for Typed<C> {
         ctx: &ActionCtx,
         view: &dyn ProjectionRead,
         query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError> {
-        self.concept.query(ctx, view, query, input)
+        input: Decoded,
+    ) -> Result<Output, ActionError> {
+        let Run::Query(run) = &self.actions.binding(query)?.run else {
+            return Err(ActionError::internal(format!("{}.{query} is not a query", self.spec.name)));
+        };
+        run(&self.concept, ctx, view, input)
     }
 
     fn apply_stored(&self, meta: &EventMeta, data: &[u8], txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Unavailable,
     /// Asked to wait: an upstream service's rate limit is in force until a stated time (429).
     RateLimited,
+    /// The input is not JSON at all (400).
+    Malformed,
 }
 
 impl ErrorKind {
@@ -30,6 +32,7 @@ impl ErrorKind {
             ErrorKind::Internal => 500,
             ErrorKind::Unavailable => 503,
             ErrorKind::RateLimited => 429,
+            ErrorKind::Malformed => 400,
         }
     }
 }

@@ -21,8 +21,9 @@ pub mod track_name;
 
 pub use background::{BackgroundWork, Host};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use concept::{ActionCtx, Concept, Decision, DynConcept, Performed, Typed};
+pub use concept::{ActionCtx, Actions, Concept, Decision, Decoded, DynConcept, Output, Performed, Typed};
+pub use input::Input;
 pub use error::{ActionError, ErrorKind};
 pub use event::{Append, EventMeta, ExpectedVersion, PendingEvent};
-pub use projection::{ProjectionRead, ProjectionTxn, Rows, StoreFault, StoredEventData};
+pub use projection::{Bytes, Entries, ProjectionRead, ProjectionTxn, Rows, StoreFault, StoredEventData};
 pub use spec::{ActionKind, ActionSpec, ConceptSpec};
