@@ -1,15 +1,20 @@
 //! The actions: read the user's projections, check preconditions, and compute the smallest
 //! events that turn the cached library into the one the input describes.
+//!
+//! The input is borrowed (the engine decodes it once and may run the action again after losing
+//! a race); tracks and playlists go into events as shared `Arc`s, never copied. A complete read
+//! is compared with the cached collection by a merge join: the input's ids sorted, against the
+//! map's entries as they are stored (in id order) — no hash map of the whole library.
 
-use crate::apply::load_meta;
 use crate::events::{chunked, LibraryEvent, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef};
 use crate::model::{ChangeOutput, LibraryInput, Like, MergeInput, Play, Playlist, Track};
-use crate::rows::{self, PlaylistMark};
+use crate::rows::{self, PlaylistMark, UserMeta};
 use crate::validate;
 use chrono::{DateTime, Utc};
+use concept_core::chunked::ChunkedMap;
 use concept_core::time::format_rfc3339;
 use concept_core::{ActionCtx, ActionError, ProjectionRead};
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Whether a collection replaces the cached one (a complete read) or is merged into it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,29 +36,49 @@ pub fn user_not_found(user: &str) -> ActionError {
     )
 }
 
-pub fn ingest(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    refresh(ctx, view, RefreshKind::Ingest, complete_read(input))
-}
-
-pub fn sync(ctx: &ActionCtx, view: &dyn ProjectionRead, input: LibraryInput) -> Result<(u64, Plan), ActionError> {
-    refresh(ctx, view, RefreshKind::Sync, complete_read(input))
-}
-
-pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: MergeInput) -> Result<(u64, Plan), ActionError> {
-    refresh(ctx, view, RefreshKind::Merge, input)
+/// A library read or delta, borrowed from the decoded input.
+struct Delta<'a> {
+    user_id: &'a str,
+    tracks: Option<&'a [Arc<Track>]>,
+    likes: Option<&'a [Like]>,
+    unlikes: Option<&'a [String]>,
+    plays: Option<&'a [Play]>,
+    playlists: Option<&'a [Arc<Playlist>]>,
+    removed_playlists: Option<&'a [String]>,
 }
 
 /// A complete read as a delta that names no removals (they follow from what it leaves out).
-fn complete_read(input: LibraryInput) -> MergeInput {
-    MergeInput {
-        user_id: input.user_id,
-        tracks: input.tracks,
-        likes: input.likes,
+fn complete_read(input: &LibraryInput) -> Delta<'_> {
+    Delta {
+        user_id: &input.user_id,
+        tracks: input.tracks.as_deref(),
+        likes: input.likes.as_deref(),
         unlikes: None,
-        plays: input.plays,
-        playlists: input.playlists,
+        plays: input.plays.as_deref(),
+        playlists: input.playlists.as_deref(),
         removed_playlists: None,
     }
+}
+
+pub fn ingest(ctx: &ActionCtx, view: &dyn ProjectionRead, input: &LibraryInput) -> Result<(u64, Plan), ActionError> {
+    refresh(ctx, view, RefreshKind::Ingest, complete_read(input))
+}
+
+pub fn sync(ctx: &ActionCtx, view: &dyn ProjectionRead, input: &LibraryInput) -> Result<(u64, Plan), ActionError> {
+    refresh(ctx, view, RefreshKind::Sync, complete_read(input))
+}
+
+pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: &MergeInput) -> Result<(u64, Plan), ActionError> {
+    let delta = Delta {
+        user_id: &input.user_id,
+        tracks: input.tracks.as_deref(),
+        likes: input.likes.as_deref(),
+        unlikes: input.unlikes.as_deref(),
+        plays: input.plays.as_deref(),
+        playlists: input.playlists.as_deref(),
+        removed_playlists: input.removed_playlists.as_deref(),
+    };
+    refresh(ctx, view, RefreshKind::Merge, delta)
 }
 
 /// The one planner of ingest, sync and merge: validate, check that the library exists (or, for
@@ -63,23 +88,11 @@ fn refresh(
     ctx: &ActionCtx,
     view: &dyn ProjectionRead,
     kind: RefreshKind,
-    input: MergeInput,
+    input: Delta<'_>,
 ) -> Result<(u64, Plan), ActionError> {
-    validate_library(
-        &input.user_id,
-        &input.tracks,
-        &input.likes,
-        &input.plays,
-        &input.playlists,
-    )?;
-    for (i, id) in input.unlikes.iter().flatten().enumerate() {
-        validate::id(&format!("unlikes[{i}]"), id)?;
-    }
-    for (i, id) in input.removed_playlists.iter().flatten().enumerate() {
-        validate::id(&format!("removedPlaylists[{i}]"), id)?;
-    }
-    let user = input.user_id.clone();
-    let meta = load_meta(view, &user)?;
+    validate_library(&input)?;
+    let user = input.user_id;
+    let meta = rows::load_meta(view, user)?;
     let mut plan = Plan {
         events: Vec::new(),
         out: ChangeOutput::default(),
@@ -97,32 +110,28 @@ fn refresh(
             plan.events.push(LibraryEvent::Ingested {});
             State {
                 view,
-                user: &user,
+                user,
                 next_ord: 0,
                 fresh: true,
+                hashes_v2: true,
             }
         }
-        (_, None) => return Err(user_not_found(&user)),
-        (_, Some(meta)) => State {
-            view,
-            user: &user,
-            next_ord: meta.next_ord,
-            fresh: false,
-        },
+        (_, None) => return Err(user_not_found(user)),
+        (_, Some(meta)) => State::of(view, user, &meta),
     };
     let mode = if kind == RefreshKind::Merge {
         Mode::Merge
     } else {
         Mode::Replace
     };
-    state.plan(ctx, &mut plan, mode, input)?;
+    state.plan(ctx, &mut plan, mode, &input)?;
     plan.events.push(LibraryEvent::Refreshed { kind });
-    finish(view, &user, plan)
+    finish(view, user, plan)
 }
 
 pub fn clear(view: &dyn ProjectionRead, user: &str) -> Result<(u64, Vec<LibraryEvent>), ActionError> {
     validate::id("userId", user)?;
-    load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
+    rows::load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
     Ok((view.stream_version(user)?, vec![LibraryEvent::Cleared {}]))
 }
 
@@ -134,32 +143,102 @@ fn finish(view: &dyn ProjectionRead, user: &str, mut plan: Plan) -> Result<(u64,
     Ok((expected, plan))
 }
 
-fn validate_library(
-    user: &str,
-    tracks: &Option<Vec<Track>>,
-    likes: &Option<Vec<Like>>,
-    plays: &Option<Vec<Play>>,
-    playlists: &Option<Vec<Playlist>>,
-) -> Result<(), ActionError> {
-    validate::id("userId", user)?;
-    for (i, t) in tracks.iter().flatten().enumerate() {
+fn validate_library(input: &Delta<'_>) -> Result<(), ActionError> {
+    validate::id("userId", input.user_id)?;
+    for (i, t) in input.tracks.iter().copied().flatten().enumerate() {
         validate::id(&format!("tracks[{i}].id"), &t.id)?;
     }
-    for (i, l) in likes.iter().flatten().enumerate() {
+    for (i, l) in input.likes.iter().copied().flatten().enumerate() {
         validate::id(&format!("likes[{i}].trackId"), &l.track_id)?;
         validate::opt_time(&format!("likes[{i}].likedAt"), l.liked_at.as_deref())?;
     }
-    for (i, p) in plays.iter().flatten().enumerate() {
+    for (i, p) in input.plays.iter().copied().flatten().enumerate() {
         validate::id(&format!("plays[{i}].trackId"), &p.track_id)?;
         validate::time(&format!("plays[{i}].playedAt"), &p.played_at)?;
     }
-    for (i, p) in playlists.iter().flatten().enumerate() {
+    for (i, p) in input.playlists.iter().copied().flatten().enumerate() {
         validate::id(&format!("playlists[{i}].id"), &p.id)?;
         for (j, e) in p.entries.iter().enumerate() {
             validate::id(&format!("playlists[{i}].entries[{j}]"), e)?;
         }
     }
+    for (i, id) in input.unlikes.iter().copied().flatten().enumerate() {
+        validate::id(&format!("unlikes[{i}]"), id)?;
+    }
+    for (i, id) in input.removed_playlists.iter().copied().flatten().enumerate() {
+        validate::id(&format!("removedPlaylists[{i}]"), id)?;
+    }
     Ok(())
+}
+
+/// Positions `0..n` of items with ids, ordered by id (copies of one id in input order), in
+/// runs of one id each.
+struct Groups {
+    order: Vec<usize>,
+    starts: Vec<usize>,
+}
+
+impl Groups {
+    fn of<'a>(n: usize, id: impl Fn(usize) -> &'a str) -> Self {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|a, b| id(*a).cmp(id(*b)).then(a.cmp(b)));
+        let mut starts = Vec::with_capacity(n);
+        for (k, &i) in order.iter().enumerate() {
+            if k == 0 || id(order[k - 1]) != id(i) {
+                starts.push(k);
+            }
+        }
+        Groups { order, starts }
+    }
+
+    /// Each id's positions, ascending; the runs in id order.
+    fn runs(&self) -> impl Iterator<Item = &[usize]> + '_ {
+        self.starts.iter().enumerate().map(|(g, &start)| {
+            let end = self.starts.get(g + 1).copied().unwrap_or(self.order.len());
+            &self.order[start..end]
+        })
+    }
+
+    /// The last copy of each id, in id order.
+    fn last_of_each(&self) -> Vec<usize> {
+        self.runs().filter_map(|r| r.last().copied()).collect()
+    }
+
+    /// The copy `pick` chooses of each id, in the order the input first names the ids.
+    fn in_input_order(&self, pick: impl Fn(&[usize]) -> usize) -> Vec<usize> {
+        let mut firsts: Vec<(usize, usize)> = self.runs().map(|r| (r[0], pick(r))).collect();
+        firsts.sort_unstable_by_key(|(first, _)| *first);
+        firsts.into_iter().map(|(_, kept)| kept).collect()
+    }
+}
+
+/// Compares the input's items (positions sorted by id, one per id) with the cached entries
+/// (sorted by id): each item's finding, by position, and the cached ids the input does not hold.
+fn join<'a>(
+    n: usize,
+    sorted: &[usize],
+    id: impl Fn(usize) -> &'a str,
+    cached: &[(Vec<u8>, Vec<u8>)],
+    mut compare: impl FnMut(usize, &[u8]) -> Found,
+) -> (Vec<Option<Found>>, Vec<String>) {
+    let mut found = vec![None; n];
+    let mut gone = Vec::new();
+    let mut c = 0;
+    for &i in sorted {
+        let key = id(i).as_bytes();
+        while c < cached.len() && cached[c].0.as_slice() < key {
+            gone.push(String::from_utf8_lossy(&cached[c].0).into_owned());
+            c += 1;
+        }
+        if c < cached.len() && cached[c].0.as_slice() == key {
+            found[i] = Some(compare(i, &cached[c].1));
+            c += 1;
+        } else {
+            found[i] = Some(Found::New);
+        }
+    }
+    gone.extend(cached[c..].iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()));
+    (found, gone)
 }
 
 /// The user's library as the planner needs it.
@@ -169,112 +248,143 @@ struct State<'v> {
     next_ord: u64,
     /// True for a user with no cached rows yet (ingest): nothing to read.
     fresh: bool,
+    /// False while the library still holds hashes of JSON text (see [`rows::legacy_hash`]).
+    hashes_v2: bool,
 }
 
-impl State<'_> {
+/// How an item of the input compares with the cached one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    New,
+    Changed,
+    Same,
+    /// Unchanged, but cached under a hash of its JSON text: renew the hash.
+    Rehash,
+}
+
+impl<'v> State<'v> {
+    fn of(view: &'v dyn ProjectionRead, user: &'v str, meta: &UserMeta) -> Self {
+        State {
+            view,
+            user,
+            next_ord: meta.next_ord,
+            fresh: false,
+            hashes_v2: meta.hashes_v2,
+        }
+    }
+
     /// Plans each collection `input` gives (a complete read names no removals).
-    fn plan(mut self, ctx: &ActionCtx, plan: &mut Plan, mode: Mode, input: MergeInput) -> Result<(), ActionError> {
-        let MergeInput {
-            tracks,
-            likes,
-            unlikes,
-            plays,
-            playlists,
-            removed_playlists,
-            ..
-        } = input;
-        if let Some(tracks) = tracks {
-            self.plan_tracks(plan, mode, tracks)?;
+    fn plan(mut self, ctx: &ActionCtx, plan: &mut Plan, mode: Mode, input: &Delta<'_>) -> Result<(), ActionError> {
+        let mut rehash = (Vec::new(), Vec::new());
+        if let Some(tracks) = input.tracks {
+            rehash.0 = self.plan_tracks(plan, mode, tracks)?;
         }
-        if likes.is_some() || unlikes.is_some() {
-            self.plan_likes(ctx, plan, mode, likes.unwrap_or_default(), unlikes.unwrap_or_default())?;
-        }
-        if let Some(plays) = plays {
-            self.plan_plays(plan, plays)?;
-        }
-        if playlists.is_some() || removed_playlists.is_some() {
-            self.plan_playlists(
+        if input.likes.is_some() || input.unlikes.is_some() {
+            self.plan_likes(
+                ctx,
                 plan,
                 mode,
-                playlists.unwrap_or_default(),
-                removed_playlists.unwrap_or_default(),
+                input.likes.unwrap_or_default(),
+                input.unlikes.unwrap_or_default(),
             )?;
+        }
+        if let Some(plays) = input.plays {
+            self.plan_plays(plan, plays)?;
+        }
+        if input.playlists.is_some() || input.removed_playlists.is_some() {
+            rehash.1 = self.plan_playlists(
+                plan,
+                mode,
+                input.playlists.unwrap_or_default(),
+                input.removed_playlists.unwrap_or_default(),
+            )?;
+        }
+        // A complete read of both collections renews every hash a library ingested before
+        // hashes of decoded fields still holds.
+        let complete = mode == Mode::Replace && input.tracks.is_some() && input.playlists.is_some();
+        if !self.hashes_v2 && (complete || !rehash.0.is_empty() || !rehash.1.is_empty()) {
+            plan.events.push(LibraryEvent::Rehashed {
+                tracks: rehash.0,
+                playlists: rehash.1,
+                complete,
+            });
         }
         Ok(())
     }
 
-    /// Reads a whole chunked map (nothing for a fresh user).
-    fn all(&self, map: concept_core::chunked::ChunkedMap) -> Result<concept_core::Rows, ActionError> {
+    /// Every entry of one of the user's maps, in key order (nothing for a fresh user).
+    fn all(&self, map: &ChunkedMap) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ActionError> {
         if self.fresh {
             return Ok(Vec::new());
         }
         Ok(map.entries(self.view)?)
     }
 
-    /// The values of some keys (a merge reads only what it names).
-    fn some(
-        &self,
-        map: concept_core::chunked::ChunkedMap,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Option<Vec<u8>>>, ActionError> {
+    /// The cached values of `keys` (sorted) in one of the user's maps, as (key, value) pairs in
+    /// key order: every entry for a complete read, only those asked for in a merge.
+    fn cached(&self, map: &ChunkedMap, mode: Mode, keys: &[&[u8]]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ActionError> {
         if self.fresh {
-            return Ok(vec![None; keys.len()]);
+            return Ok(Vec::new());
         }
-        Ok(map.get_many(self.view, keys)?)
+        match mode {
+            Mode::Replace => self.all(map),
+            Mode::Merge => Ok(keys
+                .iter()
+                .zip(map.get_many(self.view, keys)?)
+                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec())))
+                .collect()),
+        }
     }
 
-    fn plan_tracks(&mut self, plan: &mut Plan, mode: Mode, tracks: Vec<Track>) -> Result<(), ActionError> {
-        // The last occurrence of a track id wins.
-        let mut position: HashMap<String, usize> = HashMap::with_capacity(tracks.len());
-        let mut unique: Vec<Track> = Vec::with_capacity(tracks.len());
-        for t in tracks {
-            match position.get(&t.id) {
-                Some(&i) => unique[i] = t,
-                None => {
-                    position.insert(t.id.clone(), unique.len());
-                    unique.push(t);
-                }
+    fn plan_tracks(&mut self, plan: &mut Plan, mode: Mode, tracks: &[Arc<Track>]) -> Result<Vec<TrackRef>, ActionError> {
+        let groups = Groups::of(tracks.len(), |i| tracks[i].id.as_str());
+        let sorted = groups.last_of_each();
+        let keys: Vec<&[u8]> = sorted.iter().map(|&i| tracks[i].id.as_bytes()).collect();
+        let cached = self.cached(&rows::tracks(self.user), mode, &keys)?;
+        let hashes: Vec<u64> = {
+            let mut h = vec![0; tracks.len()];
+            for &i in &sorted {
+                h[i] = rows::track_hash(&tracks[i]);
             }
-        }
-        let hashes: Vec<u64> = unique.iter().map(|t| rows::content_hash(&rows::encode(t))).collect();
-        let current: HashMap<Vec<u8>, u64> = match mode {
-            Mode::Replace => self
-                .all(rows::tracks(self.user))?
-                .into_iter()
-                .map(|(k, v)| (k, rows_u64(&v)))
-                .collect(),
-            Mode::Merge => {
-                let keys: Vec<&[u8]> = unique.iter().map(|t| t.id.as_bytes()).collect();
-                let found = self.some(rows::tracks(self.user), &keys)?;
-                keys.iter()
-                    .zip(found)
-                    .filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows_u64(&v))))
-                    .collect()
-            }
+            h
         };
-        let mut saved = Vec::new();
-        let (mut added, mut updated) = (Vec::new(), Vec::new());
-        for (t, hash) in unique.into_iter().zip(hashes) {
-            let r = TrackRef { id: t.id.clone(), hash };
-            match current.get(t.id.as_bytes()) {
-                Some(&h) if h == hash => continue,
-                Some(_) => updated.push(r),
-                None => added.push(r),
+        let legacy = !self.hashes_v2;
+        let (found, gone) = join(tracks.len(), &sorted, |i| tracks[i].id.as_str(), &cached, |i, stored| {
+            let stored = rows_u64(stored);
+            if stored == hashes[i] {
+                Found::Same
+            } else if legacy && stored == rows::legacy_hash(&*tracks[i]) {
+                Found::Rehash
+            } else {
+                Found::Changed
             }
-            saved.push(t);
+        });
+        // Events list tracks in the order the input first names them (the last copy wins).
+        let mut saved = Vec::new();
+        let (mut added, mut updated, mut rehash) = (Vec::new(), Vec::new(), Vec::new());
+        for i in groups.in_input_order(|run| run[run.len() - 1]) {
+            let r = TrackRef {
+                id: tracks[i].id.clone(),
+                hash: hashes[i],
+            };
+            match found[i] {
+                Some(Found::New) => added.push(r),
+                Some(Found::Changed) => updated.push(r),
+                Some(Found::Rehash) => {
+                    rehash.push(r);
+                    continue;
+                }
+                Some(Found::Same) | None => continue,
+            }
+            saved.push(Arc::clone(&tracks[i]));
         }
         plan.out.added.tracks = added.len() as u64;
         plan.out.updated.tracks = updated.len() as u64;
-        let mut removed = Vec::new();
-        if mode == Mode::Replace {
-            for id in current.keys() {
-                if !position.contains_key(std::str::from_utf8(id).unwrap_or_default()) {
-                    removed.push(String::from_utf8_lossy(id).into_owned());
-                }
-            }
-            removed.sort();
-            plan.out.removed.tracks = removed.len() as u64;
-        }
+        let removed = match mode {
+            Mode::Replace => gone,
+            Mode::Merge => Vec::new(),
+        };
+        plan.out.removed.tracks = removed.len() as u64;
         plan.events
             .extend(chunked(saved, |tracks| LibraryEvent::TracksSaved { tracks }));
         plan.events
@@ -283,7 +393,7 @@ impl State<'_> {
             .extend(chunked(updated, |tracks| LibraryEvent::TracksUpdated { tracks }));
         plan.events
             .extend(chunked(removed, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
-        Ok(())
+        Ok(rehash)
     }
 
     fn plan_likes(
@@ -291,87 +401,74 @@ impl State<'_> {
         ctx: &ActionCtx,
         plan: &mut Plan,
         mode: Mode,
-        likes: Vec<Like>,
-        unlikes: Vec<String>,
+        likes: &[Like],
+        unlikes: &[String],
     ) -> Result<(), ActionError> {
-        // One like per track: the newest likedAt wins; a like without likedAt counts as now.
-        struct Wanted {
-            track_id: String,
-            liked_at: Option<DateTime<Utc>>,
+        let mut times: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(likes.len());
+        for (i, like) in likes.iter().enumerate() {
+            times.push(validate::opt_time(&format!("likes[{i}].likedAt"), like.liked_at.as_deref())?);
         }
-        let mut position: HashMap<String, usize> = HashMap::with_capacity(likes.len());
-        let mut wanted: Vec<Wanted> = Vec::with_capacity(likes.len());
-        for (i, like) in likes.into_iter().enumerate() {
-            let liked_at = validate::opt_time(&format!("likes[{i}].likedAt"), like.liked_at.as_deref())?;
-            let effective = liked_at.unwrap_or(ctx.now);
-            match position.get(&like.track_id) {
-                Some(&p) => {
-                    if effective > wanted[p].liked_at.unwrap_or(ctx.now) {
-                        wanted[p].liked_at = liked_at;
-                    }
-                }
-                None => {
-                    position.insert(like.track_id.clone(), wanted.len());
-                    wanted.push(Wanted {
-                        track_id: like.track_id,
-                        liked_at,
-                    });
+        // One like per track, at the place the input first names it, with the newest likedAt
+        // of its copies (a like without likedAt counts as now).
+        let groups = Groups::of(likes.len(), |i| likes[i].track_id.as_str());
+        let mut wanted_at = times.clone();
+        for run in groups.runs() {
+            let first = run[0];
+            for &i in &run[1..] {
+                if times[i].unwrap_or(ctx.now) > wanted_at[first].unwrap_or(ctx.now) {
+                    wanted_at[first] = times[i];
                 }
             }
         }
-        let index = rows::like_index(self.user);
-        let current: HashMap<Vec<u8>, DateTime<Utc>> = match mode {
-            Mode::Replace => self
-                .all(index)?
-                .into_iter()
-                .map(|(k, v)| (k, rows::time_of(&v)))
-                .collect(),
-            Mode::Merge => {
-                let mut keys: Vec<&[u8]> = wanted.iter().map(|w| w.track_id.as_bytes()).collect();
-                keys.extend(unlikes.iter().map(|u| u.as_bytes()));
-                let found = self.some(index, &keys)?;
-                keys.iter()
-                    .zip(found)
-                    .filter_map(|(k, v)| v.map(|v| (k.to_vec(), rows::time_of(&v))))
-                    .collect()
-            }
+        let sorted: Vec<usize> = groups.runs().map(|r| r[0]).collect();
+        let unlike_keys: Vec<&str> = {
+            let mut u: Vec<&str> = unlikes.iter().map(String::as_str).collect();
+            u.sort_unstable();
+            u.dedup();
+            u
         };
+        let mut asked: Vec<&[u8]> = sorted.iter().map(|&i| likes[i].track_id.as_bytes()).collect();
+        asked.extend(unlike_keys.iter().map(|u| u.as_bytes()));
+        asked.sort_unstable();
+        asked.dedup();
+        let cached = self.cached(&rows::like_index(self.user), mode, &asked)?;
+        let (found, gone) = join(
+            likes.len(),
+            &sorted,
+            |i| likes[i].track_id.as_str(),
+            &cached,
+            |i, stored| match wanted_at[i] {
+                Some(new) if rows::time_of(stored) != new => Found::Changed,
+                _ => Found::Same,
+            },
+        );
         let mut liked = Vec::new();
-        for w in &wanted {
-            let record = match (current.get(w.track_id.as_bytes()), w.liked_at) {
-                (None, _) => {
-                    plan.out.added.likes += 1;
-                    true
-                }
-                (Some(old), Some(new)) => *old != new,
-                (Some(_), None) => false,
-            };
-            if record {
-                liked.push(LikeFact {
-                    track_id: w.track_id.clone(),
-                    liked_at: format_rfc3339(&w.liked_at.unwrap_or(ctx.now)),
-                    ord: self.next_ord,
-                });
-                self.next_ord += 1;
+        for i in groups.in_input_order(|run| run[0]) {
+            match found[i] {
+                Some(Found::New) => plan.out.added.likes += 1,
+                Some(Found::Changed) => {}
+                _ => continue,
             }
+            liked.push(LikeFact {
+                track_id: likes[i].track_id.clone(),
+                liked_at: format_rfc3339(&wanted_at[i].unwrap_or(ctx.now)),
+                ord: self.next_ord,
+            });
+            self.next_ord += 1;
         }
-        let mut gone: Vec<String> = match mode {
-            Mode::Replace => current
-                .keys()
-                .filter(|k| !position.contains_key(std::str::from_utf8(k).unwrap_or_default()))
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .collect(),
+        let gone: Vec<String> = match mode {
+            Mode::Replace => gone,
             Mode::Merge => {
-                let mut seen = HashSet::new();
-                unlikes
+                let wanted: std::collections::BTreeSet<&str> =
+                    sorted.iter().map(|&i| likes[i].track_id.as_str()).collect();
+                let held: std::collections::BTreeSet<&[u8]> = cached.iter().map(|(k, _)| k.as_slice()).collect();
+                unlike_keys
                     .into_iter()
-                    .filter(|u| {
-                        current.contains_key(u.as_bytes()) && !position.contains_key(u) && seen.insert(u.clone())
-                    })
+                    .filter(|u| held.contains(u.as_bytes()) && !wanted.contains(u))
+                    .map(str::to_string)
                     .collect()
             }
         };
-        gone.sort();
         plan.out.removed.likes = gone.len() as u64;
         plan.events
             .extend(chunked(gone, |track_ids| LibraryEvent::Unliked { track_ids }));
@@ -380,33 +477,45 @@ impl State<'_> {
         Ok(())
     }
 
-    fn plan_plays(&mut self, plan: &mut Plan, plays: Vec<Play>) -> Result<(), ActionError> {
-        let mut seen = HashSet::with_capacity(plays.len());
-        let mut unique = Vec::with_capacity(plays.len());
-        for (i, p) in plays.into_iter().enumerate() {
+    fn plan_plays(&mut self, plan: &mut Plan, plays: &[Play]) -> Result<(), ActionError> {
+        let mut keyed: Vec<(Vec<u8>, usize, DateTime<Utc>)> = Vec::with_capacity(plays.len());
+        for (i, p) in plays.iter().enumerate() {
             let at = validate::time(&format!("plays[{i}].playedAt"), &p.played_at)?;
-            let key = rows::play_key(&at, &p.track_id);
-            if seen.insert(key.clone()) {
-                unique.push((
-                    key,
+            keyed.push((rows::play_key(&at, &p.track_id), i, at));
+        }
+        // One play per key, at the place the input first names it.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        keyed.dedup_by(|b, a| a.0 == b.0);
+        let new: Vec<bool> = if self.fresh {
+            vec![true; keyed.len()]
+        } else {
+            let keys: Vec<&[u8]> = keyed.iter().map(|(k, _, _)| k.as_slice()).collect();
+            rows::plays(self.user)
+                .get_many(self.view, &keys)?
+                .into_iter()
+                .map(|v| v.is_none())
+                .collect()
+        };
+        let mut fresh: Vec<(usize, PlayFact)> = keyed
+            .into_iter()
+            .zip(new)
+            .filter(|(_, new)| *new)
+            .map(|((_, i, at), _)| {
+                (
+                    i,
                     PlayFact {
-                        track_id: p.track_id,
+                        track_id: plays[i].track_id.clone(),
                         played_at: format_rfc3339(&at),
                     },
-                ));
-            }
-        }
-        let keys: Vec<&[u8]> = unique.iter().map(|(k, _)| k.as_slice()).collect();
-        let found = self.some(rows::plays(self.user), &keys)?;
-        let new: Vec<PlayFact> = unique
-            .into_iter()
-            .zip(found)
-            .filter(|(_, f)| f.is_none())
-            .map(|((_, fact), _)| fact)
+                )
+            })
             .collect();
-        plan.out.added.plays = new.len() as u64;
-        plan.events
-            .extend(chunked(new, |plays| LibraryEvent::PlaysAdded { plays }));
+        fresh.sort_by_key(|(i, _)| *i);
+        plan.out.added.plays = fresh.len() as u64;
+        plan.events.extend(chunked(
+            fresh.into_iter().map(|(_, f)| f).collect(),
+            |plays| LibraryEvent::PlaysAdded { plays },
+        ));
         Ok(())
     }
 
@@ -414,77 +523,83 @@ impl State<'_> {
         &mut self,
         plan: &mut Plan,
         mode: Mode,
-        playlists: Vec<Playlist>,
-        removed: Vec<String>,
-    ) -> Result<(), ActionError> {
-        let mut position: HashMap<String, usize> = HashMap::with_capacity(playlists.len());
-        let mut unique: Vec<Playlist> = Vec::with_capacity(playlists.len());
-        for p in playlists {
-            match position.get(&p.id) {
-                Some(&i) => unique[i] = p,
-                None => {
-                    position.insert(p.id.clone(), unique.len());
-                    unique.push(p);
-                }
+        playlists: &[Arc<Playlist>],
+        removed: &[String],
+    ) -> Result<Vec<PlaylistRef>, ActionError> {
+        let groups = Groups::of(playlists.len(), |i| playlists[i].id.as_str());
+        let sorted = groups.last_of_each();
+        let mut asked: Vec<&[u8]> = sorted.iter().map(|&i| playlists[i].id.as_bytes()).collect();
+        asked.extend(removed.iter().map(|r| r.as_bytes()));
+        asked.sort_unstable();
+        asked.dedup();
+        let cached = self.cached(&rows::playlists(self.user), mode, &asked)?;
+        let hashes: Vec<u64> = {
+            let mut h = vec![0; playlists.len()];
+            for &i in &sorted {
+                h[i] = rows::playlist_hash(&playlists[i]);
             }
-        }
-        let map = rows::playlists(self.user);
-        let current: HashMap<Vec<u8>, PlaylistMark> = match mode {
-            Mode::Replace => self
-                .all(map)?
-                .into_iter()
-                .filter_map(|(k, v)| decode_mark(&v).map(|m| (k, m)))
-                .collect(),
-            Mode::Merge => {
-                let mut keys: Vec<&[u8]> = unique.iter().map(|p| p.id.as_bytes()).collect();
-                keys.extend(removed.iter().map(|r| r.as_bytes()));
-                let found = self.some(map, &keys)?;
-                keys.iter()
-                    .zip(found)
-                    .filter_map(|(k, v)| v.and_then(|v| decode_mark(&v)).map(|m| (k.to_vec(), m)))
-                    .collect()
-            }
+            h
         };
+        let legacy = !self.hashes_v2;
+        let (found, gone) = join(
+            playlists.len(),
+            &sorted,
+            |i| playlists[i].id.as_str(),
+            &cached,
+            |i, stored| {
+                let Some(mark) = decode_mark(stored) else {
+                    return Found::Changed;
+                };
+                let p = &playlists[i];
+                let same_snapshot = p.snapshot_id.is_some() && p.snapshot_id == mark.snapshot_id;
+                if mark.hash == hashes[i] {
+                    Found::Same
+                } else if legacy && mark.hash == rows::legacy_hash(&**p) {
+                    Found::Rehash
+                } else if same_snapshot {
+                    Found::Same
+                } else {
+                    Found::Changed
+                }
+            },
+        );
         let mut saved = Vec::new();
-        let (mut added, mut updated) = (Vec::new(), Vec::new());
-        for p in unique {
-            let hash = rows::content_hash(&rows::encode(&p));
+        let (mut added, mut updated, mut rehash) = (Vec::new(), Vec::new(), Vec::new());
+        for i in groups.in_input_order(|run| run[run.len() - 1]) {
+            let p = &playlists[i];
             let r = PlaylistRef {
                 id: p.id.clone(),
-                hash,
+                hash: hashes[i],
                 snapshot_id: p.snapshot_id.clone(),
             };
-            match current.get(p.id.as_bytes()) {
-                Some(mark) => {
-                    let same_snapshot = p.snapshot_id.is_some() && p.snapshot_id == mark.snapshot_id;
-                    if same_snapshot || mark.hash == hash {
-                        continue;
-                    }
-                    updated.push(r);
+            match found[i] {
+                Some(Found::New) => added.push(r),
+                Some(Found::Changed) => updated.push(r),
+                Some(Found::Rehash) => {
+                    rehash.push(r);
+                    continue;
                 }
-                None => added.push(r),
+                Some(Found::Same) | None => continue,
             }
-            saved.push(p);
+            saved.push(Arc::clone(p));
         }
         plan.out.added.playlists = added.len() as u64;
         plan.out.updated.playlists = updated.len() as u64;
-        let mut gone: Vec<String> = match mode {
-            Mode::Replace => current
-                .keys()
-                .filter(|k| !position.contains_key(std::str::from_utf8(k).unwrap_or_default()))
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .collect(),
+        let gone: Vec<String> = match mode {
+            Mode::Replace => gone,
             Mode::Merge => {
-                let mut seen = HashSet::new();
-                removed
-                    .into_iter()
-                    .filter(|r| {
-                        current.contains_key(r.as_bytes()) && !position.contains_key(r) && seen.insert(r.clone())
-                    })
+                let wanted: std::collections::BTreeSet<&str> =
+                    sorted.iter().map(|&i| playlists[i].id.as_str()).collect();
+                let held: std::collections::BTreeSet<&[u8]> = cached.iter().map(|(k, _)| k.as_slice()).collect();
+                let mut r: Vec<&str> = removed.iter().map(String::as_str).collect();
+                r.sort_unstable();
+                r.dedup();
+                r.into_iter()
+                    .filter(|id| held.contains(id.as_bytes()) && !wanted.contains(id))
+                    .map(str::to_string)
                     .collect()
             }
         };
-        gone.sort();
         plan.out.removed.playlists = gone.len() as u64;
         plan.events
             .extend(chunked(gone, |playlist_ids| LibraryEvent::PlaylistsRemoved {
@@ -501,7 +616,7 @@ impl State<'_> {
             .extend(chunked(updated, |playlists| LibraryEvent::PlaylistsUpdated {
                 playlists,
             }));
-        Ok(())
+        Ok(rehash)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::model::{Playlist, Track};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The most facts one event carries.
 pub const CHUNK: usize = 1000;
@@ -57,9 +58,9 @@ pub enum RefreshKind {
 pub enum LibraryEvent {
     /// The user's library was created (first ingest, or ingest after a clear).
     Ingested {},
-    /// Shared track metadata, new or changed.
+    /// Shared track metadata, new or changed (shared with the action's input, not copied).
     TracksSaved {
-        tracks: Vec<Track>,
+        tracks: Vec<Arc<Track>>,
     },
     /// Tracks entered the user's library.
     TracksAdded {
@@ -84,7 +85,7 @@ pub enum LibraryEvent {
     },
     /// Shared playlist content, new or changed.
     PlaylistsSaved {
-        playlists: Vec<Playlist>,
+        playlists: Vec<Arc<Playlist>>,
     },
     /// Playlists entered the user's library.
     PlaylistsAdded {
@@ -96,6 +97,14 @@ pub enum LibraryEvent {
     },
     PlaylistsRemoved {
         playlist_ids: Vec<String>,
+    },
+    /// The hashes of tracks and playlists whose content did not change, renewed in the form
+    /// [`crate::rows::track_hash`] gives (a library ingested before it held hashes of JSON
+    /// text). `complete`: every hash of the library is renewed now.
+    Rehashed {
+        tracks: Vec<TrackRef>,
+        playlists: Vec<PlaylistRef>,
+        complete: bool,
     },
     /// A refresh finished (sets the time of the last sync).
     Refreshed {
@@ -120,6 +129,7 @@ impl LibraryEvent {
             LibraryEvent::PlaylistsAdded { .. } => "PlaylistsAdded",
             LibraryEvent::PlaylistsUpdated { .. } => "PlaylistsUpdated",
             LibraryEvent::PlaylistsRemoved { .. } => "PlaylistsRemoved",
+            LibraryEvent::Rehashed { .. } => "Rehashed",
             LibraryEvent::Refreshed { .. } => "Refreshed",
             LibraryEvent::Cleared {} => "Cleared",
         }

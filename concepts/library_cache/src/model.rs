@@ -5,6 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// A track's metadata. Fields the service does not know are kept and returned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,13 +82,13 @@ pub struct Playlist {
 pub struct LibraryInput {
     pub user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracks: Option<Vec<Track>>,
+    pub tracks: Option<Vec<Arc<Track>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likes: Option<Vec<Like>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plays: Option<Vec<Play>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub playlists: Option<Vec<Playlist>>,
+    pub playlists: Option<Vec<Arc<Playlist>>>,
 }
 
 /// The input of `merge`: a delta from an incremental read. Nothing is removed unless named in
@@ -97,7 +98,7 @@ pub struct LibraryInput {
 pub struct MergeInput {
     pub user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracks: Option<Vec<Track>>,
+    pub tracks: Option<Vec<Arc<Track>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likes: Option<Vec<Like>>,
     /// Track ids to unlike.
@@ -106,7 +107,7 @@ pub struct MergeInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plays: Option<Vec<Play>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub playlists: Option<Vec<Playlist>>,
+    pub playlists: Option<Vec<Arc<Playlist>>>,
     /// Playlist ids to drop from the user's library.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_playlists: Option<Vec<String>>,

@@ -1,14 +1,18 @@
 //! The queries: each reads projection rows (and `_getChanges` the user's own event stream),
 //! never the whole log. An unknown user or playlist is a NOT_FOUND refusal, not an empty answer.
+//!
+//! The large answers — liked songs, tracks with their metadata, a playlist — are written
+//! straight to JSON text from the chunks as stored (ids are stored JSON-escaped and metadata as
+//! JSON), with no value built per entry: `_getLiked` of 25,000 songs is a copy of its chunks.
 
-use crate::apply::{load_meta, load_playlist};
 use crate::decide::user_not_found;
 use crate::events::{LibraryEvent, RefreshKind};
 use crate::model::*;
 use crate::rows::{self, UserMeta};
 use crate::validate;
+use concept_core::chunked::Chunk;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
-use concept_core::{ActionCtx, ActionError, ProjectionRead};
+use concept_core::{ActionCtx, ActionError, Bytes, ProjectionRead};
 
 /// The most rows a query answers with when no `limit` is given for the paged ones.
 pub const DEFAULT_PAGE: u64 = 1_000;
@@ -17,56 +21,126 @@ pub const MAX_CHANGES: u64 = 10_000;
 
 fn meta(view: &dyn ProjectionRead, user: &str) -> Result<UserMeta, ActionError> {
     validate::id("userId", user)?;
-    load_meta(view, user)?.ok_or_else(|| user_not_found(user))
+    rows::load_meta(view, user)?.ok_or_else(|| user_not_found(user))
 }
 
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
-pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<GetLikedOutput, ActionError> {
+/// JSON text being written: an answer built from stored pieces.
+struct Json(Vec<u8>);
+
+impl Json {
+    fn with_capacity(n: usize) -> Self {
+        Json(Vec::with_capacity(n))
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    /// A string whose text is already JSON-escaped.
+    fn escaped_str(&mut self, escaped: &[u8]) -> &mut Self {
+        self.0.push(b'"');
+        self.0.extend_from_slice(escaped);
+        self.0.push(b'"');
+        self
+    }
+
+    fn str(&mut self, s: &str) -> &mut Self {
+        self.escaped_str(&rows::json_escaped(s))
+    }
+
+    /// A separator before the next item of an array or object, unless it is the first.
+    fn comma(&mut self, first: &mut bool) -> &mut Self {
+        if !std::mem::take(first) {
+            self.0.push(b',');
+        }
+        self
+    }
+
+    fn done(self) -> Bytes {
+        Bytes::from(self.0)
+    }
+}
+
+/// `_getLiked`: the liked track ids, newest first, copied from the liked list's chunks.
+pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<Bytes, ActionError> {
     let since = validate::opt_time("since", input.since.as_deref())?;
     meta(view, &input.user_id)?;
     let list = rows::liked(&input.user_id);
     let offset = input.offset.unwrap_or(0) as usize;
     let limit = input.limit.map(|l| l as usize).unwrap_or(usize::MAX);
-    let entries = match since {
-        // Newest first: likes at or after `since` are a prefix of the list.
-        Some(since) => {
-            let mut all = list.entries(view)?;
-            let cut = all.partition_point(|(k, _)| rows::time_of(k) >= since);
-            all.truncate(cut);
-            all.into_iter().skip(offset).take(limit).collect()
+    let chunks = list.chunks(view)?;
+    let size: usize = chunks.iter().map(|c| c.len()).sum();
+    let mut out = Json::with_capacity(size + 16);
+    out.raw(b"{\"trackIds\":[");
+    let mut first = true;
+    let (mut skipped, mut taken) = (0usize, 0usize);
+    'chunks: for bytes in &chunks {
+        let chunk = Chunk::parse(bytes)?;
+        if since.is_none() && skipped + chunk.len() <= offset {
+            skipped += chunk.len();
+            continue;
         }
-        None if offset == 0 && limit == usize::MAX => list.entries(view)?,
-        None => list.page(view, offset, limit)?,
-    };
-    Ok(GetLikedOutput {
-        track_ids: entries.into_iter().map(|(_, v)| text(v)).collect(),
+        for (key, id) in chunk.iter() {
+            // Newest first: likes at or after `since` are a prefix of the list.
+            if since.is_some_and(|s| rows::time_of(key) < s) || taken >= limit {
+                break 'chunks;
+            }
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            out.comma(&mut first).escaped_str(id);
+            taken += 1;
+        }
+    }
+    out.raw(b"]}");
+    Ok(out.done())
+}
+
+/// `_getPlaylist`: the playlist's JSON as stored, after the id asked for.
+pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Result<Bytes, ActionError> {
+    validate::id("playlistId", &input.playlist_id)?;
+    let stored = playlist_json(view, &input.playlist_id)?;
+    let mut out = Json::with_capacity(stored.len() + input.playlist_id.len() + 20);
+    out.raw(b"{\"playlistId\":").str(&input.playlist_id);
+    // The stored playlist is a JSON object: its fields follow.
+    let body = stored.strip_prefix(b"{").unwrap_or(&stored);
+    if body.first() != Some(&b'}') {
+        out.raw(b",");
+    }
+    out.raw(body);
+    Ok(out.done())
+}
+
+fn playlist_json(view: &dyn ProjectionRead, id: &str) -> Result<Bytes, ActionError> {
+    rows::shared_playlists().get(view, id.as_bytes())?.ok_or_else(|| {
+        ActionError::not_found(
+            "PLAYLIST_NOT_FOUND",
+            format!("no cached library holds playlist {id:?}"),
+        )
     })
 }
 
-pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Result<GetPlaylistOutput, ActionError> {
-    validate::id("playlistId", &input.playlist_id)?;
-    let shared = load_playlist(view, &input.playlist_id)?.ok_or_else(|| {
-        ActionError::not_found(
-            "PLAYLIST_NOT_FOUND",
-            format!("no cached library holds playlist {:?}", input.playlist_id),
-        )
-    })?;
-    Ok(GetPlaylistOutput {
-        playlist_id: input.playlist_id,
-        playlist: shared.playlist,
-    })
+fn load_playlist(view: &dyn ProjectionRead, id: &str) -> Result<Option<Playlist>, ActionError> {
+    match rows::shared_playlists().get(view, id.as_bytes())? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ActionError::internal(format!("a stored playlist does not decode: {e}"))),
+        None => Ok(None),
+    }
 }
 
 fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummary>, ActionError> {
     let mut out = Vec::new();
     for (id, _) in rows::playlists(user).entries(view)? {
-        let id = text(id);
-        if let Some(shared) = load_playlist(view, &id)? {
-            let p = shared.playlist;
+        if let Some(p) = load_playlist(view, &text(&id))? {
             out.push(PlaylistSummary {
+                track_count: p.entries.len() as u64,
                 id: p.id,
                 name: p.name,
                 owner: p.owner,
@@ -74,7 +148,6 @@ fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummar
                 collaborative: p.collaborative,
                 snapshot_id: p.snapshot_id,
                 uri: p.uri,
-                track_count: p.entries.len() as u64,
             });
         }
     }
@@ -113,37 +186,36 @@ pub fn resolve_playlist(
     })
 }
 
-pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<GetTracksOutput, ActionError> {
+/// Writes `{"tracks":[...],"total":n}` (plus `extra` fields first) for track ids, each as its
+/// stored metadata or `{"id": id}` when no library gave any.
+fn tracks_json(view: &dyn ProjectionRead, ids: &[Vec<u8>], total: u64, extra: &[u8]) -> Result<Bytes, ActionError> {
+    let keys: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+    let found = rows::shared_tracks().get_many(view, &keys)?;
+    let size: usize = found.iter().map(|f| f.as_ref().map_or(40, |b| b.len() + 1)).sum();
+    let mut out = Json::with_capacity(size + extra.len() + 40);
+    out.raw(b"{").raw(extra).raw(b"\"tracks\":[");
+    let mut first = true;
+    for (id, track) in ids.iter().zip(found) {
+        out.comma(&mut first);
+        match track {
+            Some(json) => out.raw(&json),
+            None => out.raw(b"{\"id\":").str(&String::from_utf8_lossy(id)).raw(b"}"),
+        };
+    }
+    out.raw(format!("],\"total\":{total}}}").as_bytes());
+    Ok(out.done())
+}
+
+pub fn get_tracks(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Bytes, ActionError> {
     let m = meta(view, &input.user_id)?;
     let offset = input.offset.unwrap_or(0) as usize;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
-    let mut tracks = Vec::new();
-    for (id, _) in rows::tracks(&input.user_id).page(view, offset, limit)? {
-        tracks.push(track_or_id(view, text(id))?);
-    }
-    Ok(GetTracksOutput {
-        tracks,
-        total: m.tracks,
-    })
-}
-
-/// A track's metadata, or just `{id}` when no library has given any.
-fn track_or_id(view: &dyn ProjectionRead, id: String) -> Result<Track, ActionError> {
-    match view.get(&rows::track_key(&id))? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string())),
-        None => Ok(Track {
-            id,
-            title: None,
-            artist: None,
-            album: None,
-            duration_ms: None,
-            year: None,
-            genres: None,
-            isrc: None,
-            uri: None,
-            extra: Default::default(),
-        }),
-    }
+    let mut ids = Vec::new();
+    rows::tracks(&input.user_id).page(view, offset, limit, |id, _| {
+        ids.push(id.to_vec());
+        Ok(())
+    })?;
+    tracks_json(view, &ids, m.tracks, b"")
 }
 
 /// Every user with a cached library, ordered by id.
@@ -151,61 +223,61 @@ pub fn get_users(view: &dyn ProjectionRead, _input: NoInput) -> Result<UsersOutp
     let user_ids = view
         .scan_prefix(rows::META_PREFIX)?
         .into_iter()
-        .map(|(key, _)| text(key[rows::META_PREFIX.len()..].to_vec()))
+        .map(|(key, _)| text(&key[rows::META_PREFIX.len()..]))
         .collect();
     Ok(UsersOutput { user_ids })
 }
 
 /// Liked songs with their metadata in liked order (newest first), paged like `_getLiked`.
-pub fn get_liked_tracks(
-    view: &dyn ProjectionRead,
-    input: GetLikedTracksInput,
-) -> Result<LikedTracksOutput, ActionError> {
+pub fn get_liked_tracks(view: &dyn ProjectionRead, input: GetLikedTracksInput) -> Result<Bytes, ActionError> {
     let m = meta(view, &input.user_id)?;
     let offset = input.offset.unwrap_or(0) as usize;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
-    let mut tracks = Vec::new();
-    for (_, id) in rows::liked(&input.user_id).page(view, offset, limit)? {
-        tracks.push(track_or_id(view, text(id))?);
-    }
-    Ok(LikedTracksOutput { tracks, total: m.likes })
+    let mut ids = Vec::new();
+    rows::liked(&input.user_id).page(view, offset, limit, |_, id| {
+        ids.push(rows::json_unescaped(id).into_bytes());
+        Ok(())
+    })?;
+    tracks_json(view, &ids, m.likes, b"")
 }
 
 /// A playlist's entries with their metadata, in order, paged.
-pub fn get_playlist_tracks(
-    view: &dyn ProjectionRead,
-    input: GetPlaylistTracksInput,
-) -> Result<PlaylistTracksOutput, ActionError> {
-    let playlist = get_playlist(
-        view,
-        GetPlaylistInput {
-            playlist_id: input.playlist_id,
-        },
-    )?;
-    let offset = input.offset.unwrap_or(0) as usize;
-    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
-    let entries = &playlist.playlist.entries;
-    let mut tracks = Vec::new();
-    for id in entries.iter().skip(offset).take(limit) {
-        tracks.push(track_or_id(view, id.clone())?);
-    }
-    Ok(PlaylistTracksOutput {
-        total: entries.len() as u64,
-        playlist_id: playlist.playlist_id,
-        name: playlist.playlist.name,
-        tracks,
-    })
-}
-
-pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Track, ActionError> {
-    validate::id("trackId", &input.track_id)?;
-    let bytes = view.get(&rows::track_key(&input.track_id))?.ok_or_else(|| {
+pub fn get_playlist_tracks(view: &dyn ProjectionRead, input: GetPlaylistTracksInput) -> Result<Bytes, ActionError> {
+    validate::id("playlistId", &input.playlist_id)?;
+    let playlist = load_playlist(view, &input.playlist_id)?.ok_or_else(|| {
         ActionError::not_found(
-            "TRACK_NOT_FOUND",
-            format!("no cached library has metadata for track {:?}", input.track_id),
+            "PLAYLIST_NOT_FOUND",
+            format!("no cached library holds playlist {:?}", input.playlist_id),
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ActionError::internal(e.to_string()))
+    let offset = input.offset.unwrap_or(0) as usize;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let ids: Vec<Vec<u8>> = playlist
+        .entries
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|id| id.clone().into_bytes())
+        .collect();
+    let mut head = Json::with_capacity(64);
+    head.raw(b"\"playlistId\":")
+        .str(&input.playlist_id)
+        .raw(b",\"name\":")
+        .str(&playlist.name)
+        .raw(b",");
+    tracks_json(view, &ids, playlist.entries.len() as u64, &head.0)
+}
+
+pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Bytes, ActionError> {
+    validate::id("trackId", &input.track_id)?;
+    rows::shared_tracks()
+        .get(view, input.track_id.as_bytes())?
+        .ok_or_else(|| {
+            ActionError::not_found(
+                "TRACK_NOT_FOUND",
+                format!("no cached library has metadata for track {:?}", input.track_id),
+            )
+        })
 }
 
 pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
@@ -220,7 +292,14 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
             let from = rows::newest_first(&(until - chrono::Duration::microseconds(1)));
             map.range_from(view, &from, limit)?
         }
-        None => map.page(view, 0, limit)?,
+        None => {
+            let mut page = Vec::new();
+            map.page(view, 0, limit, |k, v| {
+                page.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            })?;
+            page
+        }
     };
     let mut plays = Vec::new();
     for (key, _) in entries {
@@ -229,7 +308,7 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
             break;
         }
         plays.push(Play {
-            track_id: text(key[8..].to_vec()),
+            track_id: text(&key[8..]),
             played_at: format_rfc3339(&at),
         });
     }
@@ -273,7 +352,7 @@ pub fn stale_users(
     for (key, value) in view.scan_prefix(rows::META_PREFIX)? {
         let m: UserMeta = serde_json::from_slice(&value).map_err(|e| ActionError::internal(e.to_string()))?;
         if is_stale(&m, ctx, max_age) {
-            user_ids.push(text(key[rows::META_PREFIX.len()..].to_vec()));
+            user_ids.push(text(&key[rows::META_PREFIX.len()..]));
         }
     }
     Ok(StaleUsersOutput { user_ids })
@@ -377,7 +456,7 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
             RefreshKind::Sync => vec![change("synced")],
             RefreshKind::Merge => vec![change("merged")],
         },
-        LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } => vec![],
+        LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } | LibraryEvent::Rehashed { .. } => vec![],
         LibraryEvent::TracksAdded { tracks } => tracks.into_iter().map(|t| track("trackAdded", t.id, None)).collect(),
         LibraryEvent::TracksUpdated { tracks } => {
             tracks.into_iter().map(|t| track("trackChanged", t.id, None)).collect()
@@ -414,13 +493,13 @@ pub fn get_likes(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Get
     let m = meta(view, &input.user_id)?;
     let offset = input.offset.unwrap_or(0) as usize;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
-    let likes = rows::liked(&input.user_id)
-        .page(view, offset, limit)?
-        .into_iter()
-        .map(|(key, id)| Like {
-            track_id: text(id),
-            liked_at: Some(format_rfc3339(&rows::time_of(&key))),
-        })
-        .collect();
+    let mut likes = Vec::new();
+    rows::liked(&input.user_id).page(view, offset, limit, |key, id| {
+        likes.push(Like {
+            track_id: rows::json_unescaped(id),
+            liked_at: Some(format_rfc3339(&rows::time_of(key))),
+        });
+        Ok(())
+    })?;
     Ok(GetLikesOutput { likes, total: m.likes })
 }

@@ -3,16 +3,24 @@
 //! Per user `U` (ids never contain NUL, so `U\0` ends the user part of a key):
 //! - `m\0U`: [`UserMeta`] (JSON) — exists exactly while the user has a cached library;
 //! - `uU\0T`: chunked map trackId → metadata hash (the user's tracks, in id order);
-//! - `uU\0L`: chunked map like key → trackId (liked songs, newest first);
+//! - `uU\0L`: chunked map like key → trackId, JSON-escaped (liked songs, newest first, ready to
+//!   be written into an answer as they are);
 //! - `uU\0l`: chunked map trackId → like key (to find a like by track);
 //! - `uU\0P`: chunked map play key → () (plays, newest first);
 //! - `uU\0Y`: chunked map playlistId → [`PlaylistMark`] (the user's playlists).
 //!
-//! Shared by every user: `t\0ID` → track metadata (JSON), `p\0ID` → [`SharedPlaylist`] (JSON).
+//! Shared by every user, each a chunked map (a few hundred rows for 100,000 tracks, not one row
+//! per track):
+//! - `t\0`: trackId → the track's metadata as JSON text (what queries answer, as it is);
+//! - `p\0`: playlistId → the playlist as JSON text (what `_getPlaylist` answers, as it is);
+//! - `h\0`: playlistId → the users whose libraries hold it (postcard).
+//!
+//! Every chunked map is laid out by `concept_core::chunked`.
 
-use crate::model::Playlist;
+use crate::model::{Playlist, Track};
 use chrono::{DateTime, Utc};
 use concept_core::chunked::ChunkedMap;
+use concept_core::{ProjectionRead, StoreFault};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +34,11 @@ pub struct UserMeta {
     pub likes: u64,
     pub plays: u64,
     pub playlists: u64,
+    /// True once every track and playlist hash of the library is a [`track_hash`] /
+    /// [`playlist_hash`] (libraries ingested before them hold hashes of the JSON text, see
+    /// [`legacy_hash`], until a complete read renews them).
+    #[serde(default)]
+    pub hashes_v2: bool,
 }
 
 /// What a user's library remembers of one of its playlists.
@@ -35,14 +48,6 @@ pub struct PlaylistMark {
     pub snapshot_id: Option<String>,
 }
 
-/// A playlist's content and the users whose libraries hold it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SharedPlaylist {
-    pub playlist: Playlist,
-    pub holders: Vec<String>,
-}
-
 pub fn meta_key(user: &str) -> Vec<u8> {
     let mut k = b"m\0".to_vec();
     k.extend_from_slice(user.as_bytes());
@@ -50,6 +55,14 @@ pub fn meta_key(user: &str) -> Vec<u8> {
 }
 
 pub const META_PREFIX: &[u8] = b"m\0";
+
+/// The user's library meta, if the user has a cached library.
+pub fn load_meta(view: &dyn ProjectionRead, user: &str) -> Result<Option<UserMeta>, StoreFault> {
+    match view.get(&meta_key(user))? {
+        Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(StoreFault::new),
+        None => Ok(None),
+    }
+}
 
 fn user_map(user: &str, tag: u8) -> ChunkedMap {
     let mut k = b"u".to_vec();
@@ -75,16 +88,24 @@ pub fn playlists(user: &str) -> ChunkedMap {
     user_map(user, b'Y')
 }
 
-pub fn track_key(id: &str) -> Vec<u8> {
-    let mut k = b"t\0".to_vec();
-    k.extend_from_slice(id.as_bytes());
-    k
+/// Every user map, for clearing a library.
+pub fn user_maps(user: &str) -> [ChunkedMap; 5] {
+    [tracks(user), liked(user), like_index(user), plays(user), playlists(user)]
 }
 
-pub fn playlist_key(id: &str) -> Vec<u8> {
-    let mut k = b"p\0".to_vec();
-    k.extend_from_slice(id.as_bytes());
-    k
+/// Shared track metadata: trackId → the track's JSON.
+pub fn shared_tracks() -> ChunkedMap {
+    ChunkedMap::new(b"t\0".to_vec())
+}
+
+/// Shared playlist content: playlistId → the playlist's JSON.
+pub fn shared_playlists() -> ChunkedMap {
+    ChunkedMap::new(b"p\0".to_vec())
+}
+
+/// Who holds each shared playlist: playlistId → user ids (postcard).
+pub fn playlist_holders() -> ChunkedMap {
+    ChunkedMap::new(b"h\0".to_vec())
 }
 
 /// A time as 8 bytes that sort newest first.
@@ -93,10 +114,11 @@ pub fn newest_first(t: &DateTime<Utc>) -> [u8; 8] {
     (!((us as u64) ^ (1 << 63))).to_be_bytes()
 }
 
-/// The inverse of [`newest_first`].
+/// The inverse of [`newest_first`] (of the first 8 bytes of a key).
 pub fn time_of(bytes: &[u8]) -> DateTime<Utc> {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[..8]);
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
     let us = (!u64::from_be_bytes(b) ^ (1 << 63)) as i64;
     concept_core::time::from_micros(us)
 }
@@ -115,14 +137,124 @@ pub fn play_key(played_at: &DateTime<Utc>, track_id: &str) -> Vec<u8> {
     k
 }
 
-/// A stable 64-bit hash (FNV-1a) of bytes, to tell whether metadata changed.
-pub fn content_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// A string as it stands between the quotes of a JSON string.
+pub fn json_escaped(s: &str) -> Vec<u8> {
+    let quoted = serde_json::to_vec(s).unwrap_or_default();
+    quoted[1..quoted.len().saturating_sub(1).max(1)].to_vec()
+}
+
+/// The inverse of [`json_escaped`].
+pub fn json_unescaped(bytes: &[u8]) -> String {
+    if !bytes.contains(&b'\\') {
+        return String::from_utf8_lossy(bytes).into_owned();
     }
-    h
+    let mut quoted = Vec::with_capacity(bytes.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(bytes);
+    quoted.push(b'"');
+    serde_json::from_slice(&quoted).unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// FNV-1a, 64 bits: a stable hash to tell whether metadata changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+
+    /// A field: its tag, then its bytes and their length (so fields cannot run into each other).
+    pub fn field(&mut self, tag: u8, bytes: &[u8]) -> &mut Self {
+        self.bytes(&[tag]).bytes(bytes).bytes(&(bytes.len() as u64).to_le_bytes())
+    }
+
+    fn opt_str(&mut self, tag: u8, s: &Option<String>) -> &mut Self {
+        match s {
+            Some(s) => self.field(tag, s.as_bytes()),
+            None => self,
+        }
+    }
+
+    fn extra(&mut self, extra: &serde_json::Map<String, serde_json::Value>) -> &mut Self {
+        let mut keys: Vec<&String> = extra.keys().collect();
+        keys.sort();
+        for k in keys {
+            self.field(b'x', k.as_bytes());
+            let value = serde_json::to_vec(&extra[k]).unwrap_or_default();
+            self.field(b'v', &value);
+        }
+        self
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A stable 64-bit hash of bytes (FNV-1a).
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    Fnv::default().bytes(bytes).finish()
+}
+
+/// The hash of a track's decoded fields (unknown fields in key order), to tell whether its
+/// metadata changed without serialising it.
+pub fn track_hash(t: &Track) -> u64 {
+    let mut h = Fnv::default();
+    h.field(b'i', t.id.as_bytes())
+        .opt_str(b't', &t.title)
+        .opt_str(b'a', &t.artist)
+        .opt_str(b'l', &t.album);
+    if let Some(d) = t.duration_ms {
+        h.field(b'd', &d.to_le_bytes());
+    }
+    if let Some(y) = t.year {
+        h.field(b'y', &y.to_le_bytes());
+    }
+    if let Some(genres) = &t.genres {
+        h.field(b'g', &(genres.len() as u64).to_le_bytes());
+        for g in genres {
+            h.field(b'G', g.as_bytes());
+        }
+    }
+    h.opt_str(b's', &t.isrc).opt_str(b'u', &t.uri).extra(&t.extra);
+    h.finish()
+}
+
+/// The hash of a playlist's decoded fields, entries in order.
+pub fn playlist_hash(p: &Playlist) -> u64 {
+    let mut h = Fnv::default();
+    h.field(b'i', p.id.as_bytes())
+        .field(b'n', p.name.as_bytes())
+        .opt_str(b'o', &p.owner);
+    if let Some(b) = p.public {
+        h.field(b'p', &[b as u8]);
+    }
+    if let Some(b) = p.collaborative {
+        h.field(b'c', &[b as u8]);
+    }
+    h.opt_str(b's', &p.snapshot_id).opt_str(b'u', &p.uri);
+    h.field(b'e', &(p.entries.len() as u64).to_le_bytes());
+    for e in &p.entries {
+        h.field(b'E', e.as_bytes());
+    }
+    h.extra(&p.extra);
+    h.finish()
+}
+
+/// The hash libraries ingested before [`track_hash`] hold: of the value's JSON text.
+pub fn legacy_hash<T: Serialize>(value: &T) -> u64 {
+    content_hash(&serde_json::to_vec(value).unwrap_or_default())
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -131,4 +263,35 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 pub fn encode_compact<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_ids_round_trip_and_plain_ids_are_unchanged() {
+        for id in ["spotify:track:abc", "a\"b\\c", "tab\there", "é✓"] {
+            let e = json_escaped(id);
+            assert_eq!(json_unescaped(&e), id);
+        }
+        assert_eq!(json_escaped("spotify:track:abc"), b"spotify:track:abc");
+        assert_eq!(json_escaped(""), b"");
+    }
+
+    #[test]
+    fn a_track_hash_sees_every_field_and_not_the_order_of_unknown_ones() {
+        let t: Track = serde_json::from_str(r#"{"id": "a", "title": "T", "x": 1, "y": [2]}"#).expect("track");
+        let same: Track = serde_json::from_str(r#"{"y": [2], "title": "T", "id": "a", "x": 1}"#).expect("track");
+        assert_eq!(track_hash(&t), track_hash(&same));
+        for other in [
+            r#"{"id": "a", "title": "U", "x": 1, "y": [2]}"#,
+            r#"{"id": "a", "title": "T", "x": 2, "y": [2]}"#,
+            r#"{"id": "a", "artist": "T", "x": 1, "y": [2]}"#,
+            r#"{"id": "a", "title": "T", "x": 1, "y": [2], "year": 1999}"#,
+        ] {
+            let o: Track = serde_json::from_str(other).expect("track");
+            assert_ne!(track_hash(&t), track_hash(&o), "{other}");
+        }
+    }
 }
