@@ -268,6 +268,19 @@ impl<C: Concept> Actions<C> {
         self
     }
 
+    /// Replaces the last declared action's spec (its name and kind stay): for an input whose
+    /// schema is built rather than derived.
+    pub fn with_spec(mut self, spec: ActionSpec) -> Self {
+        if let Some(b) = self.bindings.last_mut() {
+            b.spec = ActionSpec {
+                name: b.spec.name.clone(),
+                kind: b.spec.kind,
+                ..spec
+            };
+        }
+        self
+    }
+
     /// Marks the last declared action's output as open.
     pub fn open_output(mut self) -> Self {
         if let Some(b) = self.bindings.last_mut() {

@@ -3,7 +3,7 @@
 //! changed through the commit's decoded cache (`ChunkedMap::edit`), so a commit of many events
 //! decodes and encodes each chunk it touches once.
 
-use crate::events::LibraryEvent;
+use crate::events::{LibraryEvent, HASH_VERSION};
 use crate::rows::{self, PlaylistMark, UserMeta};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{EventMeta, ProjectionTxn, StoreFault};
@@ -14,12 +14,12 @@ fn time(s: &str, meta: &EventMeta) -> Result<chrono::DateTime<chrono::Utc>, Stor
 
 pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
     let user = meta.stream.as_str();
-    if let LibraryEvent::Ingested {} = event {
+    if let LibraryEvent::Ingested { hash_version } = event {
         let now = format_rfc3339(&meta.at);
         let fresh = UserMeta {
             ingested_at: now.clone(),
             synced_at: now,
-            hashes_v2: true,
+            hashes_v2: *hash_version >= HASH_VERSION,
             ..UserMeta::default()
         };
         txn.put(&rows::meta_key(user), rows::encode(&fresh));
@@ -28,7 +28,7 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
     let mut m = rows::load_meta(txn, user)?
         .ok_or_else(|| StoreFault::new(format!("event {} changes user {user:?}, who has no library", meta.seq)))?;
     match event {
-        LibraryEvent::Ingested {} => {}
+        LibraryEvent::Ingested { .. } => {}
         LibraryEvent::TracksSaved { tracks } => {
             let map = rows::shared_tracks();
             let mut shared = map.edit(txn);

@@ -6,7 +6,7 @@
 //! is compared with the cached collection by a merge join: the input's ids sorted, against the
 //! map's entries as they are stored (in id order) — no hash map of the whole library.
 
-use crate::events::{chunked, LibraryEvent, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef};
+use crate::events::{chunked, LibraryEvent, HASH_VERSION, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef};
 use crate::model::{ChangeOutput, LibraryInput, Like, MergeInput, Play, Playlist, Track};
 use crate::rows::{self, PlaylistMark, UserMeta};
 use crate::validate;
@@ -107,7 +107,9 @@ fn refresh(
             ))
         }
         (RefreshKind::Ingest, None) => {
-            plan.events.push(LibraryEvent::Ingested {});
+            plan.events.push(LibraryEvent::Ingested {
+                hash_version: HASH_VERSION,
+            });
             State {
                 view,
                 user,

@@ -6,6 +6,9 @@ use crate::model::{Playlist, Track};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The hash version new libraries are ingested with (see [`LibraryEvent::Ingested`]).
+pub const HASH_VERSION: u32 = 2;
+
 /// The most facts one event carries.
 pub const CHUNK: usize = 1000;
 
@@ -56,8 +59,13 @@ pub enum RefreshKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum LibraryEvent {
-    /// The user's library was created (first ingest, or ingest after a clear).
-    Ingested {},
+    /// The user's library was created (first ingest, or ingest after a clear). `hashVersion` 2:
+    /// the hashes its events carry are of decoded fields ([`crate::rows::track_hash`]); absent
+    /// (0) in libraries ingested before, whose hashes are of JSON text.
+    Ingested {
+        #[serde(default)]
+        hash_version: u32,
+    },
     /// Shared track metadata, new or changed (shared with the action's input, not copied).
     TracksSaved {
         tracks: Vec<Arc<Track>>,
@@ -117,7 +125,7 @@ pub enum LibraryEvent {
 impl LibraryEvent {
     pub fn kind(&self) -> &'static str {
         match self {
-            LibraryEvent::Ingested {} => "Ingested",
+            LibraryEvent::Ingested { .. } => "Ingested",
             LibraryEvent::TracksSaved { .. } => "TracksSaved",
             LibraryEvent::TracksAdded { .. } => "TracksAdded",
             LibraryEvent::TracksUpdated { .. } => "TracksUpdated",

@@ -449,7 +449,7 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
         ..change(kind)
     };
     match event {
-        LibraryEvent::Ingested {} => vec![change("ingested")],
+        LibraryEvent::Ingested { .. } => vec![change("ingested")],
         LibraryEvent::Cleared {} => vec![change("cleared")],
         LibraryEvent::Refreshed { kind } => match kind {
             RefreshKind::Ingest => vec![],

@@ -5,14 +5,12 @@
 //! It keeps no state and appends no events: a request lives in its flow, and the engine's
 //! action records are its history. Its spec is `Requesting.concept` beside Cargo.toml.
 
-use concept_core::input::decode;
 use concept_core::{
-    ActionCtx, ActionError, ActionKind, ActionSpec, Concept, ConceptSpec, Decision, EventMeta, ProjectionRead,
-    ProjectionTxn, StoreFault,
+    ActionCtx, ActionError, Actions, Concept, Decision, EventMeta, ProjectionRead, ProjectionTxn, StoreFault,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub const NAME: &str = "Requesting";
 
@@ -68,78 +66,55 @@ pub fn response_of(respond_input: &Value) -> (u16, Value) {
     (status, Value::Object(body))
 }
 
+impl Requesting {
+    fn request(&self, ctx: &ActionCtx, _view: &dyn ProjectionRead, input: &RequestInput) -> Decided {
+        if !input.path.starts_with('/') || input.path.chars().any(char::is_control) {
+            return Err(ActionError::invalid(
+                "INVALID_PATH",
+                format!(
+                    "`path` must start with \"/\" and hold no control characters: {:?}",
+                    input.path
+                ),
+            ));
+        }
+        Ok(Decision::output_only(RequestOutput {
+            request: ctx.new_id().to_string(),
+        }))
+    }
+
+    fn respond(&self, _ctx: &ActionCtx, _view: &dyn ProjectionRead, input: &RespondInput) -> Decided {
+        if input.request.trim().is_empty() {
+            return Err(ActionError::invalid("EMPTY_ID", "`request` must not be empty"));
+        }
+        if let Some(status) = input.status {
+            if !(100..=599).contains(&status) {
+                return Err(ActionError::invalid(
+                    "INVALID_STATUS",
+                    format!("`status` must be an HTTP status from 100 to 599, not {status}"),
+                ));
+            }
+        }
+        Ok(Decision::output_only(RequestOutput {
+            request: input.request.clone(),
+        }))
+    }
+}
+
+type Decided = Result<Decision<NoEvent, RequestOutput>, ActionError>;
+
 impl Concept for Requesting {
     type Event = NoEvent;
 
-    fn spec(&self) -> ConceptSpec {
-        ConceptSpec {
-            name: NAME.to_string(),
-            actions: vec![
-                ActionSpec::of::<RequestInput, RequestOutput>("request", ActionKind::Action).with_open_input(),
-                ActionSpec::of::<RespondInput, RequestOutput>("respond", ActionKind::Action).with_open_input(),
-            ],
-        }
+    fn actions(&self) -> Actions<Self> {
+        Actions::new(NAME)
+            .action("request", Requesting::request)
+            .open_input()
+            .action("respond", Requesting::respond)
+            .open_input()
     }
 
     fn event_kind(event: &NoEvent) -> &'static str {
         match *event {}
-    }
-
-    fn perform(
-        &self,
-        ctx: &ActionCtx,
-        _view: &dyn ProjectionRead,
-        action: &str,
-        input: Value,
-    ) -> Result<Decision<NoEvent>, ActionError> {
-        match action {
-            "request" => {
-                let input: RequestInput = decode("Requesting.request", input)?;
-                if !input.path.starts_with('/') || input.path.chars().any(char::is_control) {
-                    return Err(ActionError::invalid(
-                        "INVALID_PATH",
-                        format!(
-                            "`path` must start with \"/\" and hold no control characters: {:?}",
-                            input.path
-                        ),
-                    ));
-                }
-                let request = ctx.new_id().to_string();
-                Ok(Decision::output_only(json!({ "request": request })))
-            }
-            "respond" => {
-                let input: RespondInput = decode("Requesting.respond", input)?;
-                if input.request.trim().is_empty() {
-                    return Err(ActionError::invalid("EMPTY_ID", "`request` must not be empty"));
-                }
-                if let Some(status) = input.status {
-                    if !(100..=599).contains(&status) {
-                        return Err(ActionError::invalid(
-                            "INVALID_STATUS",
-                            format!("`status` must be an HTTP status from 100 to 599, not {status}"),
-                        ));
-                    }
-                }
-                Ok(Decision::output_only(json!({ "request": input.request })))
-            }
-            other => Err(ActionError::not_found(
-                "UNKNOWN_ACTION",
-                format!("Requesting has no action named {other:?}"),
-            )),
-        }
-    }
-
-    fn query(
-        &self,
-        _ctx: &ActionCtx,
-        _view: &dyn ProjectionRead,
-        query: &str,
-        _input: Value,
-    ) -> Result<Value, ActionError> {
-        Err(ActionError::not_found(
-            "UNKNOWN_ACTION",
-            format!("Requesting has no query named {query:?}"),
-        ))
     }
 
     fn apply(&self, _meta: &EventMeta, event: &NoEvent, _txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {
@@ -150,6 +125,7 @@ impl Concept for Requesting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_response_is_the_fields_without_request_and_status() {

@@ -9,11 +9,10 @@
 pub mod timer;
 
 use chrono::{DateTime, Utc};
-use concept_core::input::{decode, encode};
 use concept_core::time::{format_rfc3339, from_micros, micros, parse_duration};
 use concept_core::{
-    ActionCtx, ActionError, ActionKind, ActionSpec, BackgroundWork, Concept, ConceptSpec, Decision, EventMeta,
-    ExpectedVersion, Host, ProjectionRead, ProjectionTxn, StoreFault,
+    ActionCtx, ActionError, Actions, BackgroundWork, Concept, Decision, EventMeta, ExpectedVersion, Host,
+    ProjectionRead, ProjectionTxn, StoreFault,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -250,13 +249,7 @@ impl Scheduling {
         Self::default()
     }
 
-    fn schedule(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        input: Value,
-    ) -> Result<Decision<SchedulingEvent>, ActionError> {
-        let input: ScheduleInput = decode("Scheduling.schedule", input)?;
+    fn schedule(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &ScheduleInput) -> Decided<ScheduleOutput> {
         check_job(&input.job)?;
         let every_ms = check_every(&input.every)?;
         let every = input.every.trim().to_string();
@@ -269,7 +262,7 @@ impl Scheduling {
                     every: row.every.clone(),
                     next_at: format_rfc3339(&from_micros(row.next_at())),
                 };
-                return Ok(Decision::output_only(encode(&out)?));
+                return Ok(Decision::output_only(out));
             }
             Some(row) => JobRow {
                 every: every.clone(),
@@ -289,39 +282,33 @@ impl Scheduling {
             every: every.clone(),
             next_at: format_rfc3339(&from_micros(row.next_at())),
         };
-        Ok(Decision {
-            output: encode(&out)?,
-            appends: vec![(
-                input.job.clone(),
-                ExpectedVersion::Exact(version),
-                vec![SchedulingEvent::Scheduled {
-                    job: input.job,
-                    every,
-                    every_ms,
-                }],
-            )],
-        })
+        Ok(Decision::append(
+            out,
+            input.job.clone(),
+            ExpectedVersion::Exact(version),
+            vec![SchedulingEvent::Scheduled {
+                job: input.job.clone(),
+                every,
+                every_ms,
+            }],
+        ))
     }
 
-    fn cancel(&self, view: &dyn ProjectionRead, input: Value) -> Result<Decision<SchedulingEvent>, ActionError> {
-        let input: JobInput = decode("Scheduling.cancel", input)?;
+    fn cancel(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &JobInput) -> Decided<JobOutput> {
         check_job(&input.job)?;
         if read_row(view, &input.job)?.is_none() {
             return Err(not_found(&input.job));
         }
         let version = view.stream_version(&input.job)?;
-        Ok(Decision {
-            output: encode(&JobOutput { job: input.job.clone() })?,
-            appends: vec![(
-                input.job.clone(),
-                ExpectedVersion::Exact(version),
-                vec![SchedulingEvent::Cancelled { job: input.job }],
-            )],
-        })
+        Ok(Decision::append(
+            JobOutput { job: input.job.clone() },
+            input.job.clone(),
+            ExpectedVersion::Exact(version),
+            vec![SchedulingEvent::Cancelled { job: input.job.clone() }],
+        ))
     }
 
-    fn tick(&self, view: &dyn ProjectionRead, input: Value) -> Result<Decision<SchedulingEvent>, ActionError> {
-        let input: TickInput = decode("Scheduling.tick", input)?;
+    fn tick(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &TickInput) -> Decided<TickOutput> {
         check_job(&input.job)?;
         let at = concept_core::fields::time("at", &input.at)?;
         let at = micros(&at);
@@ -349,31 +336,41 @@ impl Scheduling {
             every: ticked.every.clone(),
             next_at: format_rfc3339(&from_micros(ticked.next_at())),
         };
-        Ok(Decision {
-            output: encode(&out)?,
-            appends: vec![(
-                input.job.clone(),
-                ExpectedVersion::Exact(version),
-                vec![SchedulingEvent::Ticked { job: input.job, at }],
-            )],
-        })
+        Ok(Decision::append(
+            out,
+            input.job.clone(),
+            ExpectedVersion::Exact(version),
+            vec![SchedulingEvent::Ticked {
+                job: input.job.clone(),
+                at,
+            }],
+        ))
+    }
+
+    fn get_jobs(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, _input: NoInput) -> Result<JobsOutput, ActionError> {
+        let jobs = all_jobs(view)?.into_iter().map(|(job, row)| row.view(&job)).collect();
+        Ok(JobsOutput { jobs })
+    }
+
+    fn get_job(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: JobInput) -> Result<JobView, ActionError> {
+        check_job(&input.job)?;
+        let row = read_row(view, &input.job)?.ok_or_else(|| not_found(&input.job))?;
+        Ok(row.view(&input.job))
     }
 }
+
+type Decided<O> = Result<Decision<SchedulingEvent, O>, ActionError>;
 
 impl Concept for Scheduling {
     type Event = SchedulingEvent;
 
-    fn spec(&self) -> ConceptSpec {
-        ConceptSpec {
-            name: NAME.to_string(),
-            actions: vec![
-                ActionSpec::of::<ScheduleInput, ScheduleOutput>("schedule", ActionKind::Action),
-                ActionSpec::of::<JobInput, JobOutput>("cancel", ActionKind::Action),
-                ActionSpec::of::<TickInput, TickOutput>("tick", ActionKind::System),
-                ActionSpec::of::<NoInput, JobsOutput>("_getJobs", ActionKind::Query),
-                ActionSpec::of::<JobInput, JobView>("_getJob", ActionKind::Query),
-            ],
-        }
+    fn actions(&self) -> Actions<Self> {
+        Actions::new(NAME)
+            .action("schedule", Scheduling::schedule)
+            .action("cancel", Scheduling::cancel)
+            .system("tick", Scheduling::tick)
+            .query("_getJobs", Scheduling::get_jobs)
+            .query("_getJob", Scheduling::get_job)
     }
 
     fn event_kind(event: &SchedulingEvent) -> &'static str {
@@ -381,50 +378,6 @@ impl Concept for Scheduling {
             SchedulingEvent::Scheduled { .. } => "Scheduled",
             SchedulingEvent::Ticked { .. } => "Ticked",
             SchedulingEvent::Cancelled { .. } => "Cancelled",
-        }
-    }
-
-    fn perform(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        action: &str,
-        input: Value,
-    ) -> Result<Decision<SchedulingEvent>, ActionError> {
-        match action {
-            "schedule" => self.schedule(ctx, view, input),
-            "cancel" => self.cancel(view, input),
-            "tick" => self.tick(view, input),
-            other => Err(ActionError::not_found(
-                "UNKNOWN_ACTION",
-                format!("Scheduling has no action named {other:?}"),
-            )),
-        }
-    }
-
-    fn query(
-        &self,
-        _ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError> {
-        match query {
-            "_getJobs" => {
-                let _: NoInput = decode("Scheduling._getJobs", input)?;
-                let jobs = all_jobs(view)?.into_iter().map(|(job, row)| row.view(&job)).collect();
-                encode(&JobsOutput { jobs })
-            }
-            "_getJob" => {
-                let input: JobInput = decode("Scheduling._getJob", input)?;
-                check_job(&input.job)?;
-                let row = read_row(view, &input.job)?.ok_or_else(|| not_found(&input.job))?;
-                encode(&row.view(&input.job))
-            }
-            other => Err(ActionError::not_found(
-                "UNKNOWN_ACTION",
-                format!("Scheduling has no query named {other:?}"),
-            )),
         }
     }
 

@@ -4,9 +4,8 @@
 use crate::apply::{self, Event};
 use crate::model::*;
 use crate::{decide, queries, worker, Source};
-use concept_core::input::{decode, encode};
 use concept_core::{
-    ActionCtx, ActionError, ActionKind, ActionSpec, BackgroundWork, Concept, ConceptSpec, Decision, EventMeta,
+    ActionCtx, ActionError, ActionKind, ActionSpec, Actions, BackgroundWork, Concept, Decision, EventMeta,
     ExpectedVersion, Host, ProjectionRead, ProjectionTxn, StoreFault,
 };
 use serde_json::Value;
@@ -32,10 +31,6 @@ impl<S: Source> SourceConcept<S> {
     }
 }
 
-fn unknown<S: Source>(kind: &str, name: &str) -> ActionError {
-    ActionError::not_found("UNKNOWN_ACTION", format!("{} has no {kind} named {name:?}", S::NAME))
-}
-
 /// The update action's spec: `userId` plus the fields of `S::Update`.
 fn update_spec<S: Source>(name: &str) -> ActionSpec {
     let mut spec = ActionSpec::of::<S::Update, UserOutput>(name, ActionKind::System);
@@ -55,84 +50,101 @@ fn update_spec<S: Source>(name: &str) -> ActionSpec {
     spec
 }
 
+type Decided<S, O> = Result<Decision<Event<S>, O>, ActionError>;
+
+/// A decision of [`decide`] appended to the user's stream (at the version the view read).
+fn appended<S: Source, O>(view: &dyn ProjectionRead, decided: decide::Decided<S, O>) -> Decided<S, O> {
+    let (user, events, output) = decided;
+    if events.is_empty() {
+        return Ok(Decision::output_only(output));
+    }
+    let version = view.stream_version(&user)?;
+    Ok(Decision::append(output, user, ExpectedVersion::Exact(version), events))
+}
+
+impl<S: Source> SourceConcept<S> {
+    fn connect(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &S::Connect) -> Decided<S, UserOutput> {
+        appended::<S, _>(view, decide::connect(&*self.source, input)?)
+    }
+
+    fn disconnect(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<S, UserOutput> {
+        appended::<S, _>(view, decide::disconnect::<S>(view, input)?)
+    }
+
+    fn fetch(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &FetchInput) -> Decided<S, FetchOutput> {
+        appended::<S, _>(view, decide::fetch(ctx, view, &*self.source, input)?)
+    }
+
+    fn confirm(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &ConfirmInput) -> Decided<S, ConfirmOutput> {
+        appended::<S, _>(view, decide::confirm::<S>(view, input)?)
+    }
+
+    fn progressed(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &ProgressInput) -> Decided<S, UserOutput> {
+        appended::<S, _>(view, decide::progressed::<S>(view, input)?)
+    }
+
+    fn fetched(
+        &self,
+        _: &ActionCtx,
+        view: &dyn ProjectionRead,
+        input: &FetchedInput<S::Cursor>,
+    ) -> Decided<S, FetchedOutput> {
+        appended::<S, _>(view, decide::fetched::<S>(view, input)?)
+    }
+
+    fn failed(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &FailedInput) -> Decided<S, FailedOutput> {
+        appended::<S, _>(view, decide::failed::<S>(view, input)?)
+    }
+
+    fn get_fetch(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: UserInput) -> Result<FetchStatus, ActionError> {
+        queries::get_fetch::<S>(view, input)
+    }
+
+    fn get_connection(
+        &self,
+        _: &ActionCtx,
+        view: &dyn ProjectionRead,
+        input: UserInput,
+    ) -> Result<S::ConnectionOutput, ActionError> {
+        queries::get_connection(view, &*self.source, input)
+    }
+
+    fn get_connections(&self, _: &ActionCtx, view: &dyn ProjectionRead, _: NoInput) -> Result<UsersOutput, ActionError> {
+        queries::get_connections(view)
+    }
+}
+
 impl<S: Source> Concept for SourceConcept<S> {
     type Event = Event<S>;
 
-    fn spec(&self) -> ConceptSpec {
-        use ActionKind::{Action, Query, System};
-        let mut actions = vec![
-            ActionSpec::of::<S::Connect, UserOutput>("connect", Action),
-            ActionSpec::of::<UserInput, UserOutput>("disconnect", Action),
-            ActionSpec::of::<FetchInput, FetchOutput>("fetch", Action),
-            ActionSpec::of::<ConfirmInput, ConfirmOutput>("confirm", Action),
-            ActionSpec::of::<ProgressInput, UserOutput>("progressed", System),
-            ActionSpec::of::<FetchedInput<S::Cursor>, FetchedOutput>("fetched", System),
-            ActionSpec::of::<FailedInput, FailedOutput>("failed", System),
-        ];
+    fn actions(&self) -> Actions<Self> {
+        let mut actions = Actions::new(S::NAME)
+            .action("connect", Self::connect)
+            .action("disconnect", Self::disconnect)
+            .action("fetch", Self::fetch)
+            .action("confirm", Self::confirm)
+            .system("progressed", Self::progressed)
+            .system("fetched", Self::fetched)
+            .system("failed", Self::failed);
         if let Some(update) = S::UPDATE_ACTION {
-            actions.push(update_spec::<S>(update));
+            let name = format!("{}.{update}", S::NAME);
+            actions = actions
+                .system(
+                    update,
+                    move |c: &Self, _: &ActionCtx, view: &dyn ProjectionRead, input: &Value| -> Decided<S, UserOutput> {
+                        appended::<S, _>(view, decide::updated(view, &*c.source, &name, input)?)
+                    },
+                )
+                .with_spec(update_spec::<S>(update));
         }
-        actions.extend([
-            ActionSpec::of::<UserInput, FetchStatus>("_getFetch", Query),
-            ActionSpec::of::<UserInput, S::ConnectionOutput>("_getConnection", Query),
-            ActionSpec::of::<NoInput, UsersOutput>("_getConnections", Query),
-        ]);
-        ConceptSpec {
-            name: S::NAME.to_string(),
-            actions,
-        }
+        actions
+            .query("_getFetch", Self::get_fetch)
+            .query("_getConnection", Self::get_connection)
+            .query("_getConnections", Self::get_connections)
     }
 
     fn event_kind(event: &Event<S>) -> &'static str {
         event.kind()
-    }
-
-    fn perform(
-        &self,
-        ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        action: &str,
-        input: Value,
-    ) -> Result<Decision<Event<S>>, ActionError> {
-        let name = format!("{}.{action}", S::NAME);
-        let source = &*self.source;
-        let (user, events, output) = match action {
-            "connect" => decide::connect(source, decode(&name, input)?)?,
-            "disconnect" => decide::disconnect::<S>(view, decode(&name, input)?)?,
-            "fetch" => decide::fetch(ctx, view, source, decode(&name, input)?)?,
-            "confirm" => decide::confirm::<S>(view, decode(&name, input)?)?,
-            "progressed" => decide::progressed::<S>(view, decode(&name, input)?)?,
-            "fetched" => decide::fetched::<S>(view, decode(&name, input)?)?,
-            "failed" => decide::failed::<S>(view, decode(&name, input)?)?,
-            other if S::UPDATE_ACTION == Some(other) => decide::updated(view, source, &name, input)?,
-            other => return Err(unknown::<S>("action", other)),
-        };
-        let appends = if events.is_empty() {
-            Vec::new()
-        } else {
-            let version = view.stream_version(&user)?;
-            vec![(user, ExpectedVersion::Exact(version), events)]
-        };
-        Ok(Decision { output, appends })
-    }
-
-    fn query(
-        &self,
-        _ctx: &ActionCtx,
-        view: &dyn ProjectionRead,
-        query: &str,
-        input: Value,
-    ) -> Result<Value, ActionError> {
-        let name = format!("{}.{query}", S::NAME);
-        match query {
-            "_getFetch" => encode(&queries::get_fetch::<S>(view, decode(&name, input)?)?),
-            "_getConnection" => encode(&queries::get_connection(view, &*self.source, decode(&name, input)?)?),
-            "_getConnections" => {
-                let _: NoInput = decode(&name, input)?;
-                encode(&queries::get_connections(view)?)
-            }
-            other => Err(unknown::<S>("query", other)),
-        }
     }
 
     fn apply(&self, meta: &EventMeta, event: &Event<S>, txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault> {

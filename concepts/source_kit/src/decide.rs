@@ -5,22 +5,17 @@ use crate::events::SourceEvent;
 use crate::model::*;
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING};
 use crate::Source;
-use concept_core::input::decode;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{ActionCtx, ActionError, ProjectionRead};
 use serde_json::Value;
 
 /// What an action decided: the user's stream, its events, and the output.
-pub type Decided<S> = (String, Vec<Event<S>>, Value);
+pub type Decided<S, O> = (String, Vec<Event<S>>, O);
 
-fn output<T: serde::Serialize>(out: &T) -> Result<Value, ActionError> {
-    concept_core::input::encode(out)
-}
-
-fn user_output(user: &str) -> Result<Value, ActionError> {
-    output(&UserOutput {
+fn user_output(user: &str) -> UserOutput {
+    UserOutput {
         user_id: user.to_string(),
-    })
+    }
 }
 
 /// A user id or fetch id: the ids every concept takes (`concept_core::fields::id`).
@@ -46,27 +41,27 @@ pub fn connection<S: Source>(view: &dyn ProjectionRead, user: &str) -> Result<Co
     rows::read::<Connection<S::Credentials>, _>(view, CONNECTION, user)?.ok_or_else(|| not_connected::<S>(user))
 }
 
-pub fn connect<S: Source>(source: &S, input: S::Connect) -> Result<Decided<S>, ActionError> {
-    let (user, credentials) = source.connect(input)?;
+pub fn connect<S: Source>(source: &S, input: &S::Connect) -> Result<Decided<S, UserOutput>, ActionError> {
+    let (user, credentials) = source.connect(input.clone())?;
     check_id("userId", &user)?;
-    let out = user_output(&user)?;
+    let out = user_output(&user);
     Ok((user, vec![SourceEvent::Connected(credentials)], out))
 }
 
-pub fn disconnect<S: Source>(view: &dyn ProjectionRead, input: UserInput) -> Result<Decided<S>, ActionError> {
+pub fn disconnect<S: Source>(view: &dyn ProjectionRead, input: &UserInput) -> Result<Decided<S, UserOutput>, ActionError> {
     check_id("userId", &input.user_id)?;
     connection::<S>(view, &input.user_id)?;
-    let out = user_output(&input.user_id)?;
-    Ok((input.user_id, vec![SourceEvent::Disconnected {}], out))
+    let out = user_output(&input.user_id);
+    Ok((input.user_id.clone(), vec![SourceEvent::Disconnected {}], out))
 }
 
 pub fn fetch<S: Source>(
     ctx: &ActionCtx,
     view: &dyn ProjectionRead,
     source: &S,
-    input: FetchInput,
-) -> Result<Decided<S>, ActionError> {
-    let user = input.user_id;
+    input: &FetchInput,
+) -> Result<Decided<S, FetchOutput>, ActionError> {
+    let user = input.user_id.clone();
     check_id("userId", &user)?;
     let conn = connection::<S>(view, &user)?;
     if conn.needs_reauth {
@@ -80,12 +75,12 @@ pub fn fetch<S: Source>(
     }
     let last = rows::read::<FetchRow, _>(view, FETCH, &user)?;
     if let Some(running) = last.as_ref().filter(|f| f.running()) {
-        let out = output(&FetchOutput {
+        let out = FetchOutput {
             user_id: user.clone(),
             fetch_id: running.fetch_id.clone(),
             mode: running.mode,
             running: true,
-        })?;
+        };
         return Ok((user, Vec::new(), out));
     }
     if let Some(retry_at) = last
@@ -109,12 +104,12 @@ pub fn fetch<S: Source>(
     let full_at = confirmed.as_ref().map(|c| S::full_at(&c.cursor));
     let mode = choose_mode(ctx, source.full_every(), input.mode, full_at);
     let fetch_id = ctx.new_id().to_string();
-    let out = output(&FetchOutput {
+    let out = FetchOutput {
         user_id: user.clone(),
         fetch_id: fetch_id.clone(),
         mode,
         running: false,
-    })?;
+    };
     let event = SourceEvent::FetchStarted {
         fetch_id,
         mode,
@@ -157,22 +152,22 @@ fn running(view: &dyn ProjectionRead, user: &str, fetch_id: &str) -> Result<Fetc
     }
 }
 
-pub fn progressed<S: Source>(view: &dyn ProjectionRead, input: ProgressInput) -> Result<Decided<S>, ActionError> {
+pub fn progressed<S: Source>(view: &dyn ProjectionRead, input: &ProgressInput) -> Result<Decided<S, UserOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
-    let out = user_output(&input.user_id)?;
+    let out = user_output(&input.user_id);
     let event = SourceEvent::FetchProgressed {
-        fetch_id: input.fetch_id,
-        phase: input.phase,
+        fetch_id: input.fetch_id.clone(),
+        phase: input.phase.clone(),
         current: input.current,
         total: input.total,
     };
-    Ok((input.user_id, vec![event], out))
+    Ok((input.user_id.clone(), vec![event], out))
 }
 
 pub fn fetched<S: Source>(
     view: &dyn ProjectionRead,
-    input: FetchedInput<S::Cursor>,
-) -> Result<Decided<S>, ActionError> {
+    input: &FetchedInput<S::Cursor>,
+) -> Result<Decided<S, FetchedOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     let counts = Counts {
         tracks: input.tracks.len() as u64,
@@ -182,37 +177,37 @@ pub fn fetched<S: Source>(
         skipped: input.skipped,
         unreadable: input.unreadable,
     };
-    let out = output(&FetchedOutput {
+    let out = FetchedOutput {
         user_id: input.user_id.clone(),
         fetch_id: input.fetch_id.clone(),
         complete: input.complete,
         counts: counts.clone(),
-    })?;
+    };
     let event = SourceEvent::FetchFinished {
-        fetch_id: input.fetch_id,
+        fetch_id: input.fetch_id.clone(),
         complete: input.complete,
         counts,
-        cursor: input.cursor,
+        cursor: input.cursor.clone(),
     };
-    Ok((input.user_id, vec![event], out))
+    Ok((input.user_id.clone(), vec![event], out))
 }
 
-pub fn failed<S: Source>(view: &dyn ProjectionRead, input: FailedInput) -> Result<Decided<S>, ActionError> {
+pub fn failed<S: Source>(view: &dyn ProjectionRead, input: &FailedInput) -> Result<Decided<S, FailedOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     check_time("retryAt", &input.retry_at)?;
-    let out = output(&FailedOutput {
+    let out = FailedOutput {
         user_id: input.user_id.clone(),
         fetch_id: input.fetch_id.clone(),
         code: input.code.clone(),
-    })?;
+    };
     let event = SourceEvent::FetchFailed {
-        fetch_id: input.fetch_id,
-        code: input.code,
-        error: input.error,
-        retry_at: input.retry_at,
+        fetch_id: input.fetch_id.clone(),
+        code: input.code.clone(),
+        error: input.error.clone(),
+        retry_at: input.retry_at.clone(),
         needs_reauth: input.needs_reauth,
     };
-    Ok((input.user_id, vec![event], out))
+    Ok((input.user_id.clone(), vec![event], out))
 }
 
 /// The update action ([`Source::UPDATE_ACTION`]): `userId` plus the fields of `S::Update`.
@@ -220,9 +215,9 @@ pub fn updated<S: Source>(
     view: &dyn ProjectionRead,
     source: &S,
     action: &str,
-    input: Value,
-) -> Result<Decided<S>, ActionError> {
-    let mut input = input;
+    input: &Value,
+) -> Result<Decided<S, UserOutput>, ActionError> {
+    let mut input = input.clone();
     let user = match input.as_object_mut().and_then(|o| o.remove("userId")) {
         Some(Value::String(user)) => user,
         Some(_) => {
@@ -238,30 +233,30 @@ pub fn updated<S: Source>(
             ))
         }
     };
-    let update: S::Update = decode(action, input)?;
+    let update: S::Update = concept_core::Input::Value(input).decode(action)?;
     check_id("userId", &user)?;
     connection::<S>(view, &user)?;
     source.check_update(&update)?;
-    let out = user_output(&user)?;
+    let out = user_output(&user);
     Ok((user, vec![SourceEvent::ConnectionUpdated(update)], out))
 }
 
-pub fn confirm<S: Source>(view: &dyn ProjectionRead, input: ConfirmInput) -> Result<Decided<S>, ActionError> {
+pub fn confirm<S: Source>(view: &dyn ProjectionRead, input: &ConfirmInput) -> Result<Decided<S, ConfirmOutput>, ActionError> {
     check_id("userId", &input.user_id)?;
     check_id("fetchId", &input.fetch_id)?;
     let pending = rows::read::<CursorRow<Value>, _>(view, PENDING, &input.user_id)?;
     let confirmed = pending.is_some_and(|p| p.fetch_id == input.fetch_id);
-    let out = output(&ConfirmOutput {
+    let out = ConfirmOutput {
         user_id: input.user_id.clone(),
         fetch_id: input.fetch_id.clone(),
         confirmed,
-    })?;
+    };
     let events = if confirmed {
         vec![SourceEvent::CursorConfirmed {
-            fetch_id: input.fetch_id,
+            fetch_id: input.fetch_id.clone(),
         }]
     } else {
         Vec::new()
     };
-    Ok((input.user_id, events, out))
+    Ok((input.user_id.clone(), events, out))
 }

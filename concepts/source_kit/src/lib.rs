@@ -94,7 +94,7 @@ pub trait Source: Send + Sync + Sized + 'static {
     const UPDATE_ACTION: Option<&'static str> = None;
 
     /// `connect`'s input, `userId` included.
-    type Connect: DeserializeOwned + JsonSchema;
+    type Connect: DeserializeOwned + JsonSchema + Clone + Send + Sync + 'static;
     /// What `connect` stores and each read gets. A JSON object (its fields are kept beside
     /// `connectedAt` and `needsReauth` in the connection row).
     type Credentials: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
@@ -103,7 +103,7 @@ pub trait Source: Send + Sync + Sized + 'static {
     /// What a read leaves for the next one to compare against.
     type Cursor: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
     /// `_getConnection`'s answer: never a secret.
-    type ConnectionOutput: Serialize + JsonSchema;
+    type ConnectionOutput: Serialize + JsonSchema + 'static;
 
     /// Checks `connect`'s input: the user and the credentials to store (the user id is checked
     /// by the kit).
