@@ -88,7 +88,7 @@ fn a_commit_that_fails_midway_leaves_nothing_behind(store: TestStore) {
             &ctx,
             view.as_ref(),
             "sync",
-            json!({"userId": "user:alice", "likes": [{"trackId": "track:c"}]}),
+            &decoded(&*concept, "sync", json!({"userId": "user:alice", "likes": [{"trackId": "track:c"}]})),
         )
         .expect("decides");
     drop(view);
@@ -97,7 +97,7 @@ fn a_commit_that_fails_midway_leaves_nothing_behind(store: TestStore) {
             &ctx,
             store.view("LibraryCache").as_ref(),
             "clear",
-            json!({"userId": "user:alice"}),
+            &decoded(&*concept, "clear", json!({"userId": "user:alice"})),
         )
         .expect("decides")
         .appends;
@@ -298,7 +298,12 @@ fn a_sync_that_changes_k_likes_writes_in_proportion_to_k(store: TestStore) {
         }
         let ctx = concept_core::ActionCtx::new(uuid::Uuid::now_v7(), engine.now());
         let performed = concept
-            .perform(&ctx, engine.store().view("LibraryCache").as_ref(), "sync", snapshot)
+            .perform(
+                &ctx,
+                engine.store().view("LibraryCache").as_ref(),
+                "sync",
+                &decoded(&*concept, "sync", snapshot),
+            )
             .expect("decides");
         let receipt = engine
             .store()
@@ -376,3 +381,10 @@ on_each_store!(
     a_sync_that_changes_k_likes_writes_in_proportion_to_k,
     one_users_actions_never_change_another_users_library,
 );
+
+/// An input decoded for one of a concept's actions, as the engine decodes it.
+fn decoded(concept: &dyn concept_core::DynConcept, action: &str, input: serde_json::Value) -> concept_core::Decoded {
+    concept
+        .decode(action, &concept_core::Input::Value(input))
+        .expect("the input decodes")
+}

@@ -46,6 +46,7 @@ fn act(store: &dyn Store, flow: Uuid, at: DateTime<Utc>, guards: &[EngineKey]) -
     };
     let commit = Commit {
         concept: "Test".into(),
+        at,
         appends: vec![],
         record: Some(record),
         guarded_rows: guards.iter().map(|g| (g.clone(), Vec::new())).collect(),

@@ -7,6 +7,7 @@
 //! Ranking within a tie group, rather than by position in the body, means a sync that prepends new likes
 //! does not rewrite every other like's row.
 
+use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -346,7 +347,7 @@ fn ranked_likes<'a>(
     Ok(out)
 }
 
-fn upsert_tracks(tx: &Transaction<'_>, tracks: &[Track]) -> Result<(), BenchError> {
+fn upsert_tracks(tx: &Transaction<'_>, tracks: &[Arc<Track>]) -> Result<(), BenchError> {
     let mut upsert = tx.prepare_cached(UPSERT_TRACK)?;
     for t in tracks {
         let genres = t.genres.as_ref().map(serde_json::to_string).transpose()?;
@@ -366,7 +367,7 @@ fn upsert_tracks(tx: &Transaction<'_>, tracks: &[Track]) -> Result<(), BenchErro
     Ok(())
 }
 
-fn replace_user_tracks(tx: &Transaction<'_>, user: &str, tracks: &[Track]) -> Result<(), BenchError> {
+fn replace_user_tracks(tx: &Transaction<'_>, user: &str, tracks: &[Arc<Track>]) -> Result<(), BenchError> {
     let cached: HashSet<String> = tx
         .prepare_cached("SELECT track_id FROM user_tracks WHERE user_id = ?1")?
         .query_map([user], |row| row.get(0))?
@@ -456,7 +457,7 @@ fn unchanged(cached: &HashMap<String, Option<String>>, p: &Playlist) -> bool {
     matches!((cached.get(&p.id), &p.snapshot_id), (Some(Some(old)), Some(new)) if old == new)
 }
 
-fn replace_playlists(tx: &Transaction<'_>, user: &str, playlists: &[Playlist]) -> Result<(), BenchError> {
+fn replace_playlists(tx: &Transaction<'_>, user: &str, playlists: &[Arc<Playlist>]) -> Result<(), BenchError> {
     let cached = user_playlist_snapshots(tx, user)?;
     let given: HashSet<&str> = playlists.iter().map(|p| p.id.as_str()).collect();
     for id in cached.keys().filter(|id| !given.contains(id.as_str())) {

@@ -151,10 +151,10 @@ impl Workload {
     pub fn to_body(&self, user: &str) -> Body {
         Body {
             user_id: user.to_owned(),
-            tracks: Some(self.tracks.clone()),
+            tracks: Some(self.tracks.iter().cloned().map(std::sync::Arc::new).collect()),
             likes: Some(self.likes.clone()),
             plays: Some(self.plays.clone()),
-            playlists: Some(self.playlists.clone()),
+            playlists: Some(self.playlists.iter().cloned().map(std::sync::Arc::new).collect()),
         }
     }
 

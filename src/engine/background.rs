@@ -18,7 +18,7 @@ impl Engine {
     pub fn raise(&self, concept: &str, action: &str, input: Value, flow: Option<Uuid>) -> Answer {
         let flow = flow.unwrap_or_else(Uuid::now_v7);
         match self.lookup(concept, action) {
-            Ok((c, ActionKind::System)) => self.run_flow(flow, c.as_ref(), action, input, None),
+            Ok((c, ActionKind::System)) => self.run_flow(flow, c.as_ref(), action, input.into(), None),
             Ok(_) => Answer::refused(
                 flow,
                 ActionError::invalid(

@@ -43,7 +43,7 @@ impl Engine {
         flow: Uuid,
         concept: &dyn DynConcept,
         action: &str,
-        input: Value,
+        input: concept_core::Input,
         idempotency: Option<&str>,
     ) -> Answer {
         let _running = self.enter_flow(flow);
@@ -150,7 +150,7 @@ impl Engine {
             match self.run_action(
                 concept.as_ref(),
                 &next.action,
-                next.input,
+                next.input.into(),
                 run.flow,
                 Some(&next.cause),
                 None,

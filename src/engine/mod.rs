@@ -10,6 +10,7 @@ mod explain;
 mod flow;
 pub mod matching;
 mod registry;
+mod summary;
 mod syncs;
 pub mod trace_log;
 
@@ -21,7 +22,9 @@ pub use syncs::SyncSet;
 
 use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};
 use chrono::Utc;
-use concept_core::{ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind, SharedClock, SystemClock};
+use concept_core::{
+    ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind, Input, Output, SharedClock, SystemClock,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -189,17 +192,20 @@ impl Engine {
     }
 
     /// Runs an action or query called from outside: an action starts a new flow.
-    pub fn invoke(&self, concept: &str, action: &str, input: Value) -> Answer {
+    pub fn invoke(&self, concept: &str, action: &str, input: impl Into<Input>) -> Answer {
         self.invoke_in(Uuid::now_v7(), concept, action, input)
     }
 
     /// [`Engine::invoke`] with the new flow's id chosen by the caller (so it can name the flow
     /// before the flow ends, e.g. in an answer sent when a request times out).
-    pub fn invoke_in(&self, flow: Uuid, concept: &str, action: &str, input: Value) -> Answer {
+    pub fn invoke_in(&self, flow: Uuid, concept: &str, action: &str, input: impl Into<Input>) -> Answer {
+        let input = input.into();
         match self.lookup(concept, action) {
             Ok((c, ActionKind::Query)) => Answer {
                 flow,
-                result: self.run_query(c.as_ref(), action, input),
+                result: self
+                    .run_query(c.as_ref(), action, &input)
+                    .and_then(Output::into_value),
                 actions: Vec::new(),
                 flow_error: None,
                 replayed: false,
@@ -213,7 +219,8 @@ impl Engine {
     /// answer is committed with the action (in the same commit); a later call with the key gets
     /// that answer back (`replayed`), whatever happened since. A key used for a different
     /// action is refused (422 `IDEMPOTENCY_KEY_REUSED`). Queries ignore the key.
-    pub fn invoke_once(&self, flow: Uuid, key: &str, concept: &str, action: &str, input: Value) -> Answer {
+    pub fn invoke_once(&self, flow: Uuid, key: &str, concept: &str, action: &str, input: impl Into<Input>) -> Answer {
+        let input = input.into();
         let fail = |e: ActionError| Answer::refused(flow, e);
         let c = match self.lookup(concept, action) {
             Ok((_, ActionKind::Query)) => return self.invoke_in(flow, concept, action, input),
@@ -317,7 +324,13 @@ impl Engine {
     }
 
     /// Runs a query against committed state.
-    pub fn query(&self, concept: &str, query: &str, input: Value) -> Result<Value, ActionError> {
+    pub fn query(&self, concept: &str, query: &str, input: impl Into<Input>) -> Result<Value, ActionError> {
+        self.query_output(concept, query, input)?.into_value()
+    }
+
+    /// Runs a query against committed state; a large answer comes back as the JSON text the
+    /// query wrote (for the HTTP layer to send as it is).
+    pub fn query_output(&self, concept: &str, query: &str, input: impl Into<Input>) -> Result<Output, ActionError> {
         let (c, kind) = self.lookup(concept, query)?;
         if kind != ActionKind::Query {
             return Err(ActionError::not_found(
@@ -325,7 +338,7 @@ impl Engine {
                 format!("{concept}.{query} is not a query"),
             ));
         }
-        self.run_query(c.as_ref(), query, input)
+        self.run_query(c.as_ref(), query, &input.into())
     }
 
     fn lookup(&self, concept: &str, action: &str) -> Result<(Arc<dyn DynConcept>, ActionKind), ActionError> {
@@ -341,9 +354,10 @@ impl Engine {
         Ok((c, kind))
     }
 
-    fn run_query(&self, concept: &dyn DynConcept, query: &str, input: Value) -> Result<Value, ActionError> {
+    fn run_query(&self, concept: &dyn DynConcept, query: &str, input: &Input) -> Result<Output, ActionError> {
+        let decoded = concept.decode(query, input)?;
         let view = self.store.view(concept.name());
-        concept.query(&ActionCtx::new(Uuid::nil(), self.now()), view.as_ref(), query, input)
+        concept.query(&ActionCtx::new(Uuid::nil(), self.now()), view.as_ref(), query, decoded)
     }
 
     /// Decides and commits one action (a refusal is recorded too), with its fire-once guard if a
@@ -352,7 +366,7 @@ impl Engine {
         &self,
         concept: &dyn DynConcept,
         action: &str,
-        input: Value,
+        input: Input,
         flow: Uuid,
         cause: Option<&Cause>,
         idempotency: Option<&str>,
@@ -384,7 +398,10 @@ impl Engine {
         // except in a system action, whose input exists nowhere else): built once, so a 20 MB
         // ingest is not copied again for the record and for sync matching.
         let system = concept.spec().action(action).map(|a| a.kind) == Some(ActionKind::System);
-        let kept = record_input(&input, system);
+        let kept = summary::summary(&input, system);
+        // Decoded once: a retry after a lost race runs on the same decoded input.
+        let decoded = concept.decode(action, &input);
+        drop(input);
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, self.now());
@@ -413,14 +430,18 @@ impl Engine {
                 cause: cause.map(|c| c.matched.clone()).unwrap_or_default(),
                 depth: cause.map_or(0, |c| c.depth),
             };
-            let performed = {
-                let view = self.store.view(concept.name());
-                concept.perform(&ctx, view.as_ref(), action, input.clone())
+            let performed = match &decoded {
+                Ok(input) => {
+                    let view = self.store.view(concept.name());
+                    concept.perform(&ctx, view.as_ref(), action, input)
+                }
+                Err(e) => Err(e.clone()),
             };
             let (commit, output, refusal) = match performed {
                 Ok(p) => (
                     Commit {
                         concept: concept.name().to_string(),
+                        at: ctx.now,
                         appends: p.appends,
                         record: Some(record(p.output.clone(), false)),
                         guarded_rows: guarded(&p.output, None),
@@ -433,6 +454,7 @@ impl Engine {
                     (
                         Commit {
                             concept: concept.name().to_string(),
+                            at: ctx.now,
                             record: Some(record(output.clone(), true)),
                             guarded_rows: guarded(&output, Some(&refusal)),
                             ..Commit::default()
@@ -503,30 +525,6 @@ fn store_error(e: StoreError) -> ActionError {
         ),
         StoreError::Fault(f) => ActionError::internal(format!("the store failed: {f}")),
         StoreError::InUse(_) => ActionError::new(ErrorKind::Unavailable, "STORE_IN_USE", e.to_string()),
+        StoreError::OldLayout(_) => ActionError::new(ErrorKind::Unavailable, "STORE_NEEDS_UPGRADE", e.to_string()),
     }
-}
-
-/// The input as kept in the action record: secrets are redacted (records are readable through
-/// `GET /api/flows/{flow}`), and large collections are summarised (their items are in the
-/// events), so the record of a 20 MB ingest stays small. A system action's collections are kept
-/// whole: they exist nowhere else, and the syncs it sets off (again, after a crash) need them.
-fn record_input(input: &Value, keep_whole: bool) -> Value {
-    const KEEP: usize = 100;
-    let summary = match input {
-        Value::Object(map) if !keep_whole => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::Array(items) if items.len() > KEEP => {
-                            serde_json::json!({ "$items": items.len(), "$first": items[..KEEP.min(3)].to_vec() })
-                        }
-                        other => other.clone(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    trace_log::redact(summary)
 }

@@ -74,8 +74,9 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// Reads the body within the limit and parses it as JSON.
-async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
+/// Reads the body within the limit (not parsed: a concept decodes it straight into its typed
+/// input).
+async fn body_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let bytes = to_bytes(body, limit).await.map_err(|e| {
         let over = std::error::Error::source(&e)
             .map(|s| s.is::<http_body_util::LengthLimitError>())
@@ -90,7 +91,7 @@ async fn json_body(body: Body, limit: usize) -> Result<Value, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::malformed("the request body is empty; send a JSON object"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))
+    Ok(bytes)
 }
 
 /// `POST /api/{Concept}/{action}` runs an action or query; any other `POST /api/{path}` becomes
@@ -115,7 +116,7 @@ async fn call(
         ),
         None => None,
     };
-    let input = json_body(body, state.body_limit).await?;
+    let body = body_bytes(body, state.body_limit).await?;
     let segments: Vec<&str> = path.split('/').collect();
     let flow = Uuid::now_v7();
     if let Some(found) = state.engine.registry().get(segments[0]) {
@@ -143,7 +144,14 @@ async fn call(
                 ),
             ));
         }
+        let is_query = found.spec().action(action).map(|a| a.kind) == Some(concept_core::ActionKind::Query);
         let (concept, action) = (concept.to_string(), action.to_string());
+        let input = concept_core::Input::Json(body);
+        if is_query {
+            // A query answers from committed state, with the JSON text it wrote.
+            let output = blocking(&state, flow, move |engine| engine.query_output(&concept, &action, input)).await?;
+            return Ok(with_flow(flow, query_answer(output)));
+        }
         let answer = blocking(&state, flow, move |engine| match key {
             Some(key) => engine.invoke_once(flow, &key, &concept, &action, input),
             None => engine.invoke_in(flow, &concept, &action, input),
@@ -152,6 +160,8 @@ async fn call(
         let replayed = answer.replayed;
         return Ok(mark_replayed(with_flow(answer.flow, concept_answer(answer)), replayed));
     }
+    let input: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::malformed(format!("the request body is not valid JSON: {e}")))?;
     let Value::Object(mut fields) = input else {
         return Err(ApiError::malformed("the request body must be a JSON object"));
     };
@@ -213,7 +223,19 @@ async fn openapi(State(state): State<AppState>) -> Json<Value> {
     ))
 }
 
-/// A concept action's or query's answer: its output, its refusal, or why its flow stopped.
+/// A query's answer: the JSON it wrote (or its value, serialised), or its refusal.
+fn query_answer(output: Result<concept_core::Output, concept_core::ActionError>) -> Response {
+    match output {
+        Ok(output) => (
+            [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            output.into_bytes(),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// A concept action's answer: its output, its refusal, or why its flow stopped.
 fn concept_answer(answer: Answer) -> Response {
     match (answer.result, answer.flow_error) {
         (Err(e), _) | (Ok(_), Some(e)) => ApiError::from(e).into_response(),

@@ -1,62 +1,21 @@
-//! The key layout of the embedded store: one sled tree, one leading byte per key space,
-//! big-endian integers so byte order is numeric order.
+//! The key encodings every store shares: projection rows, checkpoints and the engine's guard and
+//! idempotency rows, byte for byte alike on sled and PostgreSQL (so dumps of two stores compare
+//! equal). Big-endian integers, so byte order is numeric order. The rest of each store's layout
+//! is its own (`sled/keys.rs`, `postgres/schema.sql`).
 //!
 //! | prefix | key                              | value                              |
 //! |--------|----------------------------------|------------------------------------|
-//! | `L`    | seq                              | event envelope                     |
-//! | `S`    | concept 0 stream 0 version       | seq (index of a stream's events)   |
-//! | `H`    | concept 0 stream                 | stream version                     |
-//! | `G`    | (none)                           | last global seq, last action id    |
 //! | `P`    | concept 0 key…                   | projection row                     |
 //! | `C`    | concept                          | projection checkpoint (last seq)   |
-//! | `R`    | action id                        | action record (JSON)               |
-//! | `F`    | flow (16 bytes) action id        | (empty)                            |
 //! | `X`    | sync 0 matched ids… step (u32)   | fired action id                    |
 //! | `I`    | idempotency key                  | remembered answer                  |
-//! | `B`    | (none)                           | present while a rebuild runs       |
 
 use super::EngineKey;
-use uuid::Uuid;
 
-pub const LOG: u8 = b'L';
-pub const STREAM_INDEX: u8 = b'S';
-pub const HEAD: u8 = b'H';
-pub const GLOBAL: &[u8] = b"G";
 pub const PROJECTION: u8 = b'P';
 pub const CHECKPOINT: u8 = b'C';
-pub const RECORD: u8 = b'R';
-pub const FLOW: u8 = b'F';
 pub const FIRE_GUARD: u8 = b'X';
-pub const REBUILDING: &[u8] = b"B";
-
-pub fn log(seq: u64) -> Vec<u8> {
-    let mut k = vec![LOG];
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-pub fn stream_prefix(concept: &str, stream: &str) -> Vec<u8> {
-    let mut k = vec![STREAM_INDEX];
-    k.extend_from_slice(concept.as_bytes());
-    k.push(0);
-    k.extend_from_slice(stream.as_bytes());
-    k.push(0);
-    k
-}
-
-pub fn stream_index(concept: &str, stream: &str, version: u64) -> Vec<u8> {
-    let mut k = stream_prefix(concept, stream);
-    k.extend_from_slice(&version.to_be_bytes());
-    k
-}
-
-pub fn head(concept: &str, stream: &str) -> Vec<u8> {
-    let mut k = vec![HEAD];
-    k.extend_from_slice(concept.as_bytes());
-    k.push(0);
-    k.extend_from_slice(stream.as_bytes());
-    k
-}
+pub const IDEMPOTENCY: u8 = b'I';
 
 pub fn projection_prefix(concept: &str) -> Vec<u8> {
     let mut k = vec![PROJECTION];
@@ -68,24 +27,6 @@ pub fn projection_prefix(concept: &str) -> Vec<u8> {
 pub fn checkpoint(concept: &str) -> Vec<u8> {
     let mut k = vec![CHECKPOINT];
     k.extend_from_slice(concept.as_bytes());
-    k
-}
-
-pub fn record(id: u64) -> Vec<u8> {
-    let mut k = vec![RECORD];
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-pub fn flow_prefix(flow: Uuid) -> Vec<u8> {
-    let mut k = vec![FLOW];
-    k.extend_from_slice(flow.as_bytes());
-    k
-}
-
-pub fn flow(flow: Uuid, id: u64) -> Vec<u8> {
-    let mut k = flow_prefix(flow);
-    k.extend_from_slice(&id.to_be_bytes());
     k
 }
 
@@ -102,7 +43,7 @@ pub fn engine(key: &EngineKey) -> Vec<u8> {
             k
         }
         EngineKey::Idempotency(key) => {
-            let mut k = vec![b'I'];
+            let mut k = vec![IDEMPOTENCY];
             k.extend_from_slice(key.as_bytes());
             k
         }

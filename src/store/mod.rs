@@ -1,7 +1,9 @@
 //! The event store: an append-only log of concept events, stream heads, projection rows and the
 //! engine's records, all behind one small trait so back-ends can be swapped without touching a
-//! concept. `sled_store` is the embedded default; `postgres` keeps the same semantics on a
-//! PostgreSQL database that several service instances share; `spec` chooses between them.
+//! concept. `sled` is the embedded default; `postgres` keeps the same semantics on a PostgreSQL
+//! database that several service instances share; `spec` chooses between them; `commit` is the
+//! commit algorithm both run (each keeps only its locking and writing); `keys` the key encodings
+//! both share.
 //!
 //! One [`Commit`] is one action: its events (appended with an expected stream version), the
 //! projection rows their apply functions derive, the gapless global sequence, the action record
@@ -10,20 +12,19 @@
 //! The engine's records can be thinned with [`Store::compact`] under a [`Retention`]; the
 //! concepts' events are never compacted.
 
-mod compact;
-mod group_flush;
+mod commit;
 mod keys;
 pub mod lease;
-mod overlay;
 pub mod postgres;
 pub mod record;
-mod sled_store;
+pub mod sled;
 mod spec;
 
+pub use commit::Counters;
 pub use lease::Lease;
 pub use postgres::PgStore;
 pub use record::{ActionRecord, StoredEvent};
-pub use sled_store::SledStore;
+pub use sled::{SledOptions, SledStore};
 pub use spec::StoreSpec;
 
 use chrono::{DateTime, Utc};
@@ -47,15 +48,13 @@ pub enum StoreError {
     /// The store's directory is locked by another process (another `serve` on the same data).
     #[error("the store at {0} is in use by another process (is another librarycache serving it?)")]
     InUse(String),
+    /// The embedded store at this directory has the first layout, which this build reads only to
+    /// upgrade it.
+    #[error("the store at {0} has the first storage layout; run `librarycache upgrade --data {0}` to move it to the current one (the old files are kept beside it)")]
+    OldLayout(String),
     /// The store itself failed (I/O, corruption, a projection apply fault).
     #[error("store failure: {0}")]
     Fault(#[from] StoreFault),
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Fault(StoreFault::new(e))
-    }
 }
 
 /// Rows the engine keeps beside the concepts' data.
@@ -87,6 +86,8 @@ impl std::fmt::Display for EngineKey {
 pub struct Commit {
     /// The concept whose streams and projections the appends belong to.
     pub concept: String,
+    /// The time of the action (its events' `at`).
+    pub at: DateTime<Utc>,
     pub appends: Vec<Append>,
     /// The engine's record of the action (its id and event range are filled in by the store).
     pub record: Option<ActionRecord>,

@@ -18,15 +18,16 @@ mod lease;
 mod pool;
 mod read;
 
+use super::commit::{self, Counters};
 use super::keys;
 use super::{
     ActionRecord, Commit, CompactReport, EngineKey, Import, RebuildFn, Receipt, Retention, Store, StoreError,
     StoreStats, StoredEvent,
 };
 use chrono::{DateTime, Utc};
-use concept_core::{EventMeta, ExpectedVersion, ProjectionRead, StoreFault};
+use concept_core::{EventMeta, ProjectionRead, StoreFault};
 use pool::Pool;
-use read::{PgConceptTxn, PgOverlay, PgView};
+use read::{PgBase, PgView};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +42,7 @@ const SCHEMA_LOCK: i64 = 0x4c43_5343_4845_4d41; // "LCSCHEMA"
 /// How many events a rebuild applies per batch.
 const REBUILD_BATCH: usize = 5_000;
 
-pub(super) fn fault(e: postgres::Error) -> StoreError {
+pub(crate) fn fault(e: postgres::Error) -> StoreError {
     StoreError::Fault(StoreFault::new(e))
 }
 
@@ -195,117 +196,51 @@ impl PgStore {
         let pool::Conn { client, st } = conn;
         let mut txn = client.transaction().map_err(fault)?;
         let global = txn.query_one(&st.lock_global, &[]).map_err(fault)?;
-        let mut last_seq = u64_of(global.get(0));
-        let mut last_action = u64_of(global.get(1));
-        if !commit.guarded_rows.is_empty() {
-            let wanted: Vec<Vec<u8>> = commit.guarded_rows.iter().map(|(k, _)| keys::engine(k)).collect();
-            let found = txn.query(&st.guards_exist, &[&wanted]).map_err(fault)?;
-            if let Some(row) = found.first() {
-                let key: Vec<u8> = row.get(0);
-                let index = wanted.iter().position(|w| *w == key).unwrap_or(0);
-                return Err(StoreError::GuardExists(commit.guarded_rows[index].0.clone()));
-            }
-        }
-        let action_id = if commit.record.is_some() { last_action + 1 } else { 0 };
-        last_action = last_action.max(action_id);
-        let mut receipt = Receipt {
-            action: action_id,
-            ..Receipt::default()
+        let counters = Counters {
+            last_seq: u64_of(global.get(0)),
+            last_action: u64_of(global.get(1)),
         };
-        let at = commit.record.as_ref().map(|r| r.at).unwrap_or_else(Utc::now);
-        let at_micros = concept_core::time::micros(&at);
-        let prefix = read::prefix(&commit.concept);
+        let concept = commit.concept.clone();
+        let prepared = {
+            let base = PgBase {
+                txn: RefCell::new(&mut txn),
+                st,
+            };
+            commit::prepare(commit, &base, counters)?
+        };
         let mut log = LogRows::default();
-        let (rows_written, bytes_written) = {
-            let mut overlay = PgOverlay::new(&mut txn, st);
-            for append in commit.appends {
-                let mut version = overlay.head(&commit.concept, &append.stream)?;
-                if let ExpectedVersion::Exact(expected) = append.expected {
-                    if expected != version {
-                        return Err(StoreError::VersionConflict {
-                            concept: commit.concept.clone(),
-                            stream: append.stream.clone(),
-                            expected,
-                            actual: version,
-                        });
-                    }
-                }
-                for event in append.events {
-                    last_seq += 1;
-                    version += 1;
-                    let meta = EventMeta {
-                        seq: last_seq,
-                        stream: append.stream.clone(),
-                        version,
-                        kind: event.kind,
-                        action: action_id,
-                        at,
-                    };
-                    {
-                        let mut txn = PgConceptTxn {
-                            overlay: &mut overlay,
-                            prefix: prefix.clone(),
-                            concept: commit.concept.clone(),
-                        };
-                        (event.apply)(&meta, &mut txn)?;
-                    }
-                    log.push(&commit.concept, &meta, at_micros, event.data);
-                    if receipt.first_seq == 0 {
-                        receipt.first_seq = meta.seq;
-                    }
-                    receipt.last_seq = meta.seq;
-                    receipt.events += 1;
-                }
-                overlay
-                    .heads
-                    .insert((commit.concept.clone(), append.stream.clone()), version);
-            }
-            overlay.write_rows()?;
-            overlay.write_heads()?;
-            (overlay.rows_written, overlay.bytes_written)
-        };
-        receipt.projection_rows = rows_written;
-        receipt.bytes = bytes_written + log.bytes;
-        log.write(&mut txn, st)
-            .map_err(|e| conflict_or_fault(e, &commit.concept))?;
-        if receipt.events > 0 {
+        for event in prepared.events {
+            let at = concept_core::time::micros(&event.meta.at);
+            log.push(&event.concept, &event.meta, at, event.data);
+        }
+        log.write(&mut txn, st).map_err(|e| conflict_or_fault(e, &concept))?;
+        read::write_heads(&mut txn, st, prepared.heads)?;
+        read::write_rows(&mut txn, st, prepared.rows)?;
+        if prepared.receipt.events > 0 {
             txn.execute(
                 &st.upsert_checkpoint,
-                &[&vec![commit.concept.clone()], &vec![i64_of(receipt.last_seq)]],
+                &[&vec![concept.clone()], &vec![i64_of(prepared.receipt.last_seq)]],
             )
             .map_err(fault)?;
         }
-        if let Some(mut record) = commit.record {
-            record.id = action_id;
-            if receipt.events > 0 {
-                record.events = Some((receipt.first_seq, receipt.last_seq));
-            }
+        if let Some(record) = prepared.record {
             insert_records(&mut txn, st, &[record])?;
         }
-        let guards: Vec<(Vec<u8>, Vec<u8>)> = commit
-            .guarded_rows
-            .iter()
-            .map(|(key, value)| {
-                // A fire guard remembers the action it let through.
-                let value = match key {
-                    EngineKey::FireGuard { .. } => action_id.to_be_bytes().to_vec(),
-                    EngineKey::Idempotency(_) => value.clone(),
-                };
-                (keys::engine(key), value)
-            })
-            .collect();
+        let first_guard = prepared.guards.first().map(|(key, _, _)| key.clone());
+        let guards: Vec<(Vec<u8>, Vec<u8>)> = prepared.guards.into_iter().map(|(_, k, v)| (k, v)).collect();
         if let Err(e) = insert_guards(&mut txn, st, guards) {
-            return Err(match unique_violation(&e) {
-                Some(_) => match commit.guarded_rows.into_iter().next() {
-                    Some((key, _)) => StoreError::GuardExists(key),
-                    None => fault(e),
-                },
-                None => fault(e),
+            return Err(match (unique_violation(&e), first_guard) {
+                (Some(_), Some(key)) => StoreError::GuardExists(key),
+                _ => fault(e),
             });
         }
-        txn.execute(&st.update_global, &[&i64_of(last_seq), &i64_of(last_action)])
-            .map_err(fault)?;
+        txn.execute(
+            &st.update_global,
+            &[&i64_of(prepared.next.last_seq), &i64_of(prepared.next.last_action)],
+        )
+        .map_err(fault)?;
         txn.commit().map_err(fault)?;
+        let mut receipt = prepared.receipt;
         receipt.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(receipt)
     }
@@ -552,23 +487,18 @@ impl Store for PgStore {
             if events.is_empty() {
                 break;
             }
-            let mut checkpoints: BTreeMap<String, u64> = BTreeMap::new();
-            let mut overlay = PgOverlay::new(&mut txn, st);
-            for event in &events {
-                let mut ctxn = PgConceptTxn {
-                    overlay: &mut overlay,
-                    prefix: read::prefix(&event.concept),
-                    concept: event.concept.clone(),
+            after = events.last().map_or(after, |e| e.meta.seq);
+            replayed += events.len() as u64;
+            let batch = {
+                let base = PgBase {
+                    txn: RefCell::new(&mut txn),
+                    st,
                 };
-                apply(&event.concept, &event.meta, &event.data, &mut ctxn)?;
-                checkpoints.insert(event.concept.clone(), event.meta.seq);
-                after = event.meta.seq;
-                replayed += 1;
-            }
-            overlay.write_rows()?;
-            drop(overlay);
+                commit::replay(&base, &events, apply)?
+            };
+            read::write_rows(&mut txn, st, batch.rows)?;
             let (concepts, seqs): (Vec<String>, Vec<i64>) =
-                checkpoints.into_iter().map(|(c, s)| (c, i64_of(s))).unzip();
+                batch.checkpoints.into_iter().map(|(c, s)| (c, i64_of(s))).unzip();
             txn.execute(&st.upsert_checkpoint, &[&concepts, &seqs]).map_err(fault)?;
         }
         txn.commit().map_err(fault)?;

@@ -23,8 +23,10 @@ pub(super) struct Stmts {
     pub lock_global: Statement,
     pub read_global: Statement,
     pub get_proj: Statement,
-    pub scan_proj: Statement,
-    pub scan_proj_open: Statement,
+    pub scan_proj_from: Statement,
+    pub scan_proj_from_open: Statement,
+    pub back_proj_incl: Statement,
+    pub back_proj_excl: Statement,
     pub head: Statement,
     pub stream_events: Statement,
     pub read_log: Statement,
@@ -51,8 +53,14 @@ impl Stmts {
             lock_global: p("SELECT last_seq, last_action FROM lc_global WHERE id = 1 FOR UPDATE")?,
             read_global: p("SELECT last_seq, last_action FROM lc_global WHERE id = 1")?,
             get_proj: p("SELECT value FROM lc_proj WHERE key = $1")?,
-            scan_proj: p("SELECT key, value FROM lc_proj WHERE key >= $1 AND key < $2 ORDER BY key")?,
-            scan_proj_open: p("SELECT key, value FROM lc_proj WHERE key >= $1 ORDER BY key")?,
+            scan_proj_from: p("SELECT key, value FROM lc_proj WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3")?,
+            scan_proj_from_open: p("SELECT key, value FROM lc_proj WHERE key >= $1 ORDER BY key LIMIT $2")?,
+            back_proj_incl: p(
+                "SELECT key, value FROM lc_proj WHERE key >= $1 AND key <= $2 ORDER BY key DESC LIMIT 1",
+            )?,
+            back_proj_excl: p(
+                "SELECT key, value FROM lc_proj WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1",
+            )?,
             head: p("SELECT version FROM lc_head WHERE concept = $1 AND stream = $2")?,
             stream_events: p(&format!(
                 "SELECT {EVENT_COLUMNS} FROM lc_log WHERE concept = $1 AND stream = $2 AND version > $3 \

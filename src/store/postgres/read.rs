@@ -1,15 +1,15 @@
 //! Reads of the PostgreSQL store: the row helpers shared by commits, rebuilds and views, the
-//! read-only [`PgView`] (one REPEATABLE READ snapshot per view) and the commit-time overlay a
-//! concept's apply functions write through.
+//! read-only [`PgView`] (one REPEATABLE READ snapshot per view) and [`PgBase`], the committed
+//! state a commit (or a rebuild batch) reads through its open transaction.
 
 use super::pool::{Pooled, Stmts};
 use super::{i64_of, u64_of};
+use crate::store::commit::Base;
 use crate::store::keys;
-use crate::store::StoredEvent;
-use concept_core::{EventMeta, ProjectionRead, ProjectionTxn, StoreFault, StoredEventData};
+use crate::store::{EngineKey, StoreError, StoredEvent};
+use concept_core::{Bytes, Entries, EventMeta, ProjectionRead, StoreFault, StoredEventData};
 use postgres::GenericClient;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
 
 /// The smallest key greater than every key starting with `prefix` (`None`: there is none).
 fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -27,26 +27,44 @@ fn store_fault(e: postgres::Error) -> StoreFault {
     StoreFault::new(e)
 }
 
-pub(super) fn get_row<C: GenericClient>(c: &mut C, st: &Stmts, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+pub(super) fn get_row<C: GenericClient>(c: &mut C, st: &Stmts, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
     Ok(c.query_opt(&st.get_proj, &[&key])
         .map_err(store_fault)?
-        .map(|row| row.get::<_, Vec<u8>>(0)))
+        .map(|row| Bytes::from(row.get::<_, Vec<u8>>(0))))
 }
 
-pub(super) fn scan_rows<C: GenericClient>(
+/// Rows starting with `prefix`, from `from` on, in key order, at most `limit`.
+pub(super) fn scan_rows_from<C: GenericClient>(
     c: &mut C,
     st: &Stmts,
     prefix: &[u8],
-) -> Result<concept_core::Rows, StoreFault> {
+    from: &[u8],
+    limit: usize,
+) -> Result<Entries, StoreFault> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = match successor(prefix) {
-        Some(end) => c.query(&st.scan_proj, &[&prefix, &end.as_slice()]),
-        None => c.query(&st.scan_proj_open, &[&prefix]),
+        Some(end) => c.query(&st.scan_proj_from, &[&from, &end.as_slice(), &limit]),
+        None => c.query(&st.scan_proj_from_open, &[&from, &limit]),
     }
     .map_err(store_fault)?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, Vec<u8>>(1)))
+        .map(|row| (Bytes::from(row.get::<_, Vec<u8>>(0)), Bytes::from(row.get::<_, Vec<u8>>(1))))
         .collect())
+}
+
+/// The last row starting with `prefix` at or below (or below) `key`.
+pub(super) fn back_row<C: GenericClient>(
+    c: &mut C,
+    st: &Stmts,
+    prefix: &[u8],
+    key: &[u8],
+    inclusive: bool,
+) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+    let stmt = if inclusive { &st.back_proj_incl } else { &st.back_proj_excl };
+    Ok(c.query_opt(stmt, &[&prefix, &key])
+        .map_err(store_fault)?
+        .map(|row| (Bytes::from(row.get::<_, Vec<u8>>(0)), Bytes::from(row.get::<_, Vec<u8>>(1)))))
 }
 
 pub(super) fn head<C: GenericClient>(c: &mut C, st: &Stmts, concept: &str, stream: &str) -> Result<u64, StoreFault> {
@@ -153,16 +171,23 @@ impl Drop for PgView<'_> {
 }
 
 impl ProjectionRead for PgView<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
         let k = self.abs(key);
         self.with(|c, st| get_row(c, st, &k))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
-        let k = self.abs(prefix);
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+        let (p, f) = (self.abs(prefix), self.abs(from));
         let n = self.prefix.len();
-        let rows = self.with(|c, st| scan_rows(c, st, &k))?;
-        Ok(rows.into_iter().map(|(k, v)| (k[n..].to_vec(), v)).collect())
+        let rows = self.with(|c, st| scan_rows_from(c, st, &p, &f, limit))?;
+        Ok(rows.into_iter().map(|(k, v)| (k.slice(n..), v)).collect())
+    }
+
+    fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+        let (p, k) = (self.abs(prefix), self.abs(key));
+        let n = self.prefix.len();
+        let row = self.with(|c, st| back_row(c, st, &p, &k, inclusive))?;
+        Ok(row.map(|(k, v)| (k.slice(n..), v)))
     }
 
     fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
@@ -180,174 +205,106 @@ impl ProjectionRead for PgView<'_> {
     }
 }
 
-/// Pending writes of one commit (or one rebuild batch) over its open transaction. Reads see
-/// the pending rows first, then the transaction's view of the tables.
-pub(super) struct PgOverlay<'c, 't> {
+/// The committed state a commit or rebuild batch reads, through its open transaction.
+pub(super) struct PgBase<'c, 't> {
     pub txn: RefCell<&'c mut postgres::Transaction<'t>>,
     pub st: &'c Stmts,
-    /// Projection rows by absolute key (`None`: deleted).
-    pub pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Stream versions this commit moved, by (concept, stream).
-    pub heads: HashMap<(String, String), u64>,
-    pub rows_written: usize,
-    pub bytes_written: usize,
 }
 
-impl<'c, 't> PgOverlay<'c, 't> {
-    pub fn new(txn: &'c mut postgres::Transaction<'t>, st: &'c Stmts) -> Self {
-        PgOverlay {
-            txn: RefCell::new(txn),
-            st,
-            pending: BTreeMap::new(),
-            heads: HashMap::new(),
-            rows_written: 0,
-            bytes_written: 0,
-        }
+impl Base for PgBase<'_, '_> {
+    fn row(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+        get_row(&mut **self.txn.borrow_mut(), self.st, key)
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
-        match self.pending.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => get_row(&mut **self.txn.borrow_mut(), self.st, key),
-        }
+    fn rows(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+        scan_rows_from(&mut **self.txn.borrow_mut(), self.st, prefix, from, limit)
     }
 
-    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scan_rows(&mut **self.txn.borrow_mut(), self.st, prefix)?
-            .into_iter()
-            .collect();
-        for (k, v) in self
-            .pending
-            .range(prefix.to_vec()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-        {
-            match v {
-                Some(v) => merged.insert(k.clone(), v.clone()),
-                None => merged.remove(k),
-            };
-        }
-        Ok(merged.into_iter().collect())
+    fn row_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+        back_row(&mut **self.txn.borrow_mut(), self.st, prefix, key, inclusive)
     }
 
-    pub fn head(&self, concept: &str, stream: &str) -> Result<u64, StoreFault> {
-        match self.heads.get(&(concept.to_string(), stream.to_string())) {
-            Some(v) => Ok(*v),
-            None => head(&mut **self.txn.borrow_mut(), self.st, concept, stream),
-        }
+    fn head(&self, concept: &str, stream: &str) -> Result<u64, StoreFault> {
+        head(&mut **self.txn.borrow_mut(), self.st, concept, stream)
     }
 
-    /// Writes the pending projection rows into the transaction and forgets them.
-    pub fn write_rows(&mut self) -> Result<(), StoreFault> {
-        let mut put_keys: Vec<Vec<u8>> = Vec::new();
-        let mut put_values: Vec<Vec<u8>> = Vec::new();
-        let mut deletes: Vec<Vec<u8>> = Vec::new();
-        for (k, v) in std::mem::take(&mut self.pending) {
-            match v {
-                Some(v) => {
-                    put_keys.push(k);
-                    put_values.push(v);
-                }
-                None => deletes.push(k),
-            }
-        }
-        let txn = self.txn.get_mut();
-        if !deletes.is_empty() {
-            txn.execute(&self.st.delete_proj, &[&deletes]).map_err(store_fault)?;
-        }
-        if !put_keys.is_empty() {
-            txn.execute(&self.st.upsert_proj, &[&put_keys, &put_values])
-                .map_err(store_fault)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the pending stream heads into the transaction and forgets them.
-    pub fn write_heads(&mut self) -> Result<(), StoreFault> {
-        if self.heads.is_empty() {
-            return Ok(());
-        }
-        let mut concepts = Vec::new();
-        let mut streams = Vec::new();
-        let mut versions = Vec::new();
-        for ((c, s), v) in std::mem::take(&mut self.heads) {
-            concepts.push(c);
-            streams.push(s);
-            versions.push(i64_of(v));
-        }
-        self.txn
-            .get_mut()
-            .execute(&self.st.upsert_heads, &[&concepts, &streams, &versions])
-            .map_err(store_fault)?;
-        Ok(())
-    }
-}
-
-/// One concept's namespaced window on a [`PgOverlay`].
-pub(super) struct PgConceptTxn<'o, 'c, 't> {
-    pub overlay: &'o mut PgOverlay<'c, 't>,
-    pub prefix: Vec<u8>,
-    pub concept: String,
-}
-
-impl PgConceptTxn<'_, '_, '_> {
-    fn abs(&self, key: &[u8]) -> Vec<u8> {
-        let mut k = self.prefix.clone();
-        k.extend_from_slice(key);
-        k
-    }
-}
-
-impl ProjectionRead for PgConceptTxn<'_, '_, '_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
-        self.overlay.get(&self.abs(key))
-    }
-
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<concept_core::Rows, StoreFault> {
-        let n = self.prefix.len();
-        Ok(self
-            .overlay
-            .scan_prefix(&self.abs(prefix))?
-            .into_iter()
-            .map(|(k, v)| (k[n..].to_vec(), v))
-            .collect())
-    }
-
-    fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
-        self.overlay.head(&self.concept, stream)
-    }
-
-    /// Committed events only, as on sled: events this commit appends are not yet in the log.
     fn stream_events(
         &self,
+        concept: &str,
         stream: &str,
         after_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredEventData>, StoreFault> {
-        let events = stream_events(
-            &mut **self.overlay.txn.borrow_mut(),
-            self.overlay.st,
-            &self.concept,
-            stream,
-            after_version,
-            limit,
-        )?;
+        let events = stream_events(&mut **self.txn.borrow_mut(), self.st, concept, stream, after_version, limit)?;
         Ok(events.into_iter().map(|e| (e.meta, e.data)).collect())
+    }
+
+    fn guards_exist(&self, wanted: &[EngineKey]) -> Result<Option<EngineKey>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<Vec<u8>> = wanted.iter().map(keys::engine).collect();
+        let found = self
+            .txn
+            .borrow_mut()
+            .query(&self.st.guards_exist, &[&keys])
+            .map_err(super::fault)?;
+        Ok(found.first().map(|row| {
+            let key: Vec<u8> = row.get(0);
+            let index = keys.iter().position(|w| *w == key).unwrap_or(0);
+            wanted[index].clone()
+        }))
     }
 }
 
-impl ProjectionTxn for PgConceptTxn<'_, '_, '_> {
-    fn put(&mut self, key: &[u8], value: Vec<u8>) {
-        let k = self.abs(key);
-        self.overlay.rows_written += 1;
-        self.overlay.bytes_written += k.len() + value.len();
-        self.overlay.pending.insert(k, Some(value));
+/// Writes projection rows (`None`: delete) into a transaction.
+pub(super) fn write_rows(
+    txn: &mut postgres::Transaction<'_>,
+    st: &Stmts,
+    rows: impl IntoIterator<Item = (Vec<u8>, Option<Bytes>)>,
+) -> Result<(), StoreFault> {
+    let mut put_keys: Vec<Vec<u8>> = Vec::new();
+    let mut put_values: Vec<Vec<u8>> = Vec::new();
+    let mut deletes: Vec<Vec<u8>> = Vec::new();
+    for (k, v) in rows {
+        match v {
+            Some(v) => {
+                put_keys.push(k);
+                put_values.push(v.to_vec());
+            }
+            None => deletes.push(k),
+        }
     }
+    if !deletes.is_empty() {
+        txn.execute(&st.delete_proj, &[&deletes]).map_err(store_fault)?;
+    }
+    if !put_keys.is_empty() {
+        txn.execute(&st.upsert_proj, &[&put_keys, &put_values])
+            .map_err(store_fault)?;
+    }
+    Ok(())
+}
 
-    fn delete(&mut self, key: &[u8]) {
-        let k = self.abs(key);
-        self.overlay.rows_written += 1;
-        self.overlay.pending.insert(k, None);
+/// Writes stream heads into a transaction.
+pub(super) fn write_heads(
+    txn: &mut postgres::Transaction<'_>,
+    st: &Stmts,
+    heads: impl IntoIterator<Item = ((String, String), u64)>,
+) -> Result<(), StoreFault> {
+    let mut concepts = Vec::new();
+    let mut streams = Vec::new();
+    let mut versions = Vec::new();
+    for ((c, s), v) in heads {
+        concepts.push(c);
+        streams.push(s);
+        versions.push(i64_of(v));
     }
+    if concepts.is_empty() {
+        return Ok(());
+    }
+    txn.execute(&st.upsert_heads, &[&concepts, &streams, &versions])
+        .map_err(store_fault)?;
+    Ok(())
 }
 
 /// The projection-key prefix of a concept (as in sled).

@@ -1,11 +1,70 @@
-//! Group commit: concurrent actions that each need their commit on disk share one flush.
+//! Durable acknowledgements: concurrent actions that each need their commit on disk share one
+//! flush, and a flush reaches the disk.
 //!
 //! Every commit bumps a generation counter. A caller that needs generation g durable either
 //! finds it already flushed, starts a flush (which covers every generation committed so far), or
-//! waits for the running flush and then re-checks. sled's blocking `flush` is used; its async
-//! twin deadlocks under concurrency on 0.34.
+//! waits for the running flush and then re-checks. A flush is sled's blocking `flush` (its log
+//! buffers written to the file with `pwrite` and `sync_file_range`, which survives the process
+//! but not the machine) followed by `fdatasync` of the store's file, which makes the written
+//! pages and the file's size stable on the device. sled's async flush deadlocks under
+//! concurrency on 0.34, so the blocking one is used.
 
+use crate::store::StoreError;
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
+
+/// The store's durability: the group flush and the file it syncs.
+pub struct Durable {
+    group: GroupFlush,
+    /// The store's data file (`dir/db`), opened for `fdatasync`; `None` for a temporary store.
+    file: Option<File>,
+}
+
+impl Durable {
+    /// Opens the store's file `path` for syncing; its directory is synced once, so the file
+    /// itself (created by sled) survives a crash.
+    pub fn new(path: Option<PathBuf>) -> Result<Self, StoreError> {
+        let file = match path {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    File::open(dir).and_then(|d| d.sync_all()).map_err(io_fault)?;
+                }
+                let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).map_err(io_fault)?;
+                file.sync_all().map_err(io_fault)?;
+                Some(file)
+            }
+            None => None,
+        };
+        Ok(Durable {
+            group: GroupFlush::new(),
+            file,
+        })
+    }
+
+    /// Records a new commit; returns its generation.
+    pub fn committed(&self) -> u64 {
+        self.group.committed()
+    }
+
+    /// Returns once generation `generation` is on disk.
+    pub fn wait(&self, generation: u64, db: &sled::Db) -> Result<(), StoreError> {
+        self.group.wait(generation, || self.sync_now(db))
+    }
+
+    /// Flushes and syncs now.
+    pub fn sync_now(&self, db: &sled::Db) -> Result<(), StoreError> {
+        db.flush()?;
+        if let Some(file) = &self.file {
+            file.sync_data().map_err(io_fault)?;
+        }
+        Ok(())
+    }
+}
+
+fn io_fault(e: std::io::Error) -> StoreError {
+    StoreError::Fault(concept_core::StoreFault::new(format!("syncing the store's file: {e}")))
+}
 
 #[derive(Default)]
 struct State {

@@ -1,9 +1,9 @@
 //! Compaction of the engine's action history on the sled store: the boundary, then the deletes in
-//! batches (see [`Store::compact`](super::Store::compact) for the rules).
+//! batches (see [`Store::compact`](crate::store::Store::compact) for the rules).
 
-use super::keys;
-use super::sled_store::SledStore;
-use super::{CompactReport, Retention, StoreError};
+use super::{keys, SledStore};
+use crate::store::keys::{fire_guard_largest_matched, FIRE_GUARD};
+use crate::store::{CompactReport, Retention, StoreError};
 use chrono::{DateTime, Utc};
 use concept_core::StoreFault;
 use serde::Deserialize;
@@ -150,13 +150,13 @@ fn delete_guards(
     writes_left: &mut usize,
     report: &mut CompactReport,
 ) -> Result<(), StoreError> {
-    let mut guards = store.tree.scan_prefix([keys::FIRE_GUARD]);
+    let mut guards = store.tree.scan_prefix([FIRE_GUARD]);
     while *writes_left > 0 {
         let mut write = sled::Batch::default();
         let mut n = 0u64;
         for item in guards.by_ref() {
             let (k, _) = item?;
-            if keys::fire_guard_largest_matched(&k).is_some_and(|largest| largest < boundary) {
+            if fire_guard_largest_matched(&k).is_some_and(|largest| largest < boundary) {
                 write.remove(k);
                 n += 1;
                 if n as usize == batch {
@@ -227,6 +227,7 @@ mod tests {
             let receipt = store
                 .commit(Commit {
                     concept: "Test".into(),
+                    at: at(day),
                     appends: Vec::new(),
                     record: Some(record),
                     guarded_rows,
@@ -293,17 +294,17 @@ mod tests {
     #[test]
     fn guard_keys_name_their_largest_matched_action() {
         let key = |matched: Vec<u64>| {
-            keys::engine(&EngineKey::FireGuard {
+            crate::store::keys::engine(&EngineKey::FireGuard {
                 sync: "S".into(),
                 matched,
                 step: 7,
             })
         };
-        assert_eq!(keys::fire_guard_largest_matched(&key(vec![3, 9, 4])), Some(9));
-        assert_eq!(keys::fire_guard_largest_matched(&key(vec![256])), Some(256));
-        assert_eq!(keys::fire_guard_largest_matched(&key(vec![])), None);
+        assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![3, 9, 4])), Some(9));
+        assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![256])), Some(256));
+        assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![])), None);
         assert_eq!(
-            keys::fire_guard_largest_matched(&keys::engine(&EngineKey::Idempotency("k".into()))),
+            crate::store::keys::fire_guard_largest_matched(&crate::store::keys::engine(&EngineKey::Idempotency("k".into()))),
             None
         );
     }
