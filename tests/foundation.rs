@@ -88,7 +88,11 @@ fn a_commit_that_fails_midway_leaves_nothing_behind(store: TestStore) {
             &ctx,
             view.as_ref(),
             "sync",
-            &decoded(&*concept, "sync", json!({"userId": "user:alice", "likes": [{"trackId": "track:c"}]})),
+            &decoded(
+                &*concept,
+                "sync",
+                json!({"userId": "user:alice", "likes": [{"trackId": "track:c"}]}),
+            ),
         )
         .expect("decides");
     drop(view);

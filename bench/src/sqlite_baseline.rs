@@ -7,9 +7,9 @@
 //! Ranking within a tie group, rather than by position in the body, means a sync that prepends new likes
 //! does not rewrite every other like's row.
 
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};

@@ -203,9 +203,7 @@ impl Engine {
         match self.lookup(concept, action) {
             Ok((c, ActionKind::Query)) => Answer {
                 flow,
-                result: self
-                    .run_query(c.as_ref(), action, &input)
-                    .and_then(Output::into_value),
+                result: self.run_query(c.as_ref(), action, &input).and_then(Output::into_value),
                 actions: Vec::new(),
                 flow_error: None,
                 replayed: false,

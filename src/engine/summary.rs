@@ -187,10 +187,16 @@ mod tests {
         let from_value = summary(&Input::Value(input.clone()), false);
         assert_eq!(from_text, from_value);
         assert_eq!(from_text["likes"]["$items"], json!(250));
-        assert_eq!(from_text["likes"]["$first"], json!([{"trackId": "t0"}, {"trackId": "t1"}, {"trackId": "t2"}]));
+        assert_eq!(
+            from_text["likes"]["$first"],
+            json!([{"trackId": "t0"}, {"trackId": "t1"}, {"trackId": "t2"}])
+        );
         assert_eq!(from_text["plays"], json!([{"trackId": "a"}]));
         assert_eq!(from_text["accessToken"], json!("[redacted]"));
         // Kept whole for a system action.
-        assert_eq!(summary(&Input::Value(input), true)["likes"].as_array().map(Vec::len), Some(250));
+        assert_eq!(
+            summary(&Input::Value(input), true)["likes"].as_array().map(Vec::len),
+            Some(250)
+        );
     }
 }

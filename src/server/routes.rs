@@ -149,7 +149,10 @@ async fn call(
         let input = concept_core::Input::Json(body);
         if is_query {
             // A query answers from committed state, with the JSON text it wrote.
-            let output = blocking(&state, flow, move |engine| engine.query_output(&concept, &action, input)).await?;
+            let output = blocking(&state, flow, move |engine| {
+                engine.query_output(&concept, &action, input)
+            })
+            .await?;
             return Ok(with_flow(flow, query_answer(output)));
         }
         let answer = blocking(&state, flow, move |engine| match key {
@@ -227,7 +230,10 @@ async fn openapi(State(state): State<AppState>) -> Json<Value> {
 fn query_answer(output: Result<concept_core::Output, concept_core::ActionError>) -> Response {
     match output {
         Ok(output) => (
-            [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             output.into_bytes(),
         )
             .into_response(),

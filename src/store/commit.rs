@@ -13,7 +13,9 @@
 use super::keys;
 use super::{ActionRecord, Commit, EngineKey, RebuildFn, Receipt, StoreError, StoredEvent};
 use concept_core::chunked::MapCache;
-use concept_core::{Bytes, Entries, EventMeta, ExpectedVersion, ProjectionRead, ProjectionTxn, StoreFault, StoredEventData};
+use concept_core::{
+    Bytes, Entries, EventMeta, ExpectedVersion, ProjectionRead, ProjectionTxn, StoreFault, StoredEventData,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
@@ -96,18 +98,33 @@ impl<'b> Overlay<'b> {
     }
 
     /// Encodes the decoded maps' changed chunks into the pending rows (once per commit or batch).
-    pub fn flush_maps(&mut self) {
-        for (concept, mut cache) in self.caches.drain() {
+    pub fn flush_maps(&mut self) -> Result<(), StoreFault> {
+        let caches: Vec<(String, MapCache)> = self.caches.drain().collect();
+        for (concept, mut cache) in caches {
             let prefix = keys::projection_prefix(&concept);
-            let (pending, rows, bytes) = (&mut self.pending, &mut self.rows_written, &mut self.bytes_written);
-            cache.flush(&mut |key, value| {
+            let mut writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            {
+                let (mut rows, mut bytes) = (0, 0);
+                let reader = Rows {
+                    base: self.base,
+                    pending: &mut self.pending,
+                    prefix: prefix.clone(),
+                    concept: concept.clone(),
+                    heads: &self.heads,
+                    rows_written: &mut rows,
+                    bytes_written: &mut bytes,
+                };
+                cache.flush(&reader, &mut |key, value| writes.push((key, value)))?;
+            }
+            for (key, value) in writes {
                 let mut k = prefix.clone();
                 k.extend_from_slice(&key);
-                *rows += 1;
-                *bytes += k.len() + value.as_ref().map_or(0, Vec::len);
-                pending.insert(k, value.map(Bytes::from));
-            });
+                self.rows_written += 1;
+                self.bytes_written += k.len() + value.as_ref().map_or(0, Vec::len);
+                self.pending.insert(k, value.map(Bytes::from));
+            }
         }
+        Ok(())
     }
 }
 
@@ -310,7 +327,11 @@ pub(super) fn prepare(commit: Commit, base: &dyn Base, counters: Counters) -> Re
         return Err(StoreError::GuardExists(existing));
     }
     let mut next = counters;
-    let action_id = if commit.record.is_some() { next.last_action + 1 } else { 0 };
+    let action_id = if commit.record.is_some() {
+        next.last_action + 1
+    } else {
+        0
+    };
     next.last_action = next.last_action.max(action_id);
     let mut receipt = Receipt {
         action: action_id,
@@ -360,7 +381,7 @@ pub(super) fn prepare(commit: Commit, base: &dyn Base, counters: Counters) -> Re
             .heads
             .insert((commit.concept.clone(), append.stream.clone()), version);
     }
-    overlay.flush_maps();
+    overlay.flush_maps()?;
     receipt.projection_rows = overlay.rows_written;
     receipt.bytes = overlay.bytes_written + event_bytes;
     let record = commit.record.map(|mut record| {
@@ -408,10 +429,15 @@ pub(super) fn replay(base: &dyn Base, events: &[StoredEvent], apply: &RebuildFn<
     let mut overlay = Overlay::new(base);
     let mut checkpoints = BTreeMap::new();
     for event in events {
-        apply(&event.concept, &event.meta, &event.data, &mut overlay.txn(&event.concept))?;
+        apply(
+            &event.concept,
+            &event.meta,
+            &event.data,
+            &mut overlay.txn(&event.concept),
+        )?;
         checkpoints.insert(event.concept.clone(), event.meta.seq);
     }
-    overlay.flush_maps();
+    overlay.flush_maps()?;
     Ok(Replayed {
         rows: overlay.pending,
         checkpoints,

@@ -259,7 +259,10 @@ impl<'a> Chunk<'a> {
             for _ in 0..2 {
                 let (len, used) = read_len(&body[at..]).ok_or_else(corrupt)?;
                 at += used;
-                at = at.checked_add(len).filter(|end| *end <= body.len()).ok_or_else(corrupt)?;
+                at = at
+                    .checked_add(len)
+                    .filter(|end| *end <= body.len())
+                    .ok_or_else(corrupt)?;
             }
         }
         if at != body.len() {
@@ -390,7 +393,8 @@ pub struct MapCache {
 /// The decoded chunks of one map.
 #[derive(Debug, Default)]
 struct MapState {
-    /// Chunks by bound.
+    /// Chunks by bound (the stored ones this commit read, and a new first chunk for an empty
+    /// map).
     chunks: BTreeMap<Vec<u8>, Loaded>,
 }
 
@@ -409,6 +413,67 @@ impl Loaded {
     fn covers(&self, key: &[u8]) -> bool {
         self.next.as_deref().is_none_or(|n| key < n)
     }
+
+    fn decode(bytes: &[u8], next: Option<Vec<u8>>) -> Result<Loaded, StoreFault> {
+        Ok(Loaded {
+            entries: Chunk::parse(bytes)?
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect(),
+            next,
+            stored: true,
+            dirty: false,
+        })
+    }
+
+    /// Whether the chunk starts a region: its first entry is an anchor.
+    fn starts_region(&self) -> bool {
+        self.entries.iter().next().is_some_and(|(k, v)| is_anchor(k, v))
+    }
+}
+
+/// The bytes a region of a map holds on average: an entry is an *anchor* — it starts a new
+/// region — with probability its size over this (see [`is_anchor`]).
+pub const REGION_BYTES: usize = 4 * 1024;
+
+/// Whether an entry starts a region. It depends on the entry alone (a hash of its key against
+/// its size), so the chunking of a map is a function of its entries, whatever order of inserts
+/// and removals made them: a rebuild writes the very rows the live commits wrote.
+pub fn is_anchor(key: &[u8], value: &[u8]) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // Mix the low bits, which FNV leaves weak for short keys.
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 32;
+    (h % REGION_BYTES as u64) < entry_size(key, value) as u64
+}
+
+/// The canonical chunks of a region's entries (in key order, the first one starting the region
+/// or the map): a new chunk at every anchor, and wherever the next entry would take a chunk past
+/// [`CHUNK_BYTES`].
+fn canonical_chunks<'e>(entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>) -> Vec<Vec<(&'e [u8], &'e [u8])>> {
+    let mut chunks: Vec<Vec<(&[u8], &[u8])>> = Vec::new();
+    let mut size = 4;
+    for (k, v) in entries {
+        let n = entry_size(k, v);
+        let start = match chunks.last() {
+            None => true,
+            Some(current) => !current.is_empty() && (is_anchor(k, v) || size + n > CHUNK_BYTES),
+        };
+        if start {
+            chunks.push(Vec::new());
+            size = 4;
+        }
+        if let Some(current) = chunks.last_mut() {
+            current.push((k, v));
+        }
+        size += n;
+    }
+    chunks
 }
 
 impl MapCache {
@@ -417,57 +482,158 @@ impl MapCache {
         self.maps.is_empty()
     }
 
-    /// Writes every changed chunk through `write` (key relative to the concept; `None`
-    /// deletes), splitting chunks that grew past [`CHUNK_BYTES`], and empties the cache.
-    pub fn flush(&mut self, write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>)) {
-        for (base, state) in self.maps.drain() {
-            for (bound, chunk) in state.chunks {
-                if chunk.dirty {
-                    flush_chunk(&base, bound, chunk, write);
-                }
-            }
+    /// Writes every changed region of every map through `write` (keys relative to the
+    /// concept; `None` deletes), reading neighbouring chunks through `reader` (the rows as they
+    /// stand before these writes), and empties the cache.
+    ///
+    /// A changed chunk is rewritten with the rest of its region — from the chunk that starts it
+    /// (an anchor, or the map's start) to the next chunk that starts one — in the canonical
+    /// chunking of [`canonical_chunks`], so the rows do not depend on the history of changes.
+    pub fn flush(
+        &mut self,
+        reader: &dyn ProjectionRead,
+        write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>),
+    ) -> Result<(), StoreFault> {
+        for (base, mut state) in self.maps.drain() {
+            flush_map(&base, &mut state, reader, write)?;
         }
+        Ok(())
     }
 }
 
-fn flush_chunk(base: &[u8], bound: Vec<u8>, chunk: Loaded, write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>)) {
-    let key_of = |bound: &[u8]| {
-        let mut k = base.to_vec();
-        k.extend_from_slice(bound);
-        k
-    };
-    if chunk.entries.is_empty() {
-        if bound.is_empty() && chunk.next.is_some() {
-            // The first chunk anchors the map while later chunks exist (see the layout).
-            write(key_of(&bound), Some(encode_chunk([])));
-        } else if chunk.stored {
-            write(key_of(&bound), None);
-        }
-        return;
+fn row_key(base: &[u8], bound: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(base.len() + bound.len());
+    k.extend_from_slice(base);
+    k.extend_from_slice(bound);
+    k
+}
+
+/// Loads the stored chunk `bound` into the state, if it is not there yet.
+fn load(base: &[u8], state: &mut MapState, reader: &dyn ProjectionRead, bound: &[u8]) -> Result<(), StoreFault> {
+    if state.chunks.contains_key(bound) {
+        return Ok(());
     }
-    let total: usize = 4 + chunk.entries.iter().map(|(k, v)| entry_size(k, v)).sum::<usize>();
-    // Split evenly into pieces of about three quarters of the limit, so a chunk that grew by a
-    // few entries does not leave a full piece that the next insert splits again.
-    let pieces = if total <= CHUNK_BYTES {
-        1
-    } else {
-        total.div_ceil(CHUNK_BYTES * 3 / 4)
-    };
-    let target = total.div_ceil(pieces);
-    let mut piece_bound = bound;
-    let mut piece: Vec<(&[u8], &[u8])> = Vec::new();
-    let mut size = 4;
-    for (k, v) in &chunk.entries {
-        let n = entry_size(k, v);
-        if !piece.is_empty() && (size >= target || size + n > CHUNK_BYTES) {
-            write(key_of(&piece_bound), Some(encode_chunk(piece.drain(..))));
-            piece_bound = k.clone();
-            size = 4;
-        }
-        piece.push((k, v));
-        size += n;
+    let row = row_key(base, bound);
+    let bytes = reader
+        .get(&row)?
+        .ok_or_else(|| StoreFault::new("a chunk row vanished during its commit"))?;
+    let next = next_stored(base, reader, &row)?;
+    state.chunks.insert(bound.to_vec(), Loaded::decode(&bytes, next)?);
+    Ok(())
+}
+
+/// The bound of the stored chunk after the row `row`.
+fn next_stored(base: &[u8], reader: &dyn ProjectionRead, row: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+    Ok(reader
+        .scan(base, &successor(row), 1)?
+        .first()
+        .map(|(k, _)| k[base.len()..].to_vec()))
+}
+
+/// The bound of the stored chunk before the chunk `bound`.
+fn previous_stored(base: &[u8], reader: &dyn ProjectionRead, bound: &[u8]) -> Result<Option<Vec<u8>>, StoreFault> {
+    if bound.is_empty() {
+        return Ok(None);
     }
-    write(key_of(&piece_bound), Some(encode_chunk(piece)));
+    Ok(reader
+        .seek_back(base, &row_key(base, bound), false)?
+        .map(|(k, _)| k[base.len()..].to_vec()))
+}
+
+fn flush_map(
+    base: &[u8],
+    state: &mut MapState,
+    reader: &dyn ProjectionRead,
+    write: &mut dyn FnMut(Vec<u8>, Option<Vec<u8>>),
+) -> Result<(), StoreFault> {
+    let dirty: Vec<Vec<u8>> = state
+        .chunks
+        .iter()
+        .filter(|(_, c)| c.dirty)
+        .map(|(b, _)| b.clone())
+        .collect();
+    // The spans to rewrite, as runs of chunk bounds: each from the chunk that starts its
+    // region (as the entries now stand) to before the next one that does.
+    let mut spans: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut spanned: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+    for bound in dirty {
+        if spanned.contains(&bound) {
+            continue;
+        }
+        let mut span = vec![bound.clone()];
+        // Backwards to the start of the region.
+        let mut first = bound;
+        loop {
+            let starts = first.is_empty() || state.chunks.get(&first).is_some_and(|c| c.starts_region());
+            if starts {
+                break;
+            }
+            match previous_stored(base, reader, &first)? {
+                Some(prev) => {
+                    load(base, state, reader, &prev)?;
+                    span.insert(0, prev.clone());
+                    first = prev;
+                }
+                None => break,
+            }
+        }
+        // Forwards to the next chunk that starts a region (past it while the span is the map's
+        // start and holds nothing yet: the map's first chunk is always the one at its base).
+        let mut last = span[span.len() - 1].clone();
+        loop {
+            let Some(next) = state.chunks.get(&last).and_then(|c| c.next.clone()) else {
+                break;
+            };
+            load(base, state, reader, &next)?;
+            let empty_start = span[0].is_empty()
+                && span
+                    .iter()
+                    .all(|b| state.chunks.get(b).is_none_or(|c| c.entries.is_empty()));
+            if !empty_start && state.chunks.get(&next).is_some_and(|c| c.starts_region()) {
+                break;
+            }
+            span.push(next.clone());
+            last = next;
+        }
+        // Spans that meet are one span.
+        let meets = span.iter().any(|b| spanned.contains(b));
+        spanned.extend(span.iter().cloned());
+        match spans.iter_mut().find(|s| meets && s.iter().any(|b| span.contains(b))) {
+            Some(existing) => {
+                for b in span {
+                    if !existing.contains(&b) {
+                        existing.push(b);
+                    }
+                }
+                existing.sort();
+            }
+            None => spans.push(span),
+        }
+    }
+    for span in spans {
+        let entries: Vec<(&[u8], &[u8])> = span
+            .iter()
+            .filter_map(|b| state.chunks.get(b))
+            .flat_map(|c| c.entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+            .collect();
+        let starts_map = span[0].is_empty();
+        let mut written: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for (i, chunk) in canonical_chunks(entries).into_iter().enumerate() {
+            let bound = if i == 0 && starts_map {
+                Vec::new()
+            } else {
+                chunk[0].0.to_vec()
+            };
+            write(row_key(base, &bound), Some(encode_chunk(chunk)));
+            written.insert(bound);
+        }
+        for b in &span {
+            if state.chunks.get(b).is_some_and(|c| c.stored) && !written.contains(b) {
+                write(row_key(base, b), None);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A map as one commit changes it (from [`ChunkedMap::edit`]).
@@ -695,7 +861,9 @@ mod tests {
     impl Memory {
         fn commit(&mut self) {
             let mut writes = Vec::new();
-            self.cache.flush(&mut |k, v| writes.push((k, v)));
+            self.cache
+                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
+                .expect("flush");
             for (k, v) in writes {
                 match v {
                     Some(v) => self.put(&k, v),
@@ -791,8 +959,19 @@ mod tests {
             if !model.is_empty() {
                 prop_assert_eq!(chunks.first().map(|(k, _)| k.as_ref()), Some(&b"m:"[..]));
             } else {
-                prop_assert!(chunks.iter().all(|(_, v)| Chunk::parse(v).map(|c| c.is_empty()).unwrap_or(false)));
+                prop_assert!(chunks.is_empty(), "an empty map keeps {} rows", chunks.len());
             }
+            // The rows are the canonical chunking of the entries, whatever history made them:
+            // the same entries written at once give the same rows.
+            let mut fresh = Memory::default();
+            {
+                let mut edit = map.edit(&mut fresh);
+                for (k, v) in &model {
+                    edit.insert(k.clone(), v.clone()).expect("insert");
+                }
+            }
+            fresh.commit();
+            prop_assert!(fresh.scan_prefix(b"m:").expect("scan") == chunks, "the rows depend on their history");
         }
     }
 

@@ -351,8 +351,13 @@ pub trait DynConcept: Send + Sync {
         action: &str,
         input: &Decoded,
     ) -> Result<Performed, ActionError>;
-    fn query(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, query: &str, input: Decoded)
-        -> Result<Output, ActionError>;
+    fn query(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        query: &str,
+        input: Decoded,
+    ) -> Result<Output, ActionError>;
     /// Applies a stored event (as read back from the log) — what a rebuild replays.
     fn apply_stored(&self, meta: &EventMeta, data: &[u8], txn: &mut dyn ProjectionTxn) -> Result<(), StoreFault>;
     /// See [`Concept::committed`].
@@ -438,7 +443,10 @@ impl<C: Concept> DynConcept for Typed<C> {
         input: Decoded,
     ) -> Result<Output, ActionError> {
         let Run::Query(run) = &self.actions.binding(query)?.run else {
-            return Err(ActionError::internal(format!("{}.{query} is not a query", self.spec.name)));
+            return Err(ActionError::internal(format!(
+                "{}.{query} is not a query",
+                self.spec.name
+            )));
         };
         run(&self.concept, ctx, view, input)
     }

@@ -121,7 +121,11 @@ fn decode_bytes<T: DeserializeOwned>(action: &str, bytes: &[u8]) -> Result<T, Ac
 }
 
 fn malformed_text(why: &str) -> ActionError {
-    ActionError::new(ErrorKind::Malformed, "MALFORMED_JSON", format!("the input is not valid JSON: {why}"))
+    ActionError::new(
+        ErrorKind::Malformed,
+        "MALFORMED_JSON",
+        format!("the input is not valid JSON: {why}"),
+    )
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -186,9 +190,18 @@ mod tests {
     fn text_that_is_not_json_is_malformed_and_other_json_is_not_an_object() {
         for text in ["", "  ", "{", r#"{"userId": "u"} x"#, "[1,"] {
             let e = bytes(text).decode::<In>("X.y").expect_err(text);
-            assert_eq!((e.kind, e.code.as_str()), (ErrorKind::Malformed, "MALFORMED_JSON"), "{text:?}: {e}");
+            assert_eq!(
+                (e.kind, e.code.as_str()),
+                (ErrorKind::Malformed, "MALFORMED_JSON"),
+                "{text:?}: {e}"
+            );
         }
-        for (text, kind) in [("[1]", "an array"), ("\"s\"", "a string"), ("3", "a number"), ("null", "null")] {
+        for (text, kind) in [
+            ("[1]", "an array"),
+            ("\"s\"", "a string"),
+            ("3", "a number"),
+            ("null", "null"),
+        ] {
             let e = bytes(text).decode::<In>("X.y").expect_err(text);
             assert_eq!(e.code, "INVALID_INPUT");
             assert!(e.message.ends_with(kind), "{e}");

@@ -196,12 +196,7 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
         }
         LibraryEvent::Cleared {} => {
             let map = rows::playlists(user);
-            let held: Vec<Vec<u8>> = map
-                .edit(txn)
-                .entries()?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
+            let held: Vec<Vec<u8>> = map.edit(txn).entries()?.into_iter().map(|(id, _)| id).collect();
             for id in held {
                 release_playlist(txn, &String::from_utf8_lossy(&id), user)?;
             }

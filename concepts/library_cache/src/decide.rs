@@ -6,7 +6,7 @@
 //! is compared with the cached collection by a merge join: the input's ids sorted, against the
 //! map's entries as they are stored (in id order) — no hash map of the whole library.
 
-use crate::events::{chunked, LibraryEvent, HASH_VERSION, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef};
+use crate::events::{chunked, LibraryEvent, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef, HASH_VERSION};
 use crate::model::{ChangeOutput, LibraryInput, Like, MergeInput, Play, Playlist, Track};
 use crate::rows::{self, PlaylistMark, UserMeta};
 use crate::validate;
@@ -338,7 +338,12 @@ impl<'v> State<'v> {
         }
     }
 
-    fn plan_tracks(&mut self, plan: &mut Plan, mode: Mode, tracks: &[Arc<Track>]) -> Result<Vec<TrackRef>, ActionError> {
+    fn plan_tracks(
+        &mut self,
+        plan: &mut Plan,
+        mode: Mode,
+        tracks: &[Arc<Track>],
+    ) -> Result<Vec<TrackRef>, ActionError> {
         let groups = Groups::of(tracks.len(), |i| tracks[i].id.as_str());
         let sorted = groups.last_of_each();
         let keys: Vec<&[u8]> = sorted.iter().map(|&i| tracks[i].id.as_bytes()).collect();
@@ -351,16 +356,22 @@ impl<'v> State<'v> {
             h
         };
         let legacy = !self.hashes_v2;
-        let (found, gone) = join(tracks.len(), &sorted, |i| tracks[i].id.as_str(), &cached, |i, stored| {
-            let stored = rows_u64(stored);
-            if stored == hashes[i] {
-                Found::Same
-            } else if legacy && stored == rows::legacy_hash(&*tracks[i]) {
-                Found::Rehash
-            } else {
-                Found::Changed
-            }
-        });
+        let (found, gone) = join(
+            tracks.len(),
+            &sorted,
+            |i| tracks[i].id.as_str(),
+            &cached,
+            |i, stored| {
+                let stored = rows_u64(stored);
+                if stored == hashes[i] {
+                    Found::Same
+                } else if legacy && stored == rows::legacy_hash(&*tracks[i]) {
+                    Found::Rehash
+                } else {
+                    Found::Changed
+                }
+            },
+        );
         // Events list tracks in the order the input first names them (the last copy wins).
         let mut saved = Vec::new();
         let (mut added, mut updated, mut rehash) = (Vec::new(), Vec::new(), Vec::new());
@@ -408,7 +419,10 @@ impl<'v> State<'v> {
     ) -> Result<(), ActionError> {
         let mut times: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(likes.len());
         for (i, like) in likes.iter().enumerate() {
-            times.push(validate::opt_time(&format!("likes[{i}].likedAt"), like.liked_at.as_deref())?);
+            times.push(validate::opt_time(
+                &format!("likes[{i}].likedAt"),
+                like.liked_at.as_deref(),
+            )?);
         }
         // One like per track, at the place the input first names it, with the newest likedAt
         // of its copies (a like without likedAt counts as now).
@@ -514,10 +528,10 @@ impl<'v> State<'v> {
             .collect();
         fresh.sort_by_key(|(i, _)| *i);
         plan.out.added.plays = fresh.len() as u64;
-        plan.events.extend(chunked(
-            fresh.into_iter().map(|(_, f)| f).collect(),
-            |plays| LibraryEvent::PlaysAdded { plays },
-        ));
+        plan.events
+            .extend(chunked(fresh.into_iter().map(|(_, f)| f).collect(), |plays| {
+                LibraryEvent::PlaysAdded { plays }
+            }));
         Ok(())
     }
 

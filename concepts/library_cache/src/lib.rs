@@ -14,8 +14,8 @@ pub mod rows;
 pub mod validate;
 
 use concept_core::{
-    ActionCtx, ActionError, Actions, Concept, Decision, EventMeta, ExpectedVersion, ProjectionRead,
-    ProjectionTxn, StoreFault,
+    ActionCtx, ActionError, Actions, Concept, Decision, EventMeta, ExpectedVersion, ProjectionRead, ProjectionTxn,
+    StoreFault,
 };
 use events::LibraryEvent;
 use model::*;

@@ -118,12 +118,9 @@ pub fn get_playlist(view: &dyn ProjectionRead, input: GetPlaylistInput) -> Resul
 }
 
 fn playlist_json(view: &dyn ProjectionRead, id: &str) -> Result<Bytes, ActionError> {
-    rows::shared_playlists().get(view, id.as_bytes())?.ok_or_else(|| {
-        ActionError::not_found(
-            "PLAYLIST_NOT_FOUND",
-            format!("no cached library holds playlist {id:?}"),
-        )
-    })
+    rows::shared_playlists()
+        .get(view, id.as_bytes())?
+        .ok_or_else(|| ActionError::not_found("PLAYLIST_NOT_FOUND", format!("no cached library holds playlist {id:?}")))
 }
 
 fn load_playlist(view: &dyn ProjectionRead, id: &str) -> Result<Option<Playlist>, ActionError> {
@@ -456,7 +453,9 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
             RefreshKind::Sync => vec![change("synced")],
             RefreshKind::Merge => vec![change("merged")],
         },
-        LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } | LibraryEvent::Rehashed { .. } => vec![],
+        LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } | LibraryEvent::Rehashed { .. } => {
+            vec![]
+        }
         LibraryEvent::TracksAdded { tracks } => tracks.into_iter().map(|t| track("trackAdded", t.id, None)).collect(),
         LibraryEvent::TracksUpdated { tracks } => {
             tracks.into_iter().map(|t| track("trackChanged", t.id, None)).collect()

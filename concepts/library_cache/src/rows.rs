@@ -90,7 +90,13 @@ pub fn playlists(user: &str) -> ChunkedMap {
 
 /// Every user map, for clearing a library.
 pub fn user_maps(user: &str) -> [ChunkedMap; 5] {
-    [tracks(user), liked(user), like_index(user), plays(user), playlists(user)]
+    [
+        tracks(user),
+        liked(user),
+        like_index(user),
+        plays(user),
+        playlists(user),
+    ]
 }
 
 /// Shared track metadata: trackId → the track's JSON.
@@ -176,7 +182,9 @@ impl Fnv {
 
     /// A field: its tag, then its bytes and their length (so fields cannot run into each other).
     pub fn field(&mut self, tag: u8, bytes: &[u8]) -> &mut Self {
-        self.bytes(&[tag]).bytes(bytes).bytes(&(bytes.len() as u64).to_le_bytes())
+        self.bytes(&[tag])
+            .bytes(bytes)
+            .bytes(&(bytes.len() as u64).to_le_bytes())
     }
 
     fn opt_str(&mut self, tag: u8, s: &Option<String>) -> &mut Self {

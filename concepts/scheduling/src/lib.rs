@@ -347,7 +347,12 @@ impl Scheduling {
         ))
     }
 
-    fn get_jobs(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, _input: NoInput) -> Result<JobsOutput, ActionError> {
+    fn get_jobs(
+        &self,
+        _ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        _input: NoInput,
+    ) -> Result<JobsOutput, ActionError> {
         let jobs = all_jobs(view)?.into_iter().map(|(job, row)| row.view(&job)).collect();
         Ok(JobsOutput { jobs })
     }

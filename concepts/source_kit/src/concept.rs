@@ -96,7 +96,12 @@ impl<S: Source> SourceConcept<S> {
         appended::<S, _>(view, decide::failed::<S>(view, input)?)
     }
 
-    fn get_fetch(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: UserInput) -> Result<FetchStatus, ActionError> {
+    fn get_fetch(
+        &self,
+        _: &ActionCtx,
+        view: &dyn ProjectionRead,
+        input: UserInput,
+    ) -> Result<FetchStatus, ActionError> {
         queries::get_fetch::<S>(view, input)
     }
 
@@ -109,7 +114,12 @@ impl<S: Source> SourceConcept<S> {
         queries::get_connection(view, &*self.source, input)
     }
 
-    fn get_connections(&self, _: &ActionCtx, view: &dyn ProjectionRead, _: NoInput) -> Result<UsersOutput, ActionError> {
+    fn get_connections(
+        &self,
+        _: &ActionCtx,
+        view: &dyn ProjectionRead,
+        _: NoInput,
+    ) -> Result<UsersOutput, ActionError> {
         queries::get_connections(view)
     }
 }
@@ -131,7 +141,11 @@ impl<S: Source> Concept for SourceConcept<S> {
             actions = actions
                 .system(
                     update,
-                    move |c: &Self, _: &ActionCtx, view: &dyn ProjectionRead, input: &Value| -> Decided<S, UserOutput> {
+                    move |c: &Self,
+                          _: &ActionCtx,
+                          view: &dyn ProjectionRead,
+                          input: &Value|
+                          -> Decided<S, UserOutput> {
                         appended::<S, _>(view, decide::updated(view, &*c.source, &name, input)?)
                     },
                 )

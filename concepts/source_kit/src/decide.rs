@@ -48,7 +48,10 @@ pub fn connect<S: Source>(source: &S, input: &S::Connect) -> Result<Decided<S, U
     Ok((user, vec![SourceEvent::Connected(credentials)], out))
 }
 
-pub fn disconnect<S: Source>(view: &dyn ProjectionRead, input: &UserInput) -> Result<Decided<S, UserOutput>, ActionError> {
+pub fn disconnect<S: Source>(
+    view: &dyn ProjectionRead,
+    input: &UserInput,
+) -> Result<Decided<S, UserOutput>, ActionError> {
     check_id("userId", &input.user_id)?;
     connection::<S>(view, &input.user_id)?;
     let out = user_output(&input.user_id);
@@ -152,7 +155,10 @@ fn running(view: &dyn ProjectionRead, user: &str, fetch_id: &str) -> Result<Fetc
     }
 }
 
-pub fn progressed<S: Source>(view: &dyn ProjectionRead, input: &ProgressInput) -> Result<Decided<S, UserOutput>, ActionError> {
+pub fn progressed<S: Source>(
+    view: &dyn ProjectionRead,
+    input: &ProgressInput,
+) -> Result<Decided<S, UserOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     let out = user_output(&input.user_id);
     let event = SourceEvent::FetchProgressed {
@@ -192,7 +198,10 @@ pub fn fetched<S: Source>(
     Ok((input.user_id.clone(), vec![event], out))
 }
 
-pub fn failed<S: Source>(view: &dyn ProjectionRead, input: &FailedInput) -> Result<Decided<S, FailedOutput>, ActionError> {
+pub fn failed<S: Source>(
+    view: &dyn ProjectionRead,
+    input: &FailedInput,
+) -> Result<Decided<S, FailedOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     check_time("retryAt", &input.retry_at)?;
     let out = FailedOutput {
@@ -241,7 +250,10 @@ pub fn updated<S: Source>(
     Ok((user, vec![SourceEvent::ConnectionUpdated(update)], out))
 }
 
-pub fn confirm<S: Source>(view: &dyn ProjectionRead, input: &ConfirmInput) -> Result<Decided<S, ConfirmOutput>, ActionError> {
+pub fn confirm<S: Source>(
+    view: &dyn ProjectionRead,
+    input: &ConfirmInput,
+) -> Result<Decided<S, ConfirmOutput>, ActionError> {
     check_id("userId", &input.user_id)?;
     check_id("fetchId", &input.fetch_id)?;
     let pending = rows::read::<CursorRow<Value>, _>(view, PENDING, &input.user_id)?;

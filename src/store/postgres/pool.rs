@@ -58,9 +58,7 @@ impl Stmts {
             back_proj_incl: p(
                 "SELECT key, value FROM lc_proj WHERE key >= $1 AND key <= $2 ORDER BY key DESC LIMIT 1",
             )?,
-            back_proj_excl: p(
-                "SELECT key, value FROM lc_proj WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1",
-            )?,
+            back_proj_excl: p("SELECT key, value FROM lc_proj WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1")?,
             head: p("SELECT version FROM lc_head WHERE concept = $1 AND stream = $2")?,
             stream_events: p(&format!(
                 "SELECT {EVENT_COLUMNS} FROM lc_log WHERE concept = $1 AND stream = $2 AND version > $3 \

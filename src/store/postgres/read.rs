@@ -49,7 +49,12 @@ pub(super) fn scan_rows_from<C: GenericClient>(
     .map_err(store_fault)?;
     Ok(rows
         .into_iter()
-        .map(|row| (Bytes::from(row.get::<_, Vec<u8>>(0)), Bytes::from(row.get::<_, Vec<u8>>(1))))
+        .map(|row| {
+            (
+                Bytes::from(row.get::<_, Vec<u8>>(0)),
+                Bytes::from(row.get::<_, Vec<u8>>(1)),
+            )
+        })
         .collect())
 }
 
@@ -61,10 +66,17 @@ pub(super) fn back_row<C: GenericClient>(
     key: &[u8],
     inclusive: bool,
 ) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-    let stmt = if inclusive { &st.back_proj_incl } else { &st.back_proj_excl };
-    Ok(c.query_opt(stmt, &[&prefix, &key])
-        .map_err(store_fault)?
-        .map(|row| (Bytes::from(row.get::<_, Vec<u8>>(0)), Bytes::from(row.get::<_, Vec<u8>>(1)))))
+    let stmt = if inclusive {
+        &st.back_proj_incl
+    } else {
+        &st.back_proj_excl
+    };
+    Ok(c.query_opt(stmt, &[&prefix, &key]).map_err(store_fault)?.map(|row| {
+        (
+            Bytes::from(row.get::<_, Vec<u8>>(0)),
+            Bytes::from(row.get::<_, Vec<u8>>(1)),
+        )
+    }))
 }
 
 pub(super) fn head<C: GenericClient>(c: &mut C, st: &Stmts, concept: &str, stream: &str) -> Result<u64, StoreFault> {
@@ -235,7 +247,14 @@ impl Base for PgBase<'_, '_> {
         after_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredEventData>, StoreFault> {
-        let events = stream_events(&mut **self.txn.borrow_mut(), self.st, concept, stream, after_version, limit)?;
+        let events = stream_events(
+            &mut **self.txn.borrow_mut(),
+            self.st,
+            concept,
+            stream,
+            after_version,
+            limit,
+        )?;
         Ok(events.into_iter().map(|e| (e.meta, e.data)).collect())
     }
 

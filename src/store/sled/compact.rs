@@ -300,11 +300,19 @@ mod tests {
                 step: 7,
             })
         };
-        assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![3, 9, 4])), Some(9));
-        assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![256])), Some(256));
+        assert_eq!(
+            crate::store::keys::fire_guard_largest_matched(&key(vec![3, 9, 4])),
+            Some(9)
+        );
+        assert_eq!(
+            crate::store::keys::fire_guard_largest_matched(&key(vec![256])),
+            Some(256)
+        );
         assert_eq!(crate::store::keys::fire_guard_largest_matched(&key(vec![])), None);
         assert_eq!(
-            crate::store::keys::fire_guard_largest_matched(&crate::store::keys::engine(&EngineKey::Idempotency("k".into()))),
+            crate::store::keys::fire_guard_largest_matched(&crate::store::keys::engine(&EngineKey::Idempotency(
+                "k".into()
+            ))),
             None
         );
     }

@@ -30,7 +30,11 @@ impl Durable {
                 if let Some(dir) = path.parent() {
                     File::open(dir).and_then(|d| d.sync_all()).map_err(io_fault)?;
                 }
-                let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).map_err(io_fault)?;
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_fault)?;
                 file.sync_all().map_err(io_fault)?;
                 Some(file)
             }

@@ -244,7 +244,10 @@ fn block_at_or_after(tree: &sled::Tree, seq: u64) -> Result<Option<u64>, StoreEr
 /// The first seq of the block after the one starting at `first_seq`.
 fn next_block(tree: &sled::Tree, first_seq: u64) -> Result<Option<u64>, StoreError> {
     use std::ops::Bound::{Excluded, Unbounded};
-    match tree.range::<Vec<u8>, _>((Excluded(keys::log_piece(first_seq, u16::MAX)), Unbounded)).next() {
+    match tree
+        .range::<Vec<u8>, _>((Excluded(keys::log_piece(first_seq, u16::MAX)), Unbounded))
+        .next()
+    {
         Some(item) => Ok(keys::log_block_of(&item?.0)),
         None => Ok(None),
     }
@@ -291,8 +294,7 @@ pub fn read_stream(
             break;
         }
         for e in read_block(tree, keys::u64_value(&v))? {
-            if e.concept == concept && e.meta.stream == stream && e.meta.version > after_version && out.len() < limit
-            {
+            if e.concept == concept && e.meta.stream == stream && e.meta.version > after_version && out.len() < limit {
                 out.push(e);
             }
         }
@@ -342,7 +344,10 @@ mod tests {
         assert_eq!(read_log(&tree, 160, 5).expect("log"), events[151..156].to_vec());
         let b: Vec<StoredEvent> = events.iter().filter(|e| e.meta.stream == "b").cloned().collect();
         assert_eq!(read_stream(&tree, "C", "b", 0, usize::MAX).expect("stream"), b);
-        assert_eq!(read_stream(&tree, "C", "b", 120, 3).expect("stream"), b[120..123].to_vec());
+        assert_eq!(
+            read_stream(&tree, "C", "b", 120, 3).expect("stream"),
+            b[120..123].to_vec()
+        );
         assert!(read_stream(&tree, "C", "c", 0, 10).expect("stream").is_empty());
     }
 }

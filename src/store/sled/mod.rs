@@ -18,8 +18,8 @@
 mod compact;
 mod durable;
 pub mod keys;
-pub mod log;
 pub mod legacy;
+pub mod log;
 mod rebuild;
 mod view;
 
@@ -37,7 +37,6 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 use view::{ConceptView, TreeBase};
-
 
 /// How long `open` waits for a store lock still held by a handle being dropped.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -126,7 +125,10 @@ impl SledStore {
             }
             None => return Err(StoreError::OldLayout("a temporary store".to_string())),
         }
-        let generation = tree.get(keys::GENERATION)?.and_then(|v| v.first().copied()).unwrap_or(0);
+        let generation = tree
+            .get(keys::GENERATION)?
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0);
         let store = SledStore {
             durable: Durable::new(file)?,
             db,

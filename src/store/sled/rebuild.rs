@@ -85,7 +85,11 @@ pub fn clear_generation(store: &SledStore, generation: u8) -> Result<(), StoreEr
     loop {
         let mut batch = sled::Batch::default();
         let mut n = 0;
-        for item in store.tree.scan_prefix(keys::generation_prefix(generation)).take(WRITE_BATCH) {
+        for item in store
+            .tree
+            .scan_prefix(keys::generation_prefix(generation))
+            .take(WRITE_BATCH)
+        {
             batch.remove(item?.0);
             n += 1;
         }

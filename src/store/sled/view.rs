@@ -41,11 +41,25 @@ impl Rows<'_> {
         Ok(out)
     }
 
-    fn back(&self, prefix: &[u8], key: &[u8], inclusive: bool, strip: usize) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+    fn back(
+        &self,
+        prefix: &[u8],
+        key: &[u8],
+        inclusive: bool,
+        strip: usize,
+    ) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
         let p = keys::physical(self.generation, prefix);
         let k = keys::physical(self.generation, key);
-        let upper = if inclusive { Bound::Included(k) } else { Bound::Excluded(k) };
-        match self.tree.range::<Vec<u8>, _>((Bound::Included(p.clone()), upper)).next_back() {
+        let upper = if inclusive {
+            Bound::Included(k)
+        } else {
+            Bound::Excluded(k)
+        };
+        match self
+            .tree
+            .range::<Vec<u8>, _>((Bound::Included(p.clone()), upper))
+            .next_back()
+        {
             Some(item) => {
                 let (k, v) = item.map_err(StoreFault::new)?;
                 Ok(Some((shared(k).slice(strip + 1..), shared(v))))
