@@ -2,10 +2,10 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use librarycache::cli::{config, library_file, spotify_export};
+use librarycache::cli::{config, library_file, spotify_export, upgrade};
 use librarycache::engine::{trace_log, Engine, Registry, Sources, SyncSet};
 use librarycache::server::{self, ServerConfig};
-use librarycache::store::{Retention, SledStore, Store, StoreSpec};
+use librarycache::store::{Retention, SledOptions, SledStore, Store, StoreError, StoreSpec};
 use librarycache::trace;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -174,6 +174,9 @@ enum Command {
         /// indented by cascade depth, with the firing sync; secrets redacted.
         #[arg(long, env = "LIBRARYCACHE_TRACE")]
         trace: bool,
+        /// The most bytes of store pages the embedded store keeps in memory.
+        #[arg(long, env = "LIBRARYCACHE_CACHE_SIZE", default_value_t = librarycache::store::sled::DEFAULT_CACHE_BYTES)]
+        cache_size: u64,
         #[command(flatten)]
         spotify: SpotifyArgs,
         #[command(flatten)]
@@ -206,6 +209,12 @@ enum Command {
         /// Directory of sync files.
         #[arg(long, env = "LIBRARYCACHE_SYNCS", default_value = "./syncs")]
         syncs: PathBuf,
+    },
+    /// Move an embedded store of the first storage layout to the current one, in place (every
+    /// command does this by itself when it opens an old store); the old files are kept beside it.
+    Upgrade {
+        #[command(flatten)]
+        data: DataArg,
     },
     /// Drop every projection and rebuild it by replaying the event log.
     Rebuild {
@@ -364,11 +373,13 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             log_retention,
             log_max_actions,
             trace,
+            cache_size,
             spotify,
             plex,
             lastfm,
             refresh_every,
         } => {
+            layer!(*cache_size, "cache_size", file.cache_size);
             layer_spotify(spotify, &unset, &file);
             layer!(lastfm.lastfm_api_base, "lastfm_api_base", file.lastfm_api_base);
             layer!(plex.plex_like_stars, "plex_like_stars", file.plex_like_stars);
@@ -403,6 +414,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
         }
         Command::Rebuild { data }
+        | Command::Upgrade { data }
         | Command::Stats { data, .. }
         | Command::Clear { data, .. }
         | Command::Export { data, .. } => {
@@ -443,7 +455,31 @@ fn spec(data: &std::path::Path, store: Option<&str>) -> StoreSpec {
 }
 
 fn open_spec(spec: &StoreSpec) -> Result<Arc<dyn Store>, String> {
-    spec.open().map_err(|e| format!("cannot open the store at {spec}: {e}"))
+    open_spec_with(spec, &SledOptions::default())
+}
+
+/// Opens a store; an embedded store of the first layout is upgraded first (with a message on
+/// stderr), so every command works on an old data directory.
+fn open_spec_with(spec: &StoreSpec, options: &SledOptions) -> Result<Arc<dyn Store>, String> {
+    match spec.open_with(options) {
+        Err(StoreError::OldLayout(_)) => {
+            let StoreSpec::Sled(dir) = spec else {
+                return Err(format!("cannot open the store at {spec}: it has an old layout"));
+            };
+            eprintln!(
+                "upgrading the store at {} to the current storage layout…",
+                dir.display()
+            );
+            let report =
+                upgrade::upgrade(dir, options).map_err(|e| format!("cannot upgrade the store at {spec}: {e}"))?;
+            if let Some(report) = report {
+                eprintln!("{report}");
+            }
+            spec.open_with(options)
+                .map_err(|e| format!("cannot open the store at {spec}: {e}"))
+        }
+        other => other.map_err(|e| format!("cannot open the store at {spec}: {e}")),
+    }
 }
 
 fn open(data: &DataArg) -> Result<Arc<dyn Store>, String> {
@@ -514,6 +550,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             log_retention,
             log_max_actions,
             trace: _,
+            cache_size,
             spotify,
             plex,
             lastfm,
@@ -528,7 +565,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 spotify: spotify.settings()?,
                 lastfm: lastfm.settings()?,
             });
-            let engine = Arc::new(engine(open_spec(&spec)?, syncs, registry)?);
+            let options = SledOptions {
+                cache_bytes: cache_size,
+            };
+            let engine = Arc::new(engine(open_spec_with(&spec, &options)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
             let config = ServerConfig {
                 addr,
@@ -627,6 +667,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     std::fs::write(&path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?
                 }
                 None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upgrade { data } => {
+            let StoreSpec::Sled(dir) = spec(&data.data, data.store.as_deref()) else {
+                return Err("upgrade moves an embedded (sled) store; a PostgreSQL store needs none".to_string());
+            };
+            match upgrade::upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+                Some(report) => println!("{report}"),
+                None => println!(
+                    "the store at {} has the current layout: nothing to upgrade",
+                    dir.display()
+                ),
             }
             Ok(ExitCode::SUCCESS)
         }

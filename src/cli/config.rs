@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub log_retention: Option<String>,
     pub log_max_actions: Option<u64>,
     pub trace: Option<bool>,
+    pub cache_size: Option<u64>,
     pub spotify_api_base: Option<String>,
     pub spotify_accounts_base: Option<String>,
     pub full_every: Option<String>,

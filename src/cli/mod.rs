@@ -10,3 +10,4 @@ pub mod library_file;
 pub mod migrate;
 pub mod spotify_export;
 pub mod stats;
+pub mod upgrade;

@@ -13,7 +13,7 @@
 //! concepts' events are never compacted.
 
 mod commit;
-mod keys;
+pub mod keys;
 pub mod lease;
 pub mod postgres;
 pub mod record;

@@ -2,7 +2,7 @@
 //! else is the directory of the embedded sled store (optionally written `sled:<dir>`). The one
 //! place the CLI, the server and the tests turn a `--store`/`--data` setting into a store.
 
-use super::{PgStore, SledStore, Store, StoreError};
+use super::{PgStore, SledOptions, SledStore, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,8 +28,13 @@ impl StoreSpec {
 
     /// Opens (creating if needed) the store.
     pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.open_with(&SledOptions::default())
+    }
+
+    /// Opens the store, the embedded one with `options`.
+    pub fn open_with(&self, options: &SledOptions) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
-            StoreSpec::Sled(dir) => Arc::new(SledStore::open(dir)?),
+            StoreSpec::Sled(dir) => Arc::new(SledStore::open_with(dir, options)?),
             StoreSpec::Postgres(url) => Arc::new(PgStore::open(url)?),
         })
     }

@@ -25,7 +25,7 @@
 //! [`MapCache::flush`] when it writes the commit: each changed chunk is encoded once, split if
 //! it grew past the limit, and written; an emptied chunk is deleted.
 
-use crate::{Bytes, Entries, ProjectionRead, ProjectionTxn, StoreFault};
+use crate::{Bytes, ProjectionRead, ProjectionTxn, Rows, StoreFault};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
@@ -79,7 +79,7 @@ impl ChunkedMap {
     }
 
     /// Every entry, in key order, as owned pairs.
-    pub fn entries(&self, view: &dyn ProjectionRead) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    pub fn entries(&self, view: &dyn ProjectionRead) -> Result<Rows, StoreFault> {
         let mut out = Vec::new();
         self.for_each(view, |k, v| {
             out.push((k.to_vec(), v.to_vec()));
@@ -135,12 +135,7 @@ impl ChunkedMap {
     }
 
     /// Entries whose key is at least `from`, in key order, at most `limit` of them.
-    pub fn range_from(
-        &self,
-        view: &dyn ProjectionRead,
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    pub fn range_from(&self, view: &dyn ProjectionRead, from: &[u8], limit: usize) -> Result<Rows, StoreFault> {
         let mut out = Vec::new();
         let start = match view.seek_back(&self.base, &self.row_key(from), true)? {
             Some((k, _)) => k.to_vec(),
@@ -580,10 +575,7 @@ fn flush_map(
         // Forwards to the next chunk that starts a region (past it while the span is the map's
         // start and holds nothing yet: the map's first chunk is always the one at its base).
         let mut last = span[span.len() - 1].clone();
-        loop {
-            let Some(next) = state.chunks.get(&last).and_then(|c| c.next.clone()) else {
-                break;
-            };
+        while let Some(next) = state.chunks.get(&last).and_then(|c| c.next.clone()) {
             load(base, state, reader, &next)?;
             let empty_start = span[0].is_empty()
                 && span
@@ -740,7 +732,7 @@ impl MapEdit<'_> {
     }
 
     /// Every entry, in key order (decodes the whole map into the commit's cache).
-    pub fn entries(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
+    pub fn entries(&mut self) -> Result<Rows, StoreFault> {
         let mut key: Vec<u8> = Vec::new();
         loop {
             self.locate(&key)?;
@@ -766,21 +758,10 @@ impl MapEdit<'_> {
     }
 }
 
-/// The rows of a map as a reader sees them, decoded (for tests and tools).
-pub fn decode_rows(rows: &Entries) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreFault> {
-    let mut out = Vec::new();
-    for (_, bytes) in rows {
-        for (k, v) in Chunk::parse(bytes)?.iter() {
-            out.push((k.to_vec(), v.to_vec()));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::StoredEventData;
+    use crate::{Entries, StoredEventData};
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

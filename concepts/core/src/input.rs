@@ -113,7 +113,13 @@ fn decode_bytes<T: DeserializeOwned>(action: &str, bytes: &[u8]) -> Result<T, Ac
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(inner),
-            _ => invalid(action, path, inner.to_string()),
+            // A misfit found before the end of the text: text that is not JSON further on is
+            // reported as such (it is the first thing to fix). Only a refused input pays for
+            // this second pass.
+            _ => match serde_json::from_slice::<Value>(bytes) {
+                Err(syntax) => malformed(syntax),
+                Ok(_) => invalid(action, path, inner.to_string()),
+            },
         }
     })?;
     de.end().map_err(malformed)?;
@@ -188,7 +194,14 @@ mod tests {
 
     #[test]
     fn text_that_is_not_json_is_malformed_and_other_json_is_not_an_object() {
-        for text in ["", "  ", "{", r#"{"userId": "u"} x"#, "[1,"] {
+        for text in [
+            "",
+            "  ",
+            "{",
+            r#"{"userId": "u"} x"#,
+            "[1,",
+            r#"{"userId": 7, "likes": [NaN]}"#,
+        ] {
             let e = bytes(text).decode::<In>("X.y").expect_err(text);
             assert_eq!(
                 (e.kind, e.code.as_str()),

@@ -315,7 +315,7 @@ impl<'v> State<'v> {
     }
 
     /// Every entry of one of the user's maps, in key order (nothing for a fresh user).
-    fn all(&self, map: &ChunkedMap) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ActionError> {
+    fn all(&self, map: &ChunkedMap) -> Result<concept_core::Rows, ActionError> {
         if self.fresh {
             return Ok(Vec::new());
         }
@@ -324,7 +324,7 @@ impl<'v> State<'v> {
 
     /// The cached values of `keys` (sorted) in one of the user's maps, as (key, value) pairs in
     /// key order: every entry for a complete read, only those asked for in a merge.
-    fn cached(&self, map: &ChunkedMap, mode: Mode, keys: &[&[u8]]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ActionError> {
+    fn cached(&self, map: &ChunkedMap, mode: Mode, keys: &[&[u8]]) -> Result<concept_core::Rows, ActionError> {
         if self.fresh {
             return Ok(Vec::new());
         }

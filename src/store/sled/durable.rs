@@ -14,17 +14,24 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 
-/// The store's durability: the group flush and the file it syncs.
+/// The store's durability: the group flush and the files it syncs.
 pub struct Durable {
     group: GroupFlush,
     /// The store's data file (`dir/db`), opened for `fdatasync`; `None` for a temporary store.
     file: Option<File>,
+    /// sled's blob directory (a node too large for its log goes to a file of its own there,
+    /// which sled writes without syncing), and the blob files already synced.
+    blobs: Option<(PathBuf, Mutex<std::collections::HashSet<std::ffi::OsString>>)>,
 }
 
 impl Durable {
     /// Opens the store's file `path` for syncing; its directory is synced once, so the file
     /// itself (created by sled) survives a crash.
     pub fn new(path: Option<PathBuf>) -> Result<Self, StoreError> {
+        let blobs = path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|dir| (dir.join("blobs"), Mutex::new(Default::default())));
         let file = match path {
             Some(path) => {
                 if let Some(dir) = path.parent() {
@@ -43,6 +50,7 @@ impl Durable {
         Ok(Durable {
             group: GroupFlush::new(),
             file,
+            blobs,
         })
     }
 
@@ -61,6 +69,37 @@ impl Durable {
         db.flush()?;
         if let Some(file) = &self.file {
             file.sync_data().map_err(io_fault)?;
+        }
+        self.sync_blobs()
+    }
+
+    /// Syncs blob files sled wrote since the last flush, and their directory. The store keeps
+    /// its rows small enough that sled seldom writes one (see `concept_core::chunked`).
+    fn sync_blobs(&self) -> Result<(), StoreError> {
+        let Some((dir, synced)) = &self.blobs else {
+            return Ok(());
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let mut synced = synced.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new = false;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if synced.contains(&name) {
+                continue;
+            }
+            match File::open(entry.path()).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                // Collected by sled meanwhile: nothing to sync.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_fault(e)),
+            }
+            synced.insert(name);
+            new = true;
+        }
+        if new {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io_fault)?;
         }
         Ok(())
     }

@@ -111,6 +111,48 @@ impl LegacyStore {
     }
 }
 
+/// The entries of a layout-1 chunked map (an index row `base i` naming the chunks `base c id`,
+/// each a postcard list of (key, value)), in key order, from a concept's rows (canonical keys).
+pub fn map_entries(rows: &concept_core::Rows, base: &[u8]) -> Result<concept_core::Rows, StoreError> {
+    #[derive(Deserialize)]
+    struct Index {
+        #[allow(dead_code)]
+        next_id: u32,
+        chunks: Vec<ChunkRef>,
+    }
+    #[derive(Deserialize)]
+    struct ChunkRef {
+        id: u32,
+        #[allow(dead_code)]
+        first: Vec<u8>,
+        #[allow(dead_code)]
+        len: u32,
+    }
+    let find = |key: &[u8]| {
+        rows.iter()
+            .find(|(k, _)| k.as_slice() == key)
+            .map(|(_, v)| v.as_slice())
+    };
+    let corrupt = |what: &str| StoreError::Fault(StoreFault::new(format!("layout-1 map {base:?}: {what}")));
+    let mut index_key = base.to_vec();
+    index_key.push(b'i');
+    let Some(index) = find(&index_key) else {
+        return Ok(Vec::new());
+    };
+    let index: Index = postcard::from_bytes(index).map_err(|_| corrupt("index does not decode"))?;
+    let mut out = Vec::new();
+    for chunk in index.chunks {
+        let mut key = base.to_vec();
+        key.push(b'c');
+        key.extend_from_slice(&chunk.id.to_be_bytes());
+        let bytes = find(&key).ok_or_else(|| corrupt("a chunk is missing"))?;
+        let entries: Vec<(Vec<u8>, Vec<u8>)> =
+            postcard::from_bytes(bytes).map_err(|_| corrupt("a chunk does not decode"))?;
+        out.extend(entries);
+    }
+    Ok(out)
+}
+
 fn log_key(seq: u64) -> Vec<u8> {
     let mut k = vec![keys::LOG];
     k.extend_from_slice(&seq.to_be_bytes());

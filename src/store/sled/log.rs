@@ -326,14 +326,13 @@ mod tests {
         let tree = sled::Config::new().temporary(true).open().expect("db");
         // A commit of two streams with one event far larger than a block, and small ones.
         let mut events = Vec::new();
-        let mut seq = 10;
         for i in 0..300u64 {
+            let seq = 10 + i;
             let size = if i == 150 { 3 * BLOCK_TARGET } else { 1_500 };
             let data: Vec<u8> = (0..size).map(|b| (b % 251) as u8 ^ i as u8).collect();
             let stream = if i % 3 == 0 { "a" } else { "b" };
             let version = events.iter().filter(|e: &&StoredEvent| e.meta.stream == stream).count() as u64 + 1;
             events.push(event(seq, stream, version, data));
-            seq += 1;
         }
         let rows = rows_of(&events);
         assert!(rows.iter().all(|(_, v)| v.len() <= PIECE));
