@@ -6,10 +6,10 @@
 //! On PostgreSQL each cache directory holds only a file naming the schema the cache lives in
 //! (`pg-schema`), so reopening a directory reaches the same data, as on sled.
 //!
-//! Every update starts from the raw POST bytes: they are parsed into a `serde_json::Value` here
-//! (as the server's handler does) and handed to `Engine::invoke`, which decodes, decides,
-//! commits, runs the syncs and waits for the durable flush before answering. Queries go through
-//! `Engine::invoke` too, as the server's do.
+//! Every update starts from the raw POST bytes, handed to `Engine::invoke` as they are (as the
+//! server's handler does), which decodes them once into the typed input, decides, commits,
+//! runs the syncs and waits for the durable flush before answering. Queries go through
+//! `Engine::query_output`, as the server's do, and answer the JSON text a client receives.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -171,24 +171,26 @@ impl OursCache {
         &self.engine
     }
 
-    /// Parses `body` and runs `action`; the answer comes back only once the flow is durable.
+    /// Runs `action` on the request body `body`; the answer comes back only once the flow is
+    /// durable.
     fn action(&self, action: &str, body: &[u8]) -> Result<Value, BenchError> {
-        let input: Value = serde_json::from_slice(body)?;
-        let user = input
-            .get("userId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let input = concept_core::Input::Json(concept_core::Bytes::copy_from_slice(body));
         let answer = self.engine.invoke(CONCEPT, action, input);
         if let Some(e) = answer.flow_error {
             return Err(backend_error(e));
         }
-        answer.result.map_err(|e| refusal(e, &user))
+        answer.result.map_err(|e| {
+            let user: Value = serde_json::from_slice(body).unwrap_or_default();
+            refusal(e, user["userId"].as_str().unwrap_or_default())
+        })
     }
 
-    fn query(&self, query: &str, input: Value, subject: &str) -> Result<Value, BenchError> {
-        let answer = self.engine.invoke(CONCEPT, query, input);
-        answer.result.map_err(|e| refusal(e, subject))
+    /// Runs a query; the answer is the JSON text an HTTP client receives.
+    fn query(&self, query: &str, input: Value, subject: &str) -> Result<concept_core::Bytes, BenchError> {
+        self.engine
+            .query_output(CONCEPT, query, input)
+            .map(concept_core::Output::into_bytes)
+            .map_err(|e| refusal(e, subject))
     }
 }
 
@@ -207,12 +209,12 @@ impl Cache for OursCache {
 
     fn get_liked(&mut self, user: &str) -> Result<Vec<String>, BenchError> {
         let answer = self.query("_getLiked", json!({ "userId": user }), user)?;
-        strings(answer, "trackIds")
+        strings(serde_json::from_slice(&answer)?, "trackIds")
     }
 
     fn get_playlist(&mut self, playlist: &str) -> Result<Vec<String>, BenchError> {
         let answer = self.query("_getPlaylist", json!({ "playlistId": playlist }), playlist)?;
-        strings(answer, "entries")
+        strings(serde_json::from_slice(&answer)?, "entries")
     }
 
     fn bytes_on_disk(&self) -> Result<u64, BenchError> {

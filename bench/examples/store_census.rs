@@ -1,0 +1,23 @@
+//! Prints, for a sled store directory, how many keys and bytes each key space holds.
+fn main() {
+    let dir = std::env::args().nth(1).expect("a store directory");
+    let db = sled::Config::new().path(&dir).open().expect("open");
+    let mut spaces: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+    for item in db.iter() {
+        let (k, v) = item.expect("item");
+        let mut space = String::from_utf8_lossy(&k[..1]).into_owned();
+        if k[0] == b'P' && k.len() > 2 {
+            let rest = &k[2..];
+            let concept_end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+            let sub = rest.get(concept_end + 1..concept_end + 2).map(|b| b[0] as char).unwrap_or('?');
+            space = format!("P {} {}", String::from_utf8_lossy(&rest[..concept_end]), sub);
+        }
+        let e = spaces.entry(space).or_default();
+        e.0 += 1;
+        e.1 += v.len() as u64;
+        e.2 = e.2.max(v.len() as u64);
+    }
+    for (space, (n, bytes, max)) in spaces {
+        println!("{space:<24} {n:>8} keys {bytes:>12} bytes  max {max}");
+    }
+}
