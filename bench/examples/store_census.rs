@@ -9,7 +9,10 @@ fn main() {
         if k[0] == b'P' && k.len() > 2 {
             let rest = &k[2..];
             let concept_end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
-            let sub = rest.get(concept_end + 1..concept_end + 2).map(|b| b[0] as char).unwrap_or('?');
+            let sub = rest
+                .get(concept_end + 1..concept_end + 2)
+                .map(|b| b[0] as char)
+                .unwrap_or('?');
             space = format!("P {} {}", String::from_utf8_lossy(&rest[..concept_end]), sub);
         }
         let e = spaces.entry(space).or_default();

@@ -40,11 +40,26 @@ pub const CHUNK_BYTES: usize = 6 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkedMap {
     base: Vec<u8>,
+    /// The bytes a region holds on average (see [`is_anchor`]).
+    region: usize,
 }
 
 impl ChunkedMap {
+    /// A map read whole more often than changed: regions of [`REGION_BYTES`].
     pub fn new(base: impl Into<Vec<u8>>) -> Self {
-        ChunkedMap { base: base.into() }
+        ChunkedMap {
+            base: base.into(),
+            region: REGION_BYTES,
+        }
+    }
+
+    /// A map changed by point updates more than read whole (an index): regions of about
+    /// `bytes`, so a change of k entries rewrites k small rows.
+    pub fn with_region(base: impl Into<Vec<u8>>, bytes: usize) -> Self {
+        ChunkedMap {
+            base: base.into(),
+            region: bytes.clamp(64, CHUNK_BYTES),
+        }
     }
 
     /// The key prefix every chunk row of this map starts with.
@@ -207,7 +222,10 @@ impl ChunkedMap {
     /// chunks (see the module documentation).
     pub fn edit<'t>(&'t self, txn: &'t mut dyn ProjectionTxn) -> MapEdit<'t> {
         let (cache, reader) = txn.maps();
-        let state = cache.maps.entry(self.base.clone()).or_default();
+        let state = cache.maps.entry(self.base.clone()).or_insert_with(|| MapState {
+            region: self.region,
+            chunks: BTreeMap::new(),
+        });
         MapEdit {
             base: &self.base,
             state,
@@ -386,8 +404,10 @@ pub struct MapCache {
 }
 
 /// The decoded chunks of one map.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct MapState {
+    /// The map's region size (see [`is_anchor`]).
+    region: usize,
     /// Chunks by bound (the stored ones this commit read, and a new first chunk for an empty
     /// map).
     chunks: BTreeMap<Vec<u8>, Loaded>,
@@ -422,19 +442,21 @@ impl Loaded {
     }
 
     /// Whether the chunk starts a region: its first entry is an anchor.
-    fn starts_region(&self) -> bool {
-        self.entries.iter().next().is_some_and(|(k, v)| is_anchor(k, v))
+    fn starts_region(&self, region: usize) -> bool {
+        self.entries.iter().next().is_some_and(|(k, v)| is_anchor(k, v, region))
     }
 }
 
-/// The bytes a region of a map holds on average: an entry is an *anchor* — it starts a new
-/// region — with probability its size over this (see [`is_anchor`]).
+/// The bytes a region of a map holds on average, unless the map says otherwise
+/// ([`ChunkedMap::with_region`]): an entry is an *anchor* — it starts a new region — with
+/// probability its size over the region size (see [`is_anchor`]).
 pub const REGION_BYTES: usize = 4 * 1024;
 
-/// Whether an entry starts a region. It depends on the entry alone (a hash of its key against
-/// its size), so the chunking of a map is a function of its entries, whatever order of inserts
-/// and removals made them: a rebuild writes the very rows the live commits wrote.
-pub fn is_anchor(key: &[u8], value: &[u8]) -> bool {
+/// Whether an entry starts a region of a map whose regions hold `region` bytes on average. It
+/// depends on the entry alone (a hash of its key against its size), so the chunking of a map is
+/// a function of its entries, whatever order of inserts and removals made them: a rebuild
+/// writes the very rows the live commits wrote.
+pub fn is_anchor(key: &[u8], value: &[u8], region: usize) -> bool {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key {
         h ^= *b as u64;
@@ -444,20 +466,23 @@ pub fn is_anchor(key: &[u8], value: &[u8]) -> bool {
     h ^= h >> 29;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 32;
-    (h % REGION_BYTES as u64) < entry_size(key, value) as u64
+    (h % region.max(1) as u64) < entry_size(key, value) as u64
 }
 
 /// The canonical chunks of a region's entries (in key order, the first one starting the region
 /// or the map): a new chunk at every anchor, and wherever the next entry would take a chunk past
 /// [`CHUNK_BYTES`].
-fn canonical_chunks<'e>(entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>) -> Vec<Vec<(&'e [u8], &'e [u8])>> {
+fn canonical_chunks<'e>(
+    entries: impl IntoIterator<Item = (&'e [u8], &'e [u8])>,
+    region: usize,
+) -> Vec<Vec<(&'e [u8], &'e [u8])>> {
     let mut chunks: Vec<Vec<(&[u8], &[u8])>> = Vec::new();
     let mut size = 4;
     for (k, v) in entries {
         let n = entry_size(k, v);
         let start = match chunks.last() {
             None => true,
-            Some(current) => !current.is_empty() && (is_anchor(k, v) || size + n > CHUNK_BYTES),
+            Some(current) => !current.is_empty() && (is_anchor(k, v, region) || size + n > CHUNK_BYTES),
         };
         if start {
             chunks.push(Vec::new());
@@ -559,7 +584,7 @@ fn flush_map(
         // Backwards to the start of the region.
         let mut first = bound;
         loop {
-            let starts = first.is_empty() || state.chunks.get(&first).is_some_and(|c| c.starts_region());
+            let starts = first.is_empty() || state.chunks.get(&first).is_some_and(|c| c.starts_region(state.region));
             if starts {
                 break;
             }
@@ -581,7 +606,7 @@ fn flush_map(
                 && span
                     .iter()
                     .all(|b| state.chunks.get(b).is_none_or(|c| c.entries.is_empty()));
-            if !empty_start && state.chunks.get(&next).is_some_and(|c| c.starts_region()) {
+            if !empty_start && state.chunks.get(&next).is_some_and(|c| c.starts_region(state.region)) {
                 break;
             }
             span.push(next.clone());
@@ -610,7 +635,7 @@ fn flush_map(
             .collect();
         let starts_map = span[0].is_empty();
         let mut written: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
-        for (i, chunk) in canonical_chunks(entries).into_iter().enumerate() {
+        for (i, chunk) in canonical_chunks(entries, state.region).into_iter().enumerate() {
             let bound = if i == 0 && starts_map {
                 Vec::new()
             } else {
@@ -881,79 +906,97 @@ mod tests {
 
         /// Any sequence of inserts, removals and commits leaves the map equal to a plain ordered
         /// map, readable whole, by key, by page and from a key; every chunk stays within its
-        /// size limit and the first chunk always exists while the map has entries.
+        /// size limit, the first chunk always exists while the map has entries, and the rows
+        /// are the same whatever history made them — for read-mostly maps and for indexes of
+        /// small regions alike.
         #[test]
         fn a_chunked_map_behaves_as_an_ordered_map(ops in ops()) {
-            let map = ChunkedMap::new(b"m:".to_vec());
-            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-            let mut mem = Memory::default();
-            // Other rows around the map's prefix must never be mistaken for its chunks.
-            mem.put(b"m", b"x".to_vec());
-            mem.put(b"m;", b"x".to_vec());
-            for op in ops {
-                match op {
-                    Op::Insert(k, v) => {
-                        // A value of 0..600 bytes, so chunks split at different counts.
-                        let value = vec![v; (v as usize) * 2 + (k as usize % 100)];
-                        let old = map.edit(&mut mem).insert(key(k), value.clone()).expect("insert");
-                        prop_assert_eq!(old, model.insert(key(k), value));
-                    }
-                    Op::Remove(k) => {
-                        let old = map.edit(&mut mem).remove(&key(k)).expect("remove");
-                        prop_assert_eq!(old, model.remove(&key(k)));
-                    }
-                    Op::Commit => {
-                        mem.commit();
-                        let stored = map.entries(&mem).expect("entries");
-                        prop_assert_eq!(stored, model.clone().into_iter().collect::<Vec<_>>());
-                    }
-                }
-            }
-            // Inside the commit, before it is written, the edit sees everything.
-            let seen = map.edit(&mut mem).entries().expect("entries");
-            let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
-            prop_assert_eq!(&seen, &want);
-            mem.commit();
-            prop_assert_eq!(&map.entries(&mem).expect("entries"), &want);
-            prop_assert_eq!(map.len(&mem).expect("len"), model.len());
-            for (k, v) in model.iter().step_by(37) {
-                let got = map.get(&mem, k).expect("get");
-                prop_assert_eq!(got.as_deref(), Some(v.as_slice()));
-            }
-            prop_assert_eq!(map.get(&mem, b"k99999").expect("get"), None);
-            let keys: Vec<Vec<u8>> = (0..3000u16).step_by(97).map(key).collect();
-            let refs: Vec<&[u8]> = keys.iter().rev().map(|k| k.as_slice()).collect();
-            let many = map.get_many(&mem, &refs).expect("get_many");
-            for (k, got) in refs.iter().zip(many) {
-                prop_assert_eq!(got.as_deref(), model.get(*k).map(Vec::as_slice));
-            }
-            let mut page = Vec::new();
-            map.page(&mem, 10, 50, |k, v| { page.push((k.to_vec(), v.to_vec())); Ok(()) }).expect("page");
-            prop_assert_eq!(&page, &want.iter().skip(10).take(50).cloned().collect::<Vec<_>>());
-            let from = key(1500);
-            let tail: Vec<_> = want.iter().filter(|(k, _)| *k >= from).take(20).cloned().collect();
-            prop_assert_eq!(map.range_from(&mem, &from, 20).expect("range"), tail);
-            let chunks = mem.scan_prefix(b"m:").expect("scan");
-            for (k, v) in &chunks {
-                prop_assert!(v.len() <= CHUNK_BYTES, "chunk {:?} is {} bytes", k, v.len());
-            }
-            if !model.is_empty() {
-                prop_assert_eq!(chunks.first().map(|(k, _)| k.as_ref()), Some(&b"m:"[..]));
-            } else {
-                prop_assert!(chunks.is_empty(), "an empty map keeps {} rows", chunks.len());
-            }
-            // The rows are the canonical chunking of the entries, whatever history made them:
-            // the same entries written at once give the same rows.
-            let mut fresh = Memory::default();
-            {
-                let mut edit = map.edit(&mut fresh);
-                for (k, v) in &model {
-                    edit.insert(k.clone(), v.clone()).expect("insert");
-                }
-            }
-            fresh.commit();
-            prop_assert!(fresh.scan_prefix(b"m:").expect("scan") == chunks, "the rows depend on their history");
+            check_map(ChunkedMap::new(b"m:".to_vec()), ops)?;
         }
+
+        #[test]
+        fn a_chunked_index_of_small_regions_behaves_as_an_ordered_map(ops in ops()) {
+            check_map(ChunkedMap::with_region(b"m:".to_vec(), 256), ops)?;
+        }
+    }
+
+    fn check_map(map: ChunkedMap, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut mem = Memory::default();
+        // Other rows around the map's prefix must never be mistaken for its chunks.
+        mem.put(b"m", b"x".to_vec());
+        mem.put(b"m;", b"x".to_vec());
+        for op in ops {
+            match op {
+                Op::Insert(k, v) => {
+                    // A value of 0..600 bytes, so chunks split at different counts.
+                    let value = vec![v; (v as usize) * 2 + (k as usize % 100)];
+                    let old = map.edit(&mut mem).insert(key(k), value.clone()).expect("insert");
+                    prop_assert_eq!(old, model.insert(key(k), value));
+                }
+                Op::Remove(k) => {
+                    let old = map.edit(&mut mem).remove(&key(k)).expect("remove");
+                    prop_assert_eq!(old, model.remove(&key(k)));
+                }
+                Op::Commit => {
+                    mem.commit();
+                    let stored = map.entries(&mem).expect("entries");
+                    prop_assert_eq!(stored, model.clone().into_iter().collect::<Vec<_>>());
+                }
+            }
+        }
+        // Inside the commit, before it is written, the edit sees everything.
+        let seen = map.edit(&mut mem).entries().expect("entries");
+        let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+        prop_assert_eq!(&seen, &want);
+        mem.commit();
+        prop_assert_eq!(&map.entries(&mem).expect("entries"), &want);
+        prop_assert_eq!(map.len(&mem).expect("len"), model.len());
+        for (k, v) in model.iter().step_by(37) {
+            let got = map.get(&mem, k).expect("get");
+            prop_assert_eq!(got.as_deref(), Some(v.as_slice()));
+        }
+        prop_assert_eq!(map.get(&mem, b"k99999").expect("get"), None);
+        let keys: Vec<Vec<u8>> = (0..3000u16).step_by(97).map(key).collect();
+        let refs: Vec<&[u8]> = keys.iter().rev().map(|k| k.as_slice()).collect();
+        let many = map.get_many(&mem, &refs).expect("get_many");
+        for (k, got) in refs.iter().zip(many) {
+            prop_assert_eq!(got.as_deref(), model.get(*k).map(Vec::as_slice));
+        }
+        let mut page = Vec::new();
+        map.page(&mem, 10, 50, |k, v| {
+            page.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })
+        .expect("page");
+        prop_assert_eq!(&page, &want.iter().skip(10).take(50).cloned().collect::<Vec<_>>());
+        let from = key(1500);
+        let tail: Vec<_> = want.iter().filter(|(k, _)| *k >= from).take(20).cloned().collect();
+        prop_assert_eq!(map.range_from(&mem, &from, 20).expect("range"), tail);
+        let chunks = mem.scan_prefix(b"m:").expect("scan");
+        for (k, v) in &chunks {
+            prop_assert!(v.len() <= CHUNK_BYTES, "chunk {:?} is {} bytes", k, v.len());
+        }
+        if !model.is_empty() {
+            prop_assert_eq!(chunks.first().map(|(k, _)| k.as_ref()), Some(&b"m:"[..]));
+        } else {
+            prop_assert!(chunks.is_empty(), "an empty map keeps {} rows", chunks.len());
+        }
+        // The rows are the canonical chunking of the entries, whatever history made them:
+        // the same entries written at once give the same rows.
+        let mut fresh = Memory::default();
+        {
+            let mut edit = map.edit(&mut fresh);
+            for (k, v) in &model {
+                edit.insert(k.clone(), v.clone()).expect("insert");
+            }
+        }
+        fresh.commit();
+        prop_assert!(
+            fresh.scan_prefix(b"m:").expect("scan") == chunks,
+            "the rows depend on their history"
+        );
+        Ok(())
     }
 
     #[test]

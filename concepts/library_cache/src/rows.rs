@@ -64,13 +64,21 @@ pub fn load_meta(view: &dyn ProjectionRead, user: &str) -> Result<Option<UserMet
     }
 }
 
-fn user_map(user: &str, tag: u8) -> ChunkedMap {
+fn user_base(user: &str, tag: u8) -> Vec<u8> {
     let mut k = b"u".to_vec();
     k.extend_from_slice(user.as_bytes());
     k.push(0);
     k.push(tag);
-    ChunkedMap::new(k)
+    k
 }
+
+fn user_map(user: &str, tag: u8) -> ChunkedMap {
+    ChunkedMap::new(user_base(user, tag))
+}
+
+/// The region size of the maps a merge changes entry by entry (indexes): small rows, so a
+/// merge of k likes rewrites k rows of about this size.
+const INDEX_REGION: usize = 512;
 
 pub fn tracks(user: &str) -> ChunkedMap {
     user_map(user, b'T')
@@ -79,7 +87,7 @@ pub fn liked(user: &str) -> ChunkedMap {
     user_map(user, b'L')
 }
 pub fn like_index(user: &str) -> ChunkedMap {
-    user_map(user, b'l')
+    ChunkedMap::with_region(user_base(user, b'l'), INDEX_REGION)
 }
 pub fn plays(user: &str) -> ChunkedMap {
     user_map(user, b'P')
@@ -111,7 +119,7 @@ pub fn shared_playlists() -> ChunkedMap {
 
 /// Who holds each shared playlist: playlistId → user ids (postcard).
 pub fn playlist_holders() -> ChunkedMap {
-    ChunkedMap::new(b"h\0".to_vec())
+    ChunkedMap::with_region(b"h\0".to_vec(), INDEX_REGION)
 }
 
 /// A time as 8 bytes that sort newest first.
