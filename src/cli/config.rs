@@ -31,6 +31,10 @@ pub struct FileConfig {
     pub plex_page_size: Option<u64>,
     pub lastfm_api_base: Option<String>,
     pub refresh_every: Option<String>,
+    pub insecure_no_token: Option<bool>,
+    pub allowed_hosts: Option<String>,
+    pub allow_origin: Option<String>,
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -442,8 +442,17 @@ impl Engine {
                     )
                 }
             };
-            match self.store.commit(commit) {
+            let started = std::time::Instant::now();
+            let committed = self.store.commit(commit);
+            crate::observe::commit(started.elapsed());
+            match committed {
                 Ok(receipt) => {
+                    crate::observe::action(
+                        concept.name(),
+                        action,
+                        refusal.is_some(),
+                        cause.map(|c| c.sync.as_str()),
+                    );
                     if refusal.is_none() {
                         concept.committed(action, &output);
                     }

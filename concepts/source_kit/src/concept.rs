@@ -3,6 +3,7 @@
 
 use crate::apply::{self, Event};
 use crate::model::*;
+use crate::secrets::Secrets;
 use crate::{decide, queries, worker, Source};
 use concept_core::input::{decode, encode};
 use concept_core::{
@@ -17,14 +18,25 @@ pub struct SourceConcept<S: Source> {
     source: Arc<S>,
     /// Wakes the background work when a read is asked for.
     wake: Arc<tokio::sync::Notify>,
+    /// Seals the credentials' secrets before they enter an event; opens them for a read.
+    secrets: Secrets,
 }
 
 impl<S: Source> SourceConcept<S> {
+    /// The concept with an ephemeral secrets key (see [`Secrets::default`]); a service gives it
+    /// its key with [`SourceConcept::with_secrets`].
     pub fn new(source: S) -> Self {
         SourceConcept {
             source: Arc::new(source),
             wake: Arc::new(tokio::sync::Notify::new()),
+            secrets: Secrets::default(),
         }
+    }
+
+    /// The concept sealing and opening credentials with `secrets`.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     pub fn source(&self) -> &S {
@@ -68,6 +80,7 @@ impl<S: Source> Concept for SourceConcept<S> {
             ActionSpec::of::<ProgressInput, UserOutput>("progressed", System),
             ActionSpec::of::<FetchedInput<S::Cursor>, FetchedOutput>("fetched", System),
             ActionSpec::of::<FailedInput, FailedOutput>("failed", System),
+            ActionSpec::of::<UserInput, RekeyOutput>("rekey", System),
         ];
         if let Some(update) = S::UPDATE_ACTION {
             actions.push(update_spec::<S>(update));
@@ -97,14 +110,15 @@ impl<S: Source> Concept for SourceConcept<S> {
         let name = format!("{}.{action}", S::NAME);
         let source = &*self.source;
         let (user, events, output) = match action {
-            "connect" => decide::connect(source, decode(&name, input)?)?,
+            "connect" => decide::connect(source, &self.secrets, decode(&name, input)?)?,
             "disconnect" => decide::disconnect::<S>(view, decode(&name, input)?)?,
             "fetch" => decide::fetch(ctx, view, source, decode(&name, input)?)?,
             "confirm" => decide::confirm::<S>(view, decode(&name, input)?)?,
             "progressed" => decide::progressed::<S>(view, decode(&name, input)?)?,
             "fetched" => decide::fetched::<S>(view, decode(&name, input)?)?,
             "failed" => decide::failed::<S>(view, decode(&name, input)?)?,
-            other if S::UPDATE_ACTION == Some(other) => decide::updated(view, source, &name, input)?,
+            "rekey" => decide::rekey::<S>(view, &self.secrets, decode(&name, input)?)?,
+            other if S::UPDATE_ACTION == Some(other) => decide::updated(view, source, &self.secrets, &name, input)?,
             other => return Err(unknown::<S>("action", other)),
         };
         let appends = if events.is_empty() {
@@ -149,6 +163,7 @@ impl<S: Source> Concept for SourceConcept<S> {
         Some(Box::pin(worker::run(
             Arc::clone(&self.source),
             Arc::clone(&self.wake),
+            self.secrets.clone(),
             host,
         )))
     }
