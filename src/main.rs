@@ -44,7 +44,8 @@ struct DataArg {
 #[derive(clap::Args, Clone)]
 struct SecretsArgs {
     /// File holding the key the sources' credentials are sealed with (64 hex digits). Without
-    /// it: LIBRARYCACHE_SECRETS_KEY (the digits), else DATA/secrets.key, generated on first start.
+    /// it: LIBRARYCACHE_SECRETS_KEY (the digits), else secrets.key in the embedded store's
+    /// directory (--data, or --store DIR; --data for PostgreSQL), generated on first start.
     #[arg(long, env = "LIBRARYCACHE_SECRETS_KEY_FILE")]
     secrets_key_file: Option<PathBuf>,
 }
@@ -518,6 +519,15 @@ fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: 
     }
 }
 
+/// Where the secrets key is kept when none is given: the embedded store's own directory, or
+/// `--data` for a PostgreSQL store.
+fn key_dir(spec: &StoreSpec, data: &std::path::Path) -> PathBuf {
+    match spec {
+        StoreSpec::Sled(dir) => dir.clone(),
+        _ => data.to_path_buf(),
+    }
+}
+
 /// The store `--store` names, or else the sled store in `--data`.
 fn spec(data: &std::path::Path, store: Option<&str>) -> StoreSpec {
     match store {
@@ -620,7 +630,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
                 lastfm: lastfm.settings()?,
-                secrets: secrets.secrets(&data)?,
+                secrets: secrets.secrets(&key_dir(&spec, &data))?,
             });
             tracing::info!(store = %spec, "opening the store");
             let store_dir = match &spec {
@@ -672,7 +682,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         } => {
             let registry = Registry::configured(Sources {
                 spotify: spotify.settings()?,
-                secrets: secrets.secrets(&data.data)?,
+                secrets: secrets.secrets(&key_dir(&spec(&data.data, data.store.as_deref()), &data.data))?,
                 ..Sources::default()
             });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
@@ -746,7 +756,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             secrets,
             new_key_file,
         } => {
-            let (current, source) = secrets.load(&data.data)?;
+            let (current, source) = secrets.load(&key_dir(&spec(&data.data, data.store.as_deref()), &data.data))?;
             let store = open(&data)?;
             eprintln!("rotating the secrets key {} (from {source})", current.id());
             let report =

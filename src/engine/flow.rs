@@ -44,7 +44,7 @@ impl Engine {
         concept: &dyn DynConcept,
         action: &str,
         input: Value,
-        idempotency: Option<&str>,
+        idempotency: Option<(&str, &str)>,
     ) -> Answer {
         let _running = self.enter_flow(flow);
         crate::observe::flow();
