@@ -154,6 +154,8 @@ impl LastfmArgs {
     }
 }
 
+// Parsed once per run: the size of the `serve` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on the embedded store (or on PostgreSQL with --store postgres://…).

@@ -96,6 +96,9 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// Request headers, as sent.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 fn liked(server: &Server, user: &str) -> Value {
     server
         .post("/api/LibraryCache/_getLiked", &json!({ "userId": user }))
@@ -144,7 +147,7 @@ fn the_measured_attack_and_each_of_its_parts_are_refused_and_run_nothing() {
 
     // Each part alone, on an action that would change state.
     let clear = json!({"userId": "u"}).to_string();
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<(Headers, u16, &str)> = vec![
         (
             vec![("Host", &evil_host), ("Content-Type", "application/json")],
             421,
