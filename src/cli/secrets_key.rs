@@ -70,8 +70,15 @@ pub fn load(file: Option<&Path>, env_key: Option<&str>, data: &Path) -> Result<(
         return Ok((read(&path)?, KeySource::File(path)));
     }
     let key = SecretKey::generate();
-    write_new(&path, &key)?;
-    Ok((key, KeySource::Generated(path)))
+    match write_new(&path, &key) {
+        Ok(()) => Ok((key, KeySource::Generated(path))),
+        // Another process starting beside this one (instances sharing a PostgreSQL store and
+        // a data directory) wrote it first: use that one.
+        Err(KeyFileError::Write { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((read(&path)?, KeySource::File(path)))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a key file (64 hexadecimal digits). Warns when others than its owner may read it.
@@ -94,8 +101,10 @@ pub fn read(path: &Path) -> Result<SecretKey, KeyFileError> {
     SecretKey::parse(&text).map_err(|error| KeyFileError::Malformed { path: shown, error })
 }
 
-/// Writes `key` to a new file `path` (never over an existing one), readable by its owner only
-/// (mode 0600), synced to disk with its directory.
+/// Writes `key` to a new file `path` (never over an existing one: `AlreadyExists` then),
+/// readable by its owner only (mode 0600), synced to disk with its directory. The key is
+/// written whole to a file of its own first and then linked in, so a process reading `path`
+/// meanwhile finds either no file or the whole key.
 pub fn write_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     let shown = path.display().to_string();
     let fail = |source| KeyFileError::Write {
@@ -105,6 +114,20 @@ pub fn write_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
+    if path.exists() {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a key file is already there",
+        )));
+    }
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let temporary = PathBuf::from(name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -112,9 +135,14 @@ pub fn write_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(fail)?;
-    file.write_all(format!("{}\n", key.to_hex()).as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
+    let written = (|| {
+        let mut file = options.open(&temporary)?;
+        file.write_all(format!("{}\n", key.to_hex()).as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&temporary, path)
+    })();
+    let _ = std::fs::remove_file(&temporary);
+    written.map_err(fail)?;
     sync_dir(path).map_err(fail)?;
     Ok(())
 }
@@ -168,6 +196,28 @@ mod tests {
         assert_eq!((env.id(), source), (other.id(), KeySource::Env));
         let (file, _) = load(Some(&data.join(KEY_FILE)), Some(&other.to_hex()), &data).expect("file");
         assert_eq!(file.id(), key.id());
+    }
+
+    #[test]
+    fn processes_starting_together_end_with_one_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("shared");
+        let ids: Vec<String> = (0..8)
+            .map(|_| {
+                let data = data.clone();
+                std::thread::spawn(move || load(None, None, &data).expect("a key").0.id().to_string())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        let left: Vec<_> = std::fs::read_dir(&data)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from(KEY_FILE)], "no temporary file left");
     }
 
     #[test]
