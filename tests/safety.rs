@@ -197,6 +197,7 @@ fn the_measured_attack_and_each_of_its_parts_are_refused_and_run_nothing() {
             "{headers:?}: {r:?}"
         );
         assert!(r.json()["error"].is_string(), "the service's error body: {r:?}");
+        assert!(r.headers.contains_key("x-flow-id"), "a flow id to quote: {r:?}");
     }
     assert_eq!(liked(&server, "u"), json!({"trackIds": ["t:1"]}), "clear never ran");
 
@@ -525,6 +526,7 @@ fn healthz_is_503_while_postgresql_is_unreachable() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(unavailable["code"], "STORE_UNAVAILABLE", "{unavailable}");
+    eprintln!("healthz with the database cut off: 503 {unavailable}");
     assert_eq!(get("/livez").0, 200);
     proxy.set_open(true);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -135,6 +135,8 @@ pub fn router(state: AppState) -> axum::Router {
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(axum::middleware::from_fn_with_state(state, metrics::record))
+        // The guard's refusals carry a flow id too, like every other answer.
+        .layer(axum::middleware::map_response(routes::ensure_flow_header))
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish, and

@@ -50,7 +50,7 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 
 /// Every answer carries a flow id; one that ran no flow (a malformed body, an unknown route)
 /// gets a fresh id, so a caller can always quote one.
-async fn ensure_flow_header(mut response: Response) -> Response {
+pub(super) async fn ensure_flow_header(mut response: Response) -> Response {
     if !response.headers().contains_key(FLOW_HEADER) {
         if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
             response.headers_mut().insert(FLOW_HEADER, value);
