@@ -42,9 +42,9 @@ impl std::fmt::Debug for SecretKey {
 
 impl Drop for SecretKey {
     fn drop(&mut self) {
-        // Best effort: do not leave the key in freed memory.
+        // Best effort: overwrite the key before its memory is freed (`black_box` keeps the
+        // optimiser from dropping writes nothing reads). Copies the cipher made are not reached.
         for b in self.bytes.iter_mut() {
-            // SAFETY-free volatile-ish wipe: a write the optimiser keeps because of black_box.
             *b = std::hint::black_box(0);
         }
     }
