@@ -48,12 +48,30 @@ pub enum Problem {
 }
 
 impl HttpError {
+    /// The error, with any URL password and secret query value (`api_key=…`) in its path and
+    /// texts hidden: these messages are logged, stored in `failed` events and answered.
     pub fn new(service: &'static str, path: &str, problem: Problem) -> Self {
+        use concept_core::redact::redact_text;
+        let problem = match problem {
+            Problem::Status { status, body } => Problem::Status {
+                status,
+                body: redact_text(&body),
+            },
+            Problem::Network(text) => Problem::Network(redact_text(&text)),
+            Problem::Unexpected(text) => Problem::Unexpected(redact_text(&text)),
+            limited @ Problem::RateLimited { .. } => limited,
+        };
         HttpError {
             service,
-            path: path.to_string(),
+            path: redact_text(path),
             problem,
         }
+    }
+
+    /// A transport error (no answer, or an answer that could not be read) of the HTTP client:
+    /// its text without the URL it called (which may carry a secret query parameter).
+    pub fn network(service: &'static str, path: &str, error: reqwest::Error) -> Self {
+        HttpError::new(service, path, Problem::Network(error.without_url().to_string()))
     }
 
     /// The answer does not have the shape the service documents.
@@ -153,7 +171,7 @@ impl Http {
                             return response
                                 .json::<Value>()
                                 .await
-                                .map_err(|e| HttpError::unexpected(self.service, path, e))
+                                .map_err(|e| HttpError::unexpected(self.service, path, e.without_url()))
                         }
                         429 => {
                             let retry_after = retry_after(response.headers());
@@ -169,14 +187,19 @@ impl Http {
                         }
                     }
                 }
-                Err(e) => Problem::Network(e.to_string()),
+                Err(e) => Problem::Network(e.without_url().to_string()),
             };
             let error = self.error(path, problem);
             if attempt >= self.retry.retries {
                 return Err(error);
             }
             let wait = self.retry.base * 2u32.saturating_pow(attempt);
-            tracing::info!(service = self.service, path, attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying a call");
+            // The status only: an answer's body may quote what was sent.
+            let problem = match &error.problem {
+                Problem::Status { status, .. } => format!("answered {status}"),
+                _ => "no answer".to_string(),
+            };
+            tracing::info!(service = self.service, path = %error.path, attempt, wait_ms = wait.as_millis() as u64, problem, "retrying a call");
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

@@ -10,6 +10,7 @@
 use crate::model::{FailedInput, FetchedInput, ProgressInput};
 use crate::read::{Failure, Note, Outcome, ReadJob, Reporter};
 use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, RUNNING};
+use crate::secrets::Secrets;
 use crate::Source;
 use concept_core::background::{raise, read};
 use concept_core::time::format_rfc3339;
@@ -30,7 +31,7 @@ struct Job<S: Source> {
     read: ReadJob<S::Credentials, S::Cursor>,
 }
 
-pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host: Arc<dyn Host>) {
+pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, secrets: Secrets, host: Arc<dyn Host>) {
     let active: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         let clock = host.clock();
@@ -43,8 +44,9 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
                         continue;
                     }
                     let (source, host, active) = (Arc::clone(&source), Arc::clone(&host), Arc::clone(&active));
+                    let secrets = secrets.clone();
                     tokio::spawn(async move {
-                        run_job(&*source, &host, job).await;
+                        run_job(&*source, &secrets, &host, job).await;
                         active.lock().unwrap_or_else(|p| p.into_inner()).remove(&user);
                     });
                 }
@@ -86,10 +88,29 @@ fn running_jobs<S: Source>(
     Ok(jobs)
 }
 
-async fn run_job<S: Source>(source: &S, host: &Arc<dyn Host>, job: Job<S>) {
-    let Job { fetch, read } = job;
+async fn run_job<S: Source>(source: &S, secrets: &Secrets, host: &Arc<dyn Host>, job: Job<S>) {
+    let Job { fetch, mut read } = job;
     let user = read.user.clone();
     let flow = Uuid::parse_str(&fetch.flow).ok();
+    // The secrets open just before the read; a key that does not open them fails the read with
+    // a code saying so (the rest of the service is not concerned).
+    match secrets.open_fields(S::NAME, &user, S::SECRETS, &read.connection.credentials) {
+        Ok(opened) => read.connection.credentials = opened,
+        Err(e) => {
+            tracing::warn!(source = S::NAME, user, fetch_id = %fetch.fetch_id, code = e.code(), error = %e, "cannot open the stored credentials");
+            let failure = Failure::new(
+                e.code(),
+                format!("the stored {} credentials cannot be read: {e}", S::SERVICE),
+            );
+            let input = failed_input(host, &user, &fetch.fetch_id, failure);
+            if let Err(e) = raise(host, "failed", input, flow).await {
+                tracing::warn!(source = S::NAME, user, error = %e, "the end of a read was refused");
+            }
+            return;
+        }
+    }
+    // Every secret value of the connection, to hide wherever a message might quote it.
+    let hidden = Secrets::plain_values(S::SECRETS, &read.connection.credentials);
     if fetch.phase != "starting" {
         tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, phase = %fetch.phase, "resuming a read a restart interrupted: starting it over");
     }
@@ -107,7 +128,11 @@ async fn run_job<S: Source>(source: &S, host: &Arc<dyn Host>, job: Job<S>) {
     raising.await.ok();
     let (action, input) = match outcome {
         Ok(outcome) => ("fetched", fetched_input(&user, &fetch.fetch_id, outcome)),
-        Err(e) => ("failed", failed_input(host, &user, &fetch.fetch_id, e)),
+        Err(mut e) => {
+            e.error = concept_core::redact::redact_values(&e.error, hidden.iter().map(String::as_str));
+            tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, code = %e.code, error = %e.error, "a read failed");
+            ("failed", failed_input(host, &user, &fetch.fetch_id, e))
+        }
     };
     match raise(host, action, input, flow).await {
         Ok(_) => tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, action, "a read ended"),

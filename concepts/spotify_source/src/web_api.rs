@@ -104,7 +104,7 @@ impl WebApi {
             .form(&form)
             .send()
             .await
-            .map_err(|e| fail(Problem::Network(e.to_string())))?;
+            .map_err(|e| fail(Problem::Network(e.without_url().to_string())))?;
         let status = response.status().as_u16();
         if status == 429 {
             return Err(fail(Problem::RateLimited {
