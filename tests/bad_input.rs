@@ -464,8 +464,8 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
         if message.is_empty() || message.len() > 1_000 {
             problems.push(format!("a message of {} bytes", message.len()));
         }
-        if !server.healthy() {
-            problems.push("the service is down".into());
+        if let Err(e) = server.health() {
+            problems.push(format!("the service is down ({e})"));
         }
         if !problems.is_empty() {
             let shown: String = message.chars().take(300).collect();

@@ -77,11 +77,26 @@ impl Server {
 
     /// `GET /healthz` answers 200.
     pub fn healthy(&self) -> bool {
-        self.client
-            .get(format!("{}/healthz", self.base))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
+        self.health().is_ok()
+    }
+
+    /// `GET /healthz` on a fresh connection (a connection a refused request left behind is
+    /// never reused); the status or the client's error when it is not a 200.
+    pub fn health(&self) -> Result<(), String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| e.to_string())?;
+        match client.get(format!("{}/healthz", self.base)).send() {
+            Ok(r) if r.status() == 200 => Ok(()),
+            Ok(r) => Err(format!(
+                "/healthz answered {}: {}",
+                r.status(),
+                r.text().unwrap_or_default()
+            )),
+            Err(e) => Err(format!("/healthz: {e}")),
+        }
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Reply {
