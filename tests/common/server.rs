@@ -37,7 +37,12 @@ impl Server {
     ///
     /// `store` is a sled directory or a PostgreSQL URL (see `TestStore::arg`).
     pub fn start(store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
-        let server = Self::spawn(store, extra);
+        Self::spawn(store, extra).ready()
+    }
+
+    /// Waits until the spawned server answers `/healthz`.
+    pub fn ready(self) -> Server {
+        let server = self;
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if server.healthy() {
@@ -50,12 +55,27 @@ impl Server {
 
     /// Starts the server without waiting for it to answer.
     pub fn spawn(store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
+        Self::spawn_under(&[], store, extra)
+    }
+
+    /// Starts the server as the last argument of `wrapper` (e.g. `strace -f -o FILE`); with an
+    /// empty `wrapper`, directly.
+    pub fn spawn_under(wrapper: &[&str], store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
             .expect("addr")
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        let binary = env!("CARGO_BIN_EXE_librarycache");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--store"])
             .arg(store)
             .arg("--syncs")

@@ -25,8 +25,8 @@ pub struct Durable {
 }
 
 impl Durable {
-    /// Opens the store's file `path` for syncing; its directory is synced once, so the file
-    /// itself (created by sled) survives a crash.
+    /// Opens the store's file `path` for syncing; sled's `conf` and the directory are synced
+    /// once, so the files sled created survive a crash.
     pub fn new(path: Option<PathBuf>) -> Result<Self, StoreError> {
         let blobs = path
             .as_ref()
@@ -35,6 +35,13 @@ impl Durable {
         let file = match path {
             Some(path) => {
                 if let Some(dir) = path.parent() {
+                    // sled writes its `conf` (segment size, format version) when it creates a
+                    // store and never syncs it: a store whose conf a power cut emptied does
+                    // not open.
+                    let conf = dir.join("conf");
+                    if conf.exists() {
+                        File::open(&conf).and_then(|f| f.sync_all()).map_err(io_fault)?;
+                    }
                     File::open(dir).and_then(|d| d.sync_all()).map_err(io_fault)?;
                 }
                 let file = std::fs::OpenOptions::new()
