@@ -86,6 +86,11 @@ fn every_acknowledged_write_reached_the_disk_before_its_answer() {
     stop_gracefully(server);
     let text = std::fs::read_to_string(&trace).expect("the trace");
     let report = check(&text, &store);
+    if !report.violations.is_empty() {
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("durability-syscalls.log");
+        let _ = std::fs::write(&kept, &text);
+        eprintln!("the system calls are kept in {}", kept.display());
+    }
     assert!(
         report.violations.is_empty(),
         "answers sent before their writes were on disk:\n{}",
@@ -165,9 +170,12 @@ fn parse<'a>(line: &'a str, open: &HashMap<&'a str, (&'a str, &'a str)>) -> Opti
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
     }
+    let (args, unfinished) = match args.strip_suffix(" <unfinished ...>") {
+        Some(args) => (args, true),
+        None => (args, false),
+    };
     let end = args.find(", ").or_else(|| args.find(')')).unwrap_or(args.len());
     let target = &args[..end];
-    let unfinished = args.ends_with("<unfinished ...>");
     Some(Call {
         thread,
         name,
