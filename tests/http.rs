@@ -1,5 +1,5 @@
 //! The real `librarycache serve` binary on a loopback port: the Alice scenario over HTTP, the
-//! status codes and error bodies of DESIGN §6, and durability across SIGKILL.
+//! status codes and error bodies the README's curl session lists, and durability across SIGKILL.
 
 use serde_json::{json, Value};
 use std::net::TcpListener;

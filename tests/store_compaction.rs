@@ -401,9 +401,10 @@ fn ages_parse_in_days_hours_minutes_and_seconds() {
     assert_eq!(Retention::parse_age("90m"), Ok(Duration::minutes(90)));
     assert_eq!(Retention::parse_age("45s"), Ok(Duration::seconds(45)));
     assert_eq!(Retention::parse_age(" 7d "), Ok(Duration::days(7)));
+    // The one duration grammar: bare seconds too, as `every:` and `maxAge` accept them.
+    assert_eq!(Retention::parse_age("90"), Ok(Duration::seconds(90)));
     for bad in [
         "",
-        "30",
         "d",
         "30w",
         "30D",

@@ -1,4 +1,5 @@
-//! System actions and the concepts' background work (DESIGN §3.7): the engine is the [`Host`]
+//! System actions and the concepts' background work (ARCHITECTURE.md, "Background work and
+//! system actions"): the engine is the [`Host`]
 //! through which a concept's background work raises its system actions and reads its own
 //! projections. A raised action runs like any other — recorded, synced, flushed — in the flow
 //! that started the work or in a new one.

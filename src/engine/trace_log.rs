@@ -1,4 +1,4 @@
-//! The trace log: one line per completed action, in the notation of trace files (DESIGN §8),
+//! The trace log: one line per completed action, in the notation of trace files (README, "Traces"),
 //! indented by cascade depth and followed by the firing sync as a comment, so a log pastes into
 //! a spec. Emitted at INFO on the `librarycache::trace` target (`serve --trace` turns it on).
 //! Fields whose names mention a token, password, secret or API key are redacted.

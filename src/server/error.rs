@@ -1,5 +1,6 @@
 //! Errors as HTTP answers: `{"error": "<one sentence>", "code": "<MACHINE_CODE>"}` with the
-//! status of DESIGN §6.
+//! status of the error's class (400 malformed, 422 invalid input, 404 unknown, 409 a refused
+//! precondition, 413 too large, 500 the store), as the README's curl session lists them.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,5 @@
-//! The HTTP server: a thin JSON layer over the engine (DESIGN §6).
+//! The HTTP server: a thin JSON layer over the engine (the contract: README, "A session with
+//! curl").
 //!
 //! `POST /api/{Concept}/{action}` runs an action or query (when exposed); any other
 //! `POST /api/{path}` is a request answered by syncs; `GET /api/flows/{flow}`, `/api/schema`,

@@ -234,40 +234,26 @@ impl Retention {
         self.max_age.is_none() && self.max_actions.is_none()
     }
 
-    /// Parses an age such as `30d`, `12h`, `90m` or `45s`: a whole number of days, hours,
-    /// minutes or seconds (surrounding whitespace is ignored).
+    /// Parses an age with the one duration grammar of the service
+    /// (`concept_core::time::parse_duration`: `30d`, `12h`, `90m`, `45s`, `500ms`, or bare
+    /// seconds), as `every:` in a sync or `maxAge` in a query does.
     pub fn parse_age(text: &str) -> Result<chrono::Duration, RetentionError> {
-        let bad = |reason: &'static str| RetentionError::BadAge {
+        concept_core::time::parse_duration(text).map_err(|source| RetentionError::BadAge {
             text: text.to_string(),
-            reason,
-        };
-        let trimmed = text.trim();
-        let unit = trimmed.chars().last().ok_or_else(|| bad("it is empty"))?;
-        let digits = &trimmed[..trimmed.len() - unit.len_utf8()];
-        if !unit.is_ascii_alphabetic() {
-            return Err(bad("it has no unit (d, h, m or s)"));
-        }
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("it does not start with a whole number"));
-        }
-        let n: i64 = digits.parse().map_err(|_| bad("the number is too large"))?;
-        let age = match unit {
-            'd' => chrono::Duration::try_days(n),
-            'h' => chrono::Duration::try_hours(n),
-            'm' => chrono::Duration::try_minutes(n),
-            's' => chrono::Duration::try_seconds(n),
-            _ => return Err(bad("the unit is not d, h, m or s")),
-        };
-        age.ok_or_else(|| bad("the number is too large"))
+            source,
+        })
     }
 }
 
 /// Why a retention setting was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RetentionError {
-    /// An age that is not a whole number followed by `d`, `h`, `m` or `s`.
-    #[error("{text:?} is not an age like 30d, 12h, 90m or 45s: {reason}")]
-    BadAge { text: String, reason: &'static str },
+    /// Not a duration of the service's one grammar.
+    #[error("{text:?} is not an age like 30d, 12h, 90m, 45s or 90 (seconds): {source}")]
+    BadAge {
+        text: String,
+        source: concept_core::time::DurationError,
+    },
 }
 
 /// What one [`Store::compact`] removed.
