@@ -1,8 +1,9 @@
 //! Support for the `librarycache` command line: the configuration file, library files for
 //! `import` / `export`, Spotify's account-data export for `import --format spotify-export`, the
-//! one-shot `fetch`, `stats`, and `migrate` between stores. The commands themselves are in
-//! `src/main.rs`.
+//! one-shot `fetch`, `stats`, and `migrate` between stores; `command` holds the arguments and
+//! runs each command.
 
+pub mod command;
 pub mod config;
 pub mod fetch;
 pub mod json_file;

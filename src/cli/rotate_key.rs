@@ -11,7 +11,8 @@
 //! old key is no longer needed to read any source.
 
 use super::secrets_key::{self, KeyFileError, KeySource};
-use crate::engine::{Engine, Registry, Sources};
+use crate::app::Sources;
+use crate::engine::{Engine, Registry};
 use crate::store::Store;
 use serde_json::json;
 use source_kit::{SecretKey, Secrets};

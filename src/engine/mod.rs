@@ -18,7 +18,7 @@ pub mod trace_log;
 pub use background::{Role, Roles};
 pub use flow::{Firing, FlowReport};
 pub use matching::Completed;
-pub use registry::{Registry, Sources};
+pub use registry::Registry;
 pub use syncs::SyncSet;
 
 use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};

@@ -1,20 +1,10 @@
-//! The concepts a running service has, by name.
+//! The concepts a running service has, by name. The engine knows them only as
+//! `concept_core::DynConcept`s; which concepts a build has is the application's choice
+//! (`crate::app`).
 
-use concept_core::{ConceptSpec, DynConcept, Typed};
+use concept_core::{ConceptSpec, DynConcept};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// How the source concepts read their services: one field per source, each with its defaults
-/// (the services' own addresses).
-#[derive(Debug, Clone, Default)]
-pub struct Sources {
-    pub spotify: spotify_source::Settings,
-    pub plex: plex_source::Settings,
-    pub lastfm: lastfm_source::Settings,
-    /// The key the sources seal their credentials with (`main` reads it; an ephemeral one by
-    /// default, for traces and commands that never read a source).
-    pub secrets: source_kit::Secrets,
-}
 
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -24,30 +14,6 @@ pub struct Registry {
 impl Registry {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The concepts this build ships with, with default settings (Spotify's own addresses).
-    pub fn standard() -> Self {
-        Registry::configured(Sources::default())
-    }
-
-    /// The concepts this build ships with, each source reading its service as `sources` says.
-    pub fn configured(sources: Sources) -> Self {
-        let mut r = Registry::new();
-        r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
-        r.add(Arc::new(Typed::new(requesting::Requesting::new())));
-        let secrets = sources.secrets;
-        r.add(Arc::new(Typed::new(
-            spotify_source::concept(sources.spotify).with_secrets(secrets.clone()),
-        )));
-        r.add(Arc::new(Typed::new(
-            plex_source::concept(sources.plex).with_secrets(secrets.clone()),
-        )));
-        r.add(Arc::new(Typed::new(
-            lastfm_source::concept(sources.lastfm).with_secrets(secrets),
-        )));
-        r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
-        r
     }
 
     pub fn add(&mut self, concept: Arc<dyn DynConcept>) {

@@ -1,0 +1,106 @@
+//! This build's concepts, and the service as an application others can extend.
+//!
+//! [`App::standard`] is what the `librarycache` binary runs: LibraryCache, Requesting,
+//! Scheduling and the sources. An application adds its own concepts and runs the same command
+//! line (`serve`, `check`, `trace`, `rebuild`, … with the same flags):
+//!
+//! ```text
+//! fn main() -> std::process::ExitCode {
+//!     librarycache::App::standard().concept(Notifying::new()).main()
+//! }
+//! ```
+//!
+//! Its sync files (`--syncs DIR`) may then name its concepts beside the standard ones; they are
+//! checked against every concept's schemas at start. `examples/notifying` is a whole example.
+
+use crate::engine::Registry;
+use concept_core::{Concept, DynConcept, Typed};
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// How the source concepts read their services: one field per source, each with its defaults
+/// (the services' own addresses).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub spotify: spotify_source::Settings,
+    pub plex: plex_source::Settings,
+    pub lastfm: lastfm_source::Settings,
+    /// The key the sources seal their credentials with (the command line reads it; an
+    /// ephemeral one by default, for traces and commands that never read a source).
+    pub secrets: source_kit::Secrets,
+}
+
+impl Registry {
+    /// The concepts this build ships with, with default settings (the services' own addresses).
+    pub fn standard() -> Self {
+        Registry::configured(Sources::default())
+    }
+
+    /// The concepts this build ships with, each source reading its service as `sources` says.
+    pub fn configured(sources: Sources) -> Self {
+        let mut r = Registry::new();
+        r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
+        r.add(Arc::new(Typed::new(requesting::Requesting::new())));
+        let secrets = sources.secrets;
+        r.add(Arc::new(Typed::new(
+            spotify_source::concept(sources.spotify).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            plex_source::concept(sources.plex).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            lastfm_source::concept(sources.lastfm).with_secrets(secrets),
+        )));
+        r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
+        r
+    }
+}
+
+/// An application: the standard concepts plus its own, run with the `librarycache` command line.
+#[derive(Clone, Default)]
+pub struct App {
+    own: Vec<Arc<dyn DynConcept>>,
+}
+
+/// A concept of the application's, as the engine holds it.
+pub type Custom = Arc<dyn DynConcept>;
+
+impl App {
+    /// The concepts the `librarycache` binary ships with.
+    pub fn standard() -> App {
+        App::default()
+    }
+
+    /// Adds a concept (a [`Concept`] implementation). A concept with the name of a standard one
+    /// replaces it.
+    pub fn concept<C: Concept>(self, concept: C) -> App {
+        self.dyn_concept(Arc::new(Typed::new(concept)))
+    }
+
+    /// Adds a concept already in its erased form.
+    pub fn dyn_concept(mut self, concept: Arc<dyn DynConcept>) -> App {
+        self.own.push(concept);
+        self
+    }
+
+    /// Every concept of the application, the sources reading as `sources` says.
+    pub fn registry(&self, sources: Sources) -> Registry {
+        let mut registry = Registry::configured(sources);
+        for concept in &self.own {
+            registry.add(Arc::clone(concept));
+        }
+        registry
+    }
+
+    /// Runs the command line of this process (`serve`, `check`, `trace`, …) and returns its
+    /// exit code.
+    pub fn main(self) -> ExitCode {
+        self.run(std::env::args_os().collect())
+    }
+
+    /// Runs the command line `args`, the program's name first.
+    pub fn run(self, args: Vec<OsString>) -> ExitCode {
+        crate::cli::command::main(&self, args)
+    }
+}
