@@ -263,6 +263,7 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent(store: Te
 
     let mut clients: Vec<Client> = (0..CLIENTS).map(|c| Client::new(c, seed)).collect();
     let mut killed_at_start = 0;
+    let mut checked = Checked::default();
     for round in 0..rounds {
         // Now and then the kill lands while the server is still opening (recovering) the store.
         if rng.chance(15) {
@@ -270,7 +271,7 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent(store: Te
             std::thread::sleep(Duration::from_millis(rng.below(150)));
             server.kill();
             killed_at_start += 1;
-            check_after_kill(&store, &clients, round);
+            check_after_kill(&store, &clients, round, &mut checked);
             continue;
         }
         let mut server = Server::start(store.arg(), &[]);
@@ -287,16 +288,18 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent(store: Te
         clients = handles.into_iter().map(|h| h.join().expect("client thread")).collect();
         let failures: Vec<&String> = clients.iter().flat_map(|c| &c.failures).collect();
         assert!(failures.is_empty(), "round {round}: unexpected answers: {failures:#?}");
-        check_after_kill(&store, &clients, round);
+        check_after_kill(&store, &clients, round, &mut checked);
     }
     let driving = started.elapsed();
 
-    // The server is gone: open the store directly.
+    // The server is gone: open the store directly and check everything again from nothing.
     let store = store.open();
     let engine = Engine::new(store.clone(), Registry::standard());
     let acked: Vec<&Acked> = clients.iter().flat_map(|c| &c.acked).collect();
-    let log = check_log_records_and_heads(store.as_ref());
-    check_acknowledged(&engine, &log, &acked);
+    let mut all = Checked::default();
+    check_log_records_and_heads(store.as_ref(), &mut all);
+    check_acknowledged(&engine, &clients, &mut all);
+    let log = all.log;
     let before = store.projection_dump().expect("dump");
     engine.rebuild().expect("rebuild");
     let after = store.projection_dump().expect("dump");
@@ -328,17 +331,31 @@ fn acknowledged_actions_survive_sigkill_and_the_store_stays_consistent(store: Te
     );
 }
 
+/// What the checks after earlier kills have seen: the log read so far, the records checked,
+/// which record claims each event, each stream's version, the versions answered, and how many
+/// of each client's acknowledged calls were checked. Committed data is never rewritten, so a
+/// check reads and checks only what is new since the last one, and then every stream's head and
+/// every user's likes and plays; the check after the last kill starts from nothing.
+#[derive(Default)]
+struct Checked {
+    log: Vec<StoredEvent>,
+    actions: u64,
+    claimed: HashMap<u64, u64>,
+    streams: BTreeMap<(String, String), u64>,
+    versions_seen: HashSet<(String, u64)>,
+    acked: Vec<usize>,
+}
+
 /// After a kill, before the next start: the store opened directly holds every call acknowledged
 /// so far, and its log, records and heads agree.
-fn check_after_kill(store: &TestStore, clients: &[Client], round: usize) {
+fn check_after_kill(store: &TestStore, clients: &[Client], round: usize, checked: &mut Checked) {
     let opened = store.open();
     let engine = Engine::new(opened.clone(), Registry::standard());
-    let acked: Vec<&Acked> = clients.iter().flat_map(|c| &c.acked).collect();
-    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let log = check_log_records_and_heads(opened.as_ref());
-        check_acknowledged(&engine, &log, &acked);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_log_records_and_heads(opened.as_ref(), checked);
+        check_acknowledged(&engine, clients, checked);
     }));
-    if let Err(panic) = checked {
+    if let Err(panic) = result {
         let said = panic
             .downcast_ref::<String>()
             .cloned()
@@ -348,30 +365,30 @@ fn check_after_kill(store: &TestStore, clients: &[Client], round: usize) {
     }
 }
 
-/// The whole log, checked against the action records and the heads: no gap in sequence numbers
-/// or action ids, every record's events present and its own, every event claimed by a record,
-/// each head the version of its stream's last event.
-fn check_log_records_and_heads(store: &dyn Store) -> Vec<StoredEvent> {
+/// The log, checked against the action records and the heads: no gap in sequence numbers or
+/// action ids, every record's events present and its own, every event claimed by a record,
+/// each head the version of its stream's last event. Reads and checks what `checked` has not
+/// seen yet, then every head.
+fn check_log_records_and_heads(store: &dyn Store, checked: &mut Checked) {
     let last_seq = store.last_seq().expect("last seq");
-    let mut log: Vec<StoredEvent> = Vec::new();
+    let first_new = checked.log.len();
     loop {
-        let after = log.last().map_or(0, |e| e.meta.seq);
+        let after = checked.log.last().map_or(0, |e| e.meta.seq);
         let page = store.read_log(after, 10_000).expect("read log");
         if page.is_empty() {
             break;
         }
-        log.extend(page);
+        checked.log.extend(page);
     }
-    let seqs: Vec<u64> = log.iter().map(|e| e.meta.seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=last_seq).collect::<Vec<_>>(),
-        "the global sequence has a gap"
+    let log = &checked.log;
+    assert!(
+        log.iter().enumerate().all(|(i, e)| e.meta.seq == i as u64 + 1) && log.len() as u64 == last_seq,
+        "the global sequence has a gap (last seq {last_seq}, {} events read)",
+        log.len()
     );
 
     let stats = store.stats().expect("stats");
-    let mut claimed: HashMap<u64, u64> = HashMap::new();
-    for id in 1..=stats.actions {
+    for id in checked.actions + 1..=stats.actions {
         let record = store
             .action(id)
             .expect("read record")
@@ -391,7 +408,7 @@ fn check_log_records_and_heads(store: &dyn Store) -> Vec<StoredEvent> {
                     event.meta.action, id,
                     "event {seq} in action {id}'s range belongs to another action"
                 );
-                claimed.insert(seq, id);
+                checked.claimed.insert(seq, id);
             }
         } else {
             assert!(
@@ -400,18 +417,16 @@ fn check_log_records_and_heads(store: &dyn Store) -> Vec<StoredEvent> {
             );
         }
     }
-    for event in &log {
+    checked.actions = stats.actions;
+    for event in &log[first_new..] {
         assert_eq!(
-            claimed.get(&event.meta.seq),
+            checked.claimed.get(&event.meta.seq),
             Some(&event.meta.action),
             "event {} is claimed by no action record",
             event.meta.seq
         );
-    }
-
-    let mut streams: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for event in &log {
-        let version = streams
+        let version = checked
+            .streams
             .entry((event.concept.clone(), event.meta.stream.clone()))
             .or_insert(0);
         assert_eq!(
@@ -425,75 +440,81 @@ fn check_log_records_and_heads(store: &dyn Store) -> Vec<StoredEvent> {
         );
         *version += 1;
     }
-    for ((concept, stream), version) in &streams {
+    for ((concept, stream), version) in &checked.streams {
         let head = store.view(concept).stream_version(stream).expect("head");
         assert_eq!(
             head, *version,
             "the head of {concept}/{stream} is not its last event's version"
         );
     }
-    log
 }
 
-/// Every acknowledged call is in the store as it was answered, with its effect visible.
-fn check_acknowledged(engine: &Engine, log: &[StoredEvent], acked: &[&Acked]) {
+/// Every acknowledged call is in the store as it was answered (the calls acknowledged since the
+/// last check), and the effect of every call acknowledged so far is visible.
+fn check_acknowledged(engine: &Engine, clients: &[Client], checked: &mut Checked) {
     let store = engine.store();
-    let mut versions_seen: HashSet<(String, u64)> = HashSet::new();
     let mut liked: HashMap<String, HashSet<String>> = HashMap::new();
     let mut plays: HashMap<String, HashSet<(String, String)>> = HashMap::new();
-    for a in acked {
-        let flow: uuid::Uuid = a.reply.flow.parse().expect("acknowledged answers carry a flow id");
-        let records = store.flow(flow).expect("flow");
-        let what = format!("{} {} (key {}, flow {flow})", a.op.kind, a.op.user, a.op.key);
-        let action = if a.op.kind == "like" { "merge" } else { a.op.kind };
-        let record = records
-            .iter()
-            .find(|r| r.concept == "LibraryCache" && r.action == action && !r.failed)
-            .unwrap_or_else(|| panic!("acknowledged {what} is not in the store: {records:?}"));
-        let version = a.reply.body["version"].as_u64().expect("a version was answered");
-        if a.op.kind == "like" {
-            let names: Vec<String> = records.iter().map(|r| format!("{}.{}", r.concept, r.action)).collect();
+    checked.acked.resize(clients.len(), 0);
+    for (c, client) in clients.iter().enumerate() {
+        for (i, a) in client.acked.iter().enumerate() {
+            liked
+                .entry(a.op.user.clone())
+                .or_default()
+                .extend(a.op.likes.iter().cloned());
+            plays
+                .entry(a.op.user.clone())
+                .or_default()
+                .extend(a.op.plays.iter().cloned());
+            if i < checked.acked[c] {
+                continue;
+            }
+            let flow: uuid::Uuid = a.reply.flow.parse().expect("acknowledged answers carry a flow id");
+            let records = store.flow(flow).expect("flow");
+            let what = format!("{} {} (key {}, flow {flow})", a.op.kind, a.op.user, a.op.key);
+            let action = if a.op.kind == "like" { "merge" } else { a.op.kind };
+            let record = records
+                .iter()
+                .find(|r| r.concept == "LibraryCache" && r.action == action && !r.failed)
+                .unwrap_or_else(|| panic!("acknowledged {what} is not in the store: {records:?}"));
+            let version = a.reply.body["version"].as_u64().expect("a version was answered");
+            if a.op.kind == "like" {
+                let names: Vec<String> = records.iter().map(|r| format!("{}.{}", r.concept, r.action)).collect();
+                assert_eq!(
+                    names,
+                    ["Requesting.request", "LibraryCache.merge", "Requesting.respond"],
+                    "{what}"
+                );
+                assert_eq!(record.output["version"], json!(version), "{what}");
+            } else {
+                assert_eq!(
+                    record.output, a.reply.body,
+                    "{what}: recorded output differs from the answer"
+                );
+            }
+            let (first, last) = record.events.expect("an acknowledged action has events");
+            let last_event = &checked.log[(last - 1) as usize];
             assert_eq!(
-                names,
-                ["Requesting.request", "LibraryCache.merge", "Requesting.respond"],
-                "{what}"
+                (
+                    last_event.meta.stream.as_str(),
+                    last_event.meta.version,
+                    last_event.meta.action
+                ),
+                (a.op.user.as_str(), version, record.id),
+                "{what}: the event at the answered version is not this action's"
             );
-            assert_eq!(record.output["version"], json!(version), "{what}");
-        } else {
-            assert_eq!(
-                record.output, a.reply.body,
-                "{what}: recorded output differs from the answer"
+            assert!(first <= last);
+            assert!(
+                checked.versions_seen.insert((a.op.user.clone(), version)),
+                "{what}: version {version} was answered twice"
+            );
+            let head = store.view("LibraryCache").stream_version(&a.op.user).expect("head");
+            assert!(
+                version <= head,
+                "{what}: answered version {version} is beyond the head {head}"
             );
         }
-        let (first, last) = record.events.expect("an acknowledged action has events");
-        let last_event = &log[(last - 1) as usize];
-        assert_eq!(
-            (
-                last_event.meta.stream.as_str(),
-                last_event.meta.version,
-                last_event.meta.action
-            ),
-            (a.op.user.as_str(), version, record.id),
-            "{what}: the event at the answered version is not this action's"
-        );
-        assert!(first <= last);
-        assert!(
-            versions_seen.insert((a.op.user.clone(), version)),
-            "{what}: version {version} was answered twice"
-        );
-        let head = store.view("LibraryCache").stream_version(&a.op.user).expect("head");
-        assert!(
-            version <= head,
-            "{what}: answered version {version} is beyond the head {head}"
-        );
-        liked
-            .entry(a.op.user.clone())
-            .or_default()
-            .extend(a.op.likes.iter().cloned());
-        plays
-            .entry(a.op.user.clone())
-            .or_default()
-            .extend(a.op.plays.iter().cloned());
+        checked.acked[c] = client.acked.len();
     }
     for (user, likes) in &liked {
         let out = engine
