@@ -96,6 +96,10 @@ impl<S: Source> SourceConcept<S> {
         appended::<S, _>(view, decide::failed::<S>(view, input)?)
     }
 
+    fn resume(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &ResumeInput) -> Decided<S, FetchOutput> {
+        appended::<S, _>(view, decide::resume::<S>(ctx, view, input)?)
+    }
+
     fn get_fetch(
         &self,
         _: &ActionCtx,
@@ -135,7 +139,8 @@ impl<S: Source> Concept for SourceConcept<S> {
             .action("confirm", Self::confirm)
             .system("progressed", Self::progressed)
             .system("fetched", Self::fetched)
-            .system("failed", Self::failed);
+            .system("failed", Self::failed)
+            .system("resume", Self::resume);
         if let Some(update) = S::UPDATE_ACTION {
             let name = format!("{}.{update}", S::NAME);
             actions = actions
@@ -166,7 +171,8 @@ impl<S: Source> Concept for SourceConcept<S> {
     }
 
     fn committed(&self, action: &str, _output: &Value) {
-        if matches!(action, "fetch" | "connect" | "disconnect") {
+        // A read stopped with a checkpoint wakes the work too: it waits for the read's retryAt.
+        if matches!(action, "fetch" | "connect" | "disconnect" | "failed") {
             self.wake.notify_one();
         }
     }
