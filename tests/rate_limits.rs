@@ -1,0 +1,265 @@
+//! Rate limits do not throw reads away: the service runs in this process on a manual clock
+//! (tests/common/in_process.rs) and reads from local servers that speak the outside services'
+//! protocols and answer 429 when told to. A short wait is waited out inside the read — on the
+//! engine's clock, which the test moves when `_getFetch` shows the read `waiting` — and every
+//! page is asked for once plus its throttled tries. A long wait ends the read `failed` with
+//! `retryAt` and a checkpoint; once the clock passes `retryAt` the read resumes by itself and
+//! asks only for what it had not read.
+
+mod common;
+
+use common::in_process::InProcess;
+use common::manual_clock;
+use common::spotify::{track, FakePlaylist, FakeSpotify, Liked};
+use concept_core::time::{format_rfc3339, parse_rfc3339};
+use librarycache::engine::Sources;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const USER: &str = "user:alice";
+
+fn spotify_sources(spotify: &FakeSpotify) -> Sources {
+    Sources {
+        spotify: spotify_source::Settings {
+            api_base: spotify.api_base(),
+            accounts_base: spotify.accounts_base(),
+            // 5xx retries are not what this tests: keep them fast.
+            retry_base: Duration::from_millis(10),
+            ..spotify_source::Settings::default()
+        },
+        ..Sources::default()
+    }
+}
+
+/// 3,000 liked songs (60 pages) and 60 playlists of 5 songs each.
+fn big_library(spotify: &FakeSpotify) {
+    spotify.library(|l| {
+        for i in (0..3000).rev() {
+            l.liked.push(Liked {
+                track: Some(track(&format!("t{i:04}"))),
+                added_at: format_rfc3339(
+                    &(parse_rfc3339("2025-01-01T00:00:00Z").expect("time") + chrono::Duration::minutes(i)),
+                ),
+            });
+        }
+        for p in 0..60 {
+            l.playlists.push(FakePlaylist {
+                id: format!("p{p:02}"),
+                name: format!("List {p}"),
+                owner: "alice".into(),
+                items: (0..5).map(|e| Some(track(&format!("t{:04}", (p * 37 + e) % 3000)))).collect(),
+                snapshot: 1,
+                forbidden: false,
+                legacy_field: false,
+            });
+        }
+        l.played.push((track("t0001"), "2025-03-01T10:00:00Z".into()));
+    });
+}
+
+fn get_fetch(service: &InProcess) -> Value {
+    service.ok("/api/SpotifySource/_getFetch", json!({"userId": USER}))
+}
+
+/// Follows the user's read `fetch_id` until it ends, moving the service's clock to the end of
+/// every rate-limit wait the read shows (`phase: "waiting"`, `until`); returns `_getFetch` and
+/// the waits seen. A wait is checked to be on the service's clock: `until` is its time plus
+/// `wait`.
+fn follow(service: &InProcess, fetch_id: &str, wait: chrono::Duration) -> (Value, Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut waits = Vec::new();
+    loop {
+        let f = get_fetch(service);
+        if f["fetchId"] == fetch_id {
+            match f["phase"].as_str() {
+                Some("done") | Some("failed") => return (f, waits),
+                Some("waiting") => {
+                    let until = f["until"].as_str().expect("a waiting read says until when").to_string();
+                    let at = parse_rfc3339(&until).expect("until is a time");
+                    if waits.last() != Some(&until) {
+                        assert_eq!(at, service.now() + wait, "the wait is on the service's clock: {f}");
+                        waits.push(until);
+                    }
+                    // Nothing but the clock ends the wait: move it there.
+                    service.clock.set(at);
+                }
+                _ => {}
+            }
+        }
+        assert!(Instant::now() < deadline, "the read did not end: {f}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Each request the fake answered, with how often it was asked and how often it was answered
+/// with an injected fault.
+fn asked(spotify: &FakeSpotify) -> BTreeMap<String, (usize, usize)> {
+    let mut asked: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in spotify.requests() {
+        asked.entry(r).or_default().0 += 1;
+    }
+    for r in spotify.faulted() {
+        asked.entry(r).or_default().1 += 1;
+    }
+    asked
+}
+
+/// Every request asked exactly once more than it was throttled: each page once.
+fn each_page_once(asked: &BTreeMap<String, (usize, usize)>) {
+    for (request, (times, throttled)) in asked {
+        assert_eq!(
+            *times,
+            throttled + 1,
+            "{request} was asked {times} times and throttled {throttled} times"
+        );
+    }
+}
+
+fn wait_confirmed(service: &InProcess, f: &Value) {
+    let flow = f["flow"].as_str().expect("flow");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let report: Value = service
+            .client
+            .get(format!("{}/api/flows/{flow}", service.base))
+            .send()
+            .expect("flow")
+            .json()
+            .expect("json");
+        let confirmed = report["actions"].as_array().is_some_and(|a| {
+            a.iter().any(|x| {
+                x["concept"] == "SpotifySource" && x["action"] == "confirm" && x["output"]["fetchId"] == f["fetchId"]
+            })
+        });
+        if confirmed {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the read was never confirmed: {report}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spotify = FakeSpotify::start("access-0", "refresh-0");
+    big_library(&spotify);
+    spotify.throttle_every(40, 1);
+    let clock = manual_clock("2026-03-01T12:00:00Z");
+    let service = InProcess::start(dir.path(), spotify_sources(&spotify), &clock);
+
+    // The first read: 60 pages of likes, 2 of playlists, 60 playlists' items and snapshots,
+    // the recent plays — and a 429 with Retry-After: 1 on every 40th request.
+    service.ok(
+        "/api/SpotifySource/connect",
+        json!({"userId": USER, "accessToken": "access-0", "refreshToken": "refresh-0", "clientId": "c", "clientSecret": "s"}),
+    );
+    let started = service
+        .engine
+        .query("SpotifySource", "_getFetch", json!({"userId": USER}))
+        .expect("the connect started a read");
+    let fetch_id = started["fetchId"].as_str().expect("fetchId").to_string();
+    let (f, waits) = follow(&service, &fetch_id, chrono::Duration::seconds(1));
+    assert_eq!(f["phase"], "done", "{f}");
+    assert_eq!(f["counts"]["likes"], 3000);
+    assert_eq!(f["counts"]["playlists"], 60);
+    wait_confirmed(&service, &f);
+    let requests = spotify.requests().len();
+    let throttled = spotify.faulted().len();
+    assert_eq!(throttled, requests / 40, "every 40th of {requests} requests was throttled");
+    assert!(throttled >= 4, "{requests} requests");
+    assert_eq!(waits.len(), throttled, "each 429 was one wait: {waits:?}");
+    each_page_once(&asked(&spotify));
+    assert_eq!(spotify.count("/v1/me/tracks"), 60 + spotify.faulted().iter().filter(|r| r.starts_with("/v1/me/tracks")).count());
+    let status = service.ok("/api/LibraryCache/_getStatus", json!({"userId": USER}));
+    assert_eq!((status["likes"].clone(), status["playlists"].clone()), (json!(3000), json!(60)));
+
+    // A full read meets a 429 with Retry-After: 7200 at its 100th request (among the
+    // playlists): the read stops with retryAt and a checkpoint of what it had read.
+    spotify.clear_log();
+    spotify.stop_throttling();
+    spotify.throttle_request(100, 7200);
+    spotify.library(|l| {
+        l.liked.insert(
+            0,
+            Liked {
+                track: Some(track("new")),
+                added_at: "2025-12-01T00:00:00Z".into(),
+            },
+        );
+    });
+    let stopped_at = service.now();
+    let second = service.ok("/api/SpotifySource/fetch", json!({"userId": USER, "mode": "full"}));
+    let second_id = second["fetchId"].as_str().expect("fetchId").to_string();
+    let (f, _) = follow(&service, &second_id, chrono::Duration::seconds(1));
+    assert_eq!(f["phase"], "failed", "{f}");
+    assert_eq!(f["code"], "RATE_LIMITED");
+    let retry_at = f["retryAt"].as_str().expect("retryAt").to_string();
+    assert_eq!(
+        parse_rfc3339(&retry_at),
+        Some(stopped_at + chrono::Duration::seconds(7200)),
+        "retryAt is the service's time plus the wait"
+    );
+    assert_eq!(f["checkpointPages"], 99, "the 99 answers before the 429 are kept: {f}");
+    assert_eq!(spotify.requests().len(), 100);
+    // Before retryAt, fetch is refused and nothing is asked.
+    let early = service.post("/api/SpotifySource/fetch", &json!({"userId": USER}));
+    assert_eq!(early.status, 429, "{}", early.body);
+    assert_eq!(spotify.requests().len(), 100);
+    assert_eq!(
+        service.ok("/api/LibraryCache/_getStatus", json!({"userId": USER}))["likes"],
+        3000,
+        "nothing of the stopped read reached the cache"
+    );
+
+    // The clock passes retryAt: nobody asks, the read resumes from its checkpoint by itself
+    // (same fetchId), asks only for what it had not read, and completes.
+    service.clock.set(parse_rfc3339(&retry_at).expect("time") + chrono::Duration::seconds(1));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_fetch(&service)["phase"] == "failed" {
+        assert!(Instant::now() < deadline, "the read did not resume at retryAt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (f, _) = follow(&service, &second_id, chrono::Duration::seconds(1));
+    assert_eq!(f["phase"], "done", "{f}");
+    assert_eq!(f["mode"], "full");
+    assert_eq!(f["counts"]["likes"], 3001);
+    assert!(f["checkpointPages"].is_null(), "the checkpoint is gone once the read is done: {f}");
+    wait_confirmed(&service, &f);
+    let second_read = asked(&spotify);
+    each_page_once(&second_read);
+    assert_eq!(spotify.faulted().len(), 1, "the one 429, asked again after retryAt");
+    let status = service.ok("/api/LibraryCache/_getStatus", json!({"userId": USER}));
+    assert_eq!(status["likes"], 3001);
+    assert_eq!(
+        service.ok("/api/LibraryCache/_getLiked", json!({"userId": USER, "limit": 1}))["trackIds"],
+        json!(["spotify:track:new"])
+    );
+    // The read's flow tells the story: failed, then resume at retryAt, then fetched.
+    let report: Value = service
+        .client
+        .get(format!("{}/api/flows/{}", service.base, f["flow"].as_str().expect("flow")))
+        .send()
+        .expect("flow")
+        .json()
+        .expect("json");
+    let actions: Vec<String> = report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| format!("{}.{}", a["concept"].as_str().unwrap_or(""), a["action"].as_str().unwrap_or("")))
+        .filter(|a| a != "SpotifySource.progressed")
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "SpotifySource.fetch",
+            "SpotifySource.failed",
+            "SpotifySource.resume",
+            "SpotifySource.fetched",
+            "LibraryCache.sync",
+            "SpotifySource.confirm"
+        ]
+    );
+}
