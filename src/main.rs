@@ -53,6 +53,11 @@ struct SpotifyArgs {
     /// increments cannot see removals.
     #[arg(long, env = "LIBRARYCACHE_FULL_EVERY", default_value = "24h")]
     full_every: String,
+    /// The longest rate-limit wait (429 Retry-After, Last.fm error 29) a read of any source
+    /// waits out itself (e.g. 60s, 2m; 0s: none); a longer one ends the read with retryAt and
+    /// a checkpoint it resumes from at retryAt.
+    #[arg(long, env = "LIBRARYCACHE_RATE_LIMIT_WAIT", default_value = "60s")]
+    rate_limit_wait: String,
 }
 
 /// A service's base URL given with `flag` must be http(s).
@@ -73,8 +78,16 @@ impl SpotifyArgs {
             api_base: self.spotify_api_base.clone(),
             accounts_base: self.spotify_accounts_base.clone(),
             full_every,
+            max_wait: self.rate_limit_wait()?,
             ..spotify_source::Settings::default()
         })
+    }
+
+    /// `--rate-limit-wait` (every source's).
+    fn rate_limit_wait(&self) -> Result<std::time::Duration, String> {
+        let wait = Retention::parse_age(&self.rate_limit_wait).map_err(|e| format!("--rate-limit-wait: {e}"))?;
+        wait.to_std()
+            .map_err(|_| format!("--rate-limit-wait: {:?} is not a wait", self.rate_limit_wait))
     }
 }
 
@@ -106,6 +119,7 @@ impl PlexArgs {
             like_rating,
             page_size: self.plex_page_size,
             full_every,
+            max_wait: spotify.rate_limit_wait()?,
             ..plex_source::Settings::default()
         })
     }
@@ -120,10 +134,11 @@ struct LastfmArgs {
 }
 
 impl LastfmArgs {
-    fn settings(&self) -> Result<lastfm_source::Settings, String> {
+    fn settings(&self, spotify: &SpotifyArgs) -> Result<lastfm_source::Settings, String> {
         http_url("--lastfm-api-base", &self.lastfm_api_base)?;
         Ok(lastfm_source::Settings {
             api_base: self.lastfm_api_base.clone(),
+            max_wait: spotify.rate_limit_wait()?,
             ..lastfm_source::Settings::default()
         })
     }
@@ -439,6 +454,7 @@ fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: 
             &file.spotify_accounts_base,
         ),
         ("full_every", &mut spotify.full_every, &file.full_every),
+        ("rate_limit_wait", &mut spotify.rate_limit_wait, &file.rate_limit_wait),
     ] {
         if let (true, Some(v)) = (unset(id), value) {
             *field = v.clone();
@@ -563,7 +579,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let registry = Registry::configured(Sources {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
-                lastfm: lastfm.settings()?,
+                lastfm: lastfm.settings(&spotify)?,
             });
             let options = SledOptions {
                 cache_bytes: cache_size,

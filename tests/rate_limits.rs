@@ -117,6 +117,11 @@ fn each_page_once(asked: &BTreeMap<String, (usize, usize)>) {
 }
 
 fn wait_confirmed(service: &InProcess, f: &Value) {
+    wait_confirmed_by(service, "SpotifySource", f)
+}
+
+/// Waits until the read's flow shows `concept.confirm` of it: the cache took the read.
+fn wait_confirmed_by(service: &InProcess, concept: &str, f: &Value) {
     let flow = f["flow"].as_str().expect("flow");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -129,7 +134,7 @@ fn wait_confirmed(service: &InProcess, f: &Value) {
             .expect("json");
         let confirmed = report["actions"].as_array().is_some_and(|a| {
             a.iter().any(|x| {
-                x["concept"] == "SpotifySource" && x["action"] == "confirm" && x["output"]["fetchId"] == f["fetchId"]
+                x["concept"] == concept && x["action"] == "confirm" && x["output"]["fetchId"] == f["fetchId"]
             })
         });
         if confirmed {
@@ -261,5 +266,196 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
             "LibraryCache.sync",
             "SpotifySource.confirm"
         ]
+    );
+}
+
+/// Follows any source's read (`concept`'s `_getFetch` for `user`) as [`follow`] does.
+fn follow_source(service: &InProcess, concept: &str, user: &str, fetch_id: &str, wait: chrono::Duration) -> (Value, usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut waits = 0;
+    let mut last_until = String::new();
+    loop {
+        let f = service.ok(&format!("/api/{concept}/_getFetch"), json!({"userId": user}));
+        if f["fetchId"] == fetch_id {
+            match f["phase"].as_str() {
+                Some("done") | Some("failed") => return (f, waits),
+                Some("waiting") => {
+                    let until = f["until"].as_str().expect("until").to_string();
+                    let at = parse_rfc3339(&until).expect("time");
+                    if until != last_until {
+                        assert_eq!(at, service.now() + wait, "{f}");
+                        waits += 1;
+                        last_until = until;
+                    }
+                    service.clock.set(at);
+                }
+                _ => {}
+            }
+        }
+        assert!(Instant::now() < deadline, "the read did not end: {f}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until `concept`'s read of `user` is no longer `failed` (it resumed).
+fn resumed(service: &InProcess, concept: &str, user: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.ok(&format!("/api/{concept}/_getFetch"), json!({"userId": user}))["phase"] == "failed" {
+        assert!(Instant::now() < deadline, "the read did not resume at retryAt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_plex_read_waits_out_a_short_429_and_resumes_a_long_one_from_its_checkpoint() {
+    use common::plex::{track as plex_track, FakePlex};
+    const PLEX_USER: &str = "user:alice:plex";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plex = FakePlex::start("plex-token");
+    plex.library(|l| l.tracks.extend((0..250).map(|i| plex_track(i, "1"))));
+    let clock = manual_clock("2026-03-01T12:00:00Z");
+    let mut plex_settings = plex_source::Settings {
+        page_size: 50,
+        ..plex_source::Settings::default()
+    };
+    plex_settings.retry.base = Duration::from_millis(10);
+    let sources = Sources {
+        plex: plex_settings,
+        ..Sources::default()
+    };
+    let service = InProcess::start(dir.path(), sources, &clock);
+
+    // The read asks for /identity, /library/sections, then the tracks 50 at a time: its fifth
+    // request (the third page) answers 429 with Retry-After: 5, waited out on the clock.
+    plex.throttle_request(5, 5);
+    service.ok(
+        "/api/PlexSource/connect",
+        json!({"userId": PLEX_USER, "baseUrl": plex.base, "token": "plex-token"}),
+    );
+    let first = service.ok("/api/PlexSource/_getFetch", json!({"userId": PLEX_USER}));
+    let first_id = first["fetchId"].as_str().expect("fetchId").to_string();
+    let (f, waits) = follow_source(&service, "PlexSource", PLEX_USER, &first_id, chrono::Duration::seconds(5));
+    assert_eq!(f["phase"], "done", "{f}");
+    assert_eq!(waits, 1);
+    assert_eq!(f["counts"]["tracks"], 250);
+    assert_eq!(plex.count("/library/sections/1/all"), 6, "five pages, one asked twice");
+    assert_eq!(plex.faulted().len(), 1);
+
+    // The next read meets an hour's 429 at its fourth request (the second page of tracks): it
+    // stops with retryAt and a checkpoint, and resumes by itself once the clock passes retryAt.
+    plex.library(|l| l.tracks.push(plex_track(250, "1")));
+    plex.clear_log();
+    plex.throttle_request(4, 3600);
+    let stopped_at = service.now();
+    let second = service.ok("/api/PlexSource/fetch", json!({"userId": PLEX_USER}));
+    let second_id = second["fetchId"].as_str().expect("fetchId").to_string();
+    let (f, _) = follow_source(&service, "PlexSource", PLEX_USER, &second_id, chrono::Duration::seconds(5));
+    assert_eq!((f["phase"].as_str(), f["code"].as_str()), (Some("failed"), Some("RATE_LIMITED")), "{f}");
+    let retry_at = parse_rfc3339(f["retryAt"].as_str().expect("retryAt")).expect("time");
+    assert_eq!(retry_at, stopped_at + chrono::Duration::hours(1));
+    assert_eq!(f["checkpointPages"], 3, "identity, sections and the first page: {f}");
+    let asked_before = plex.requests().len();
+    service.clock.set(retry_at);
+    resumed(&service, "PlexSource", PLEX_USER);
+    let (f, _) = follow_source(&service, "PlexSource", PLEX_USER, &second_id, chrono::Duration::seconds(5));
+    assert_eq!(f["phase"], "done", "{f}");
+    assert_eq!(f["counts"]["tracks"], 251);
+    let requests = plex.requests();
+    let mut seen = std::collections::HashMap::new();
+    for r in &requests {
+        *seen.entry(r.clone()).or_insert(0) += 1;
+    }
+    let faulted = plex.faulted();
+    for (r, n) in &seen {
+        let throttled = faulted.iter().filter(|f| *f == r).count();
+        assert_eq!(*n, throttled + 1, "{r} asked {n} times, throttled {throttled}: {requests:?}");
+    }
+    assert!(requests.len() > asked_before, "the resumed read asked for the rest");
+    wait_confirmed_by(&service, "PlexSource", &f);
+    assert_eq!(
+        service.ok("/api/LibraryCache/_getStatus", json!({"userId": PLEX_USER}))["tracks"],
+        251
+    );
+}
+
+#[test]
+fn last_fm_error_29_is_waited_out_or_stops_the_read_until_it_resumes_from_its_checkpoint() {
+    use common::lastfm::{scrobble, FakeLastfm};
+    const KEY: &str = "lastfm-key";
+    let history: Vec<_> = (0..450).map(|i| scrobble(i, 1_700_000_000 + i as i64 * 300)).collect();
+    let recent = |lastfm: &FakeLastfm| {
+        lastfm
+            .requests()
+            .into_iter()
+            .filter(|r| r.get("method").map(String::as_str) == Some("user.getrecenttracks"))
+            .map(|r| r.get("page").cloned().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let sources = |lastfm: &FakeLastfm, max_wait: Duration| Sources {
+        lastfm: lastfm_source::Settings {
+            api_base: lastfm.api_base(),
+            max_wait,
+            ..lastfm_source::Settings::default()
+        },
+        ..Sources::default()
+    };
+
+    // Error 29 carries no wait: the default minute, which a read waits out by default.
+    let lastfm = FakeLastfm::start(KEY);
+    lastfm.scrobble("rj", history.clone());
+    lastfm.error_after("user.getrecenttracks", 1, 29, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock("2026-03-01T12:00:00Z");
+    let service = InProcess::start(dir.path(), sources(&lastfm, Duration::from_secs(60)), &clock);
+    service.ok(
+        "/api/LastfmSource/connect",
+        json!({"userId": USER, "username": "rj", "apiKey": KEY}),
+    );
+    let id = service.ok("/api/LastfmSource/_getFetch", json!({"userId": USER}))["fetchId"]
+        .as_str()
+        .expect("fetchId")
+        .to_string();
+    let (f, waits) = follow_source(&service, "LastfmSource", USER, &id, chrono::Duration::seconds(60));
+    assert_eq!((f["phase"].as_str(), waits), (Some("done"), 1), "{f}");
+    assert_eq!(f["counts"]["plays"], 450);
+    assert_eq!(recent(&lastfm), ["1", "2", "2", "3"], "page 2 asked again after the wait");
+    wait_confirmed_by(&service, "LastfmSource", &f);
+    drop(service);
+
+    // A service set to wait at most 30 s: the minute is too long. The read stops at page 2 with
+    // retryAt and page 1 as its checkpoint, and resumes from it at retryAt.
+    let lastfm = FakeLastfm::start(KEY);
+    lastfm.scrobble("rj", history);
+    lastfm.error_after("user.getrecenttracks", 1, 29, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = manual_clock("2026-03-01T12:00:00Z");
+    let service = InProcess::start(dir.path(), sources(&lastfm, Duration::from_secs(30)), &clock);
+    service.ok(
+        "/api/LastfmSource/connect",
+        json!({"userId": USER, "username": "rj", "apiKey": KEY}),
+    );
+    let id = service.ok("/api/LastfmSource/_getFetch", json!({"userId": USER}))["fetchId"]
+        .as_str()
+        .expect("fetchId")
+        .to_string();
+    let (f, waits) = follow_source(&service, "LastfmSource", USER, &id, chrono::Duration::seconds(60));
+    assert_eq!((f["phase"].as_str(), f["code"].as_str(), waits), (Some("failed"), Some("RATE_LIMITED"), 0), "{f}");
+    assert_eq!(f["checkpointPages"], 1, "{f}");
+    let retry_at = parse_rfc3339(f["retryAt"].as_str().expect("retryAt")).expect("time");
+    assert_eq!(retry_at, service.now() + chrono::Duration::seconds(60));
+    // The read's `to` is pinned to its start: the resumed read asks with the same one.
+    let to_before: Vec<String> = lastfm.requests().iter().filter_map(|r| r.get("to").cloned()).collect();
+    service.clock.set(retry_at);
+    resumed(&service, "LastfmSource", USER);
+    let (f, _) = follow_source(&service, "LastfmSource", USER, &id, chrono::Duration::seconds(60));
+    assert_eq!(f["phase"], "done", "{f}");
+    assert_eq!(f["counts"]["plays"], 450);
+    assert_eq!(recent(&lastfm), ["1", "2", "2", "3"], "page 1 came from the checkpoint");
+    let to_after: Vec<String> = lastfm.requests().iter().filter_map(|r| r.get("to").cloned()).collect();
+    assert!(to_after.iter().all(|t| *t == to_before[0]), "{to_after:?}");
+    wait_confirmed_by(&service, "LastfmSource", &f);
+    assert_eq!(
+        service.ok("/api/LibraryCache/_getStatus", json!({"userId": USER}))["plays"],
+        450
     );
 }

@@ -59,6 +59,7 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
     let active: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         let mut next_resume: Option<DateTime<Utc>> = None;
+        let mut resumed = false;
         match read(&host, look::<S>).await {
             Ok(Look { jobs, stopped }) => {
                 for job in jobs {
@@ -84,12 +85,19 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
                         fetch_id: s.fetch_id.clone(),
                     });
                     match raise(&host, "resume", input, s.flow).await {
-                        Ok(_) => tracing::info!(source = S::NAME, user = s.user, fetch_id = s.fetch_id, "a read stopped by a rate limit resumes from its checkpoint"),
+                        Ok(_) => {
+                            resumed = true;
+                            tracing::info!(source = S::NAME, user = s.user, fetch_id = s.fetch_id, "a read stopped by a rate limit resumes from its checkpoint")
+                        }
                         Err(e) => tracing::warn!(source = S::NAME, user = s.user, error = %e, "could not resume a read stopped by a rate limit"),
                     }
                 }
             }
             Err(e) => tracing::warn!(source = S::NAME, error = %e, "could not read the running reads"),
+        }
+        if resumed {
+            // The resumed reads are running now: start them.
+            continue;
         }
         let clock = host.clock();
         let resume_due = async move {
