@@ -106,6 +106,16 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
                 }
             }
         }
+        LibraryEvent::PlaysRemoved { plays } => {
+            let map = rows::plays(user);
+            let mut mine = map.edit(txn);
+            for p in plays {
+                let key = rows::play_key(&time(&p.played_at, meta)?, &p.track_id);
+                if mine.remove(&key)?.is_some() {
+                    m.plays -= 1;
+                }
+            }
+        }
         LibraryEvent::PlaylistsSaved { playlists } => {
             let map = rows::shared_playlists();
             let mut shared = map.edit(txn);

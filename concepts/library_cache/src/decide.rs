@@ -45,6 +45,8 @@ struct Delta<'a> {
     plays: Option<&'a [Play]>,
     playlists: Option<&'a [Arc<Playlist>]>,
     removed_playlists: Option<&'a [String]>,
+    removed_tracks: Option<&'a [String]>,
+    removed_plays: Option<&'a [Play]>,
 }
 
 /// A complete read as a delta that names no removals (they follow from what it leaves out).
@@ -57,6 +59,8 @@ fn complete_read(input: &LibraryInput) -> Delta<'_> {
         plays: input.plays.as_deref(),
         playlists: input.playlists.as_deref(),
         removed_playlists: None,
+        removed_tracks: None,
+        removed_plays: None,
     }
 }
 
@@ -77,8 +81,24 @@ pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: &MergeInput) -> 
         plays: input.plays.as_deref(),
         playlists: input.playlists.as_deref(),
         removed_playlists: input.removed_playlists.as_deref(),
+        removed_tracks: input.removed_tracks.as_deref(),
+        removed_plays: input.removed_plays.as_deref(),
     };
     refresh(ctx, view, RefreshKind::Merge, delta)
+}
+
+/// `touch`: the library was checked against its source and found current — the one change is
+/// the time of the last sync (so it is no longer stale), recorded as a refresh.
+pub fn touch(view: &dyn ProjectionRead, user: &str) -> Result<(u64, Plan), ActionError> {
+    validate::id("userId", user)?;
+    rows::load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
+    let plan = Plan {
+        events: vec![LibraryEvent::Refreshed {
+            kind: RefreshKind::Touch,
+        }],
+        out: ChangeOutput::default(),
+    };
+    finish(view, user, plan)
 }
 
 /// The one planner of ingest, sync and merge: validate, check that the library exists (or, for
@@ -127,6 +147,17 @@ fn refresh(
         Mode::Replace
     };
     state.plan(ctx, &mut plan, mode, &input)?;
+    // An action that changes nothing records nothing: no event, and the version (and
+    // `syncedAt`) as they were. Renewed hashes alone change nothing the library answers: they
+    // are recorded with the next change.
+    let unchanged = plan
+        .events
+        .iter()
+        .all(|e| matches!(e, LibraryEvent::Rehashed { .. }));
+    if kind != RefreshKind::Ingest && unchanged {
+        plan.events.clear();
+        return finish(view, user, plan);
+    }
     plan.events.push(LibraryEvent::Refreshed { kind });
     finish(view, user, plan)
 }
@@ -169,6 +200,13 @@ fn validate_library(input: &Delta<'_>) -> Result<(), ActionError> {
     }
     for (i, id) in input.removed_playlists.iter().copied().flatten().enumerate() {
         validate::id(&format!("removedPlaylists[{i}]"), id)?;
+    }
+    for (i, id) in input.removed_tracks.iter().copied().flatten().enumerate() {
+        validate::id(&format!("removedTracks[{i}]"), id)?;
+    }
+    for (i, p) in input.removed_plays.iter().copied().flatten().enumerate() {
+        validate::id(&format!("removedPlays[{i}].trackId"), &p.track_id)?;
+        validate::time(&format!("removedPlays[{i}].playedAt"), &p.played_at)?;
     }
     Ok(())
 }
@@ -281,6 +319,9 @@ impl<'v> State<'v> {
         if let Some(tracks) = input.tracks {
             rehash.0 = self.plan_tracks(plan, mode, tracks)?;
         }
+        if let Some(removed) = input.removed_tracks {
+            self.plan_removed_tracks(plan, removed, input.tracks.unwrap_or_default())?;
+        }
         if input.likes.is_some() || input.unlikes.is_some() {
             self.plan_likes(
                 ctx,
@@ -289,6 +330,9 @@ impl<'v> State<'v> {
                 input.likes.unwrap_or_default(),
                 input.unlikes.unwrap_or_default(),
             )?;
+        }
+        if let Some(removed) = input.removed_plays {
+            self.plan_removed_plays(plan, removed, input.plays.unwrap_or_default())?;
         }
         if let Some(plays) = input.plays {
             self.plan_plays(plan, plays)?;
@@ -633,6 +677,69 @@ impl<'v> State<'v> {
                 playlists,
             }));
         Ok(rehash)
+    }
+}
+
+impl State<'_> {
+    /// A merge's `removedTracks`: those the user's library holds and the merge does not give.
+    fn plan_removed_tracks(&mut self, plan: &mut Plan, removed: &[String], given: &[Arc<Track>]) -> Result<(), ActionError> {
+        let given: std::collections::BTreeSet<&str> = given.iter().map(|t| t.id.as_str()).collect();
+        let mut ids: Vec<&str> = removed.iter().map(String::as_str).filter(|id| !given.contains(id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if self.fresh || ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
+        let held = rows::tracks(self.user).get_many(self.view, &keys)?;
+        let gone: Vec<String> = ids
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| held.is_some())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        plan.out.removed.tracks += gone.len() as u64;
+        plan.events
+            .extend(chunked(gone, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
+        Ok(())
+    }
+
+    /// A merge's `removedPlays`: those the user's library holds and the merge does not give.
+    fn plan_removed_plays(&mut self, plan: &mut Plan, removed: &[Play], given: &[Play]) -> Result<(), ActionError> {
+        let mut given_keys = std::collections::BTreeSet::new();
+        for (i, p) in given.iter().enumerate() {
+            let at = validate::time(&format!("plays[{i}].playedAt"), &p.played_at)?;
+            given_keys.insert(rows::play_key(&at, &p.track_id));
+        }
+        let mut keyed: Vec<(Vec<u8>, PlayFact)> = Vec::with_capacity(removed.len());
+        for (i, p) in removed.iter().enumerate() {
+            let at = validate::time(&format!("removedPlays[{i}].playedAt"), &p.played_at)?;
+            let key = rows::play_key(&at, &p.track_id);
+            if !given_keys.contains(&key) {
+                let fact = PlayFact {
+                    track_id: p.track_id.clone(),
+                    played_at: format_rfc3339(&at),
+                };
+                keyed.push((key, fact));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|b, a| a.0 == b.0);
+        if self.fresh || keyed.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&[u8]> = keyed.iter().map(|(k, _)| k.as_slice()).collect();
+        let held = rows::plays(self.user).get_many(self.view, &keys)?;
+        let gone: Vec<PlayFact> = keyed
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| held.is_some())
+            .map(|((_, fact), _)| fact)
+            .collect();
+        plan.out.removed.plays = gone.len() as u64;
+        plan.events
+            .extend(chunked(gone, |plays| LibraryEvent::PlaysRemoved { plays }));
+        Ok(())
     }
 }
 

@@ -33,8 +33,12 @@ impl LibraryCache {
 
 type Decided<O> = Result<Decision<LibraryEvent, O>, ActionError>;
 
-/// A planned ingest, sync or merge as the action's decision.
+/// A planned ingest, sync or merge as the action's decision (one that changes nothing appends
+/// nothing).
 fn planned((expected, plan): (u64, decide::Plan)) -> Decided<ChangeOutput> {
+    if plan.events.is_empty() {
+        return Ok(Decision::output_only(plan.out));
+    }
     let user = plan.out.user_id.clone();
     Ok(Decision::append(
         plan.out,
@@ -55,6 +59,10 @@ impl LibraryCache {
 
     fn merge(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &MergeInput) -> Decided<ChangeOutput> {
         planned(decide::merge(ctx, view, input)?)
+    }
+
+    fn touch(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<ChangeOutput> {
+        planned(decide::touch(view, &input.user_id)?)
     }
 
     fn clear(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<UserOutput> {
@@ -93,6 +101,7 @@ impl Concept for LibraryCache {
             .action("ingest", LibraryCache::ingest)
             .action("sync", LibraryCache::sync)
             .action("merge", LibraryCache::merge)
+            .action("touch", LibraryCache::touch)
             .action("clear", LibraryCache::clear)
             .query_json::<GetLikedInput, GetLikedOutput, _>("_getLiked", read!(queries::get_liked))
             .query_json::<GetPlaylistInput, GetPlaylistOutput, _>("_getPlaylist", read!(queries::get_playlist))
