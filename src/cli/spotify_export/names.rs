@@ -6,10 +6,13 @@
 //! comma-separated list ("A, B" — SpotifySource joins a track's artists so — is also "A").
 //! A row resolves to the first id that has its names, in the order the ids were added (the
 //! export's liked songs, its playlists, its extended history, then the tracks the cache already
-//! holds); a row no id has gets the derived id `spotify-export:track:{artist}:{title}`.
-//! Ids that share a name are one song: a play of either is a play of both.
+//! holds) — a Spotify URI before any derived id: a row no URI has gets the derived id
+//! `spotify-export:track:{artist}:{title}` (and a track the cache knows only by that id is
+//! re-keyed to the URI once one is known, see `plan`). Ids that share a name are one song: a
+//! play of either is a play of both.
 
 use concept_core::track_name::{derived_id, normalise};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// The prefix of the ids given to tracks only known by name.
@@ -44,7 +47,15 @@ impl Names {
             return;
         };
         for key in keys(artist, title) {
-            self.first.entry(key.clone()).or_insert_with(|| id.to_string());
+            match self.first.entry(key.clone()) {
+                Entry::Vacant(v) => {
+                    v.insert(id.to_string());
+                }
+                Entry::Occupied(mut o) if is_derived(o.get()) && !is_derived(id) => {
+                    o.insert(id.to_string());
+                }
+                Entry::Occupied(_) => {}
+            }
             let name = self.node(format!("n{key}"));
             self.union(node, name);
         }
@@ -94,6 +105,11 @@ pub fn derived(artist: &str, title: &str) -> String {
     derived_id(DERIVED_PREFIX, artist, title)
 }
 
+/// Whether `id` is one [`derived`] gave (a track known only by name).
+pub fn is_derived(id: &str) -> bool {
+    id.starts_with(DERIVED_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +129,14 @@ mod tests {
         assert_eq!(d, "spotify-export:track:queen:bohemian rhapsody");
         n.add(&d, Some("Queen"), Some("Bohemian Rhapsody"));
         assert_eq!(n.song(&d), n.song("spotify:track:1"));
+        // A derived id added first gives way to the first URI with its name.
+        let mut m = Names::default();
+        let rare = derived("Band", "Rare");
+        m.add(&rare, Some("Band"), Some("Rare"));
+        assert_eq!(m.resolve("band", "rare"), Some(rare.as_str()));
+        m.add("spotify:track:9", Some("Band"), Some("Rare"));
+        m.add("spotify:track:10", Some("Band"), Some("Rare"));
+        assert_eq!(m.resolve("band", "rare"), Some("spotify:track:9"));
         assert_ne!(n.song("spotify:track:unnamed"), n.song("spotify:track:1"));
     }
 }
