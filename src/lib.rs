@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod observe;
 pub mod server;
 pub mod store;
 pub mod sync;

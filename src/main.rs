@@ -2,7 +2,7 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use librarycache::cli::{config, library_file, spotify_export, upgrade};
+use librarycache::cli::{config, library_file, rotate_key, secrets_key, spotify_export, upgrade};
 use librarycache::engine::{trace_log, Engine, Registry, Sources, SyncSet};
 use librarycache::server::{self, ServerConfig};
 use librarycache::store::{Retention, SledOptions, SledStore, Store, StoreError, StoreSpec};
@@ -36,8 +36,33 @@ struct DataArg {
     data: PathBuf,
     /// The store: a `postgres://…` URL for PostgreSQL, or a directory of the embedded store
     /// (takes precedence over --data).
-    #[arg(long, env = "LIBRARYCACHE_STORE")]
+    #[arg(long, env = "LIBRARYCACHE_STORE", hide_env_values = true)]
     store: Option<String>,
+}
+
+/// The key the sources' credentials are sealed with.
+#[derive(clap::Args, Clone)]
+struct SecretsArgs {
+    /// File holding the key the sources' credentials are sealed with (64 hex digits). Without
+    /// it: LIBRARYCACHE_SECRETS_KEY (the digits), else secrets.key in the embedded store's
+    /// directory (--data, or --store DIR; --data for PostgreSQL), generated on first start.
+    #[arg(long, env = "LIBRARYCACHE_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
+}
+
+impl SecretsArgs {
+    /// The key and where it came from (a key file, the environment, or generated in `data`).
+    fn load(&self, data: &std::path::Path) -> Result<(source_kit::SecretKey, secrets_key::KeySource), String> {
+        let env = std::env::var(secrets_key::KEY_ENV).ok();
+        secrets_key::load(self.secrets_key_file.as_deref(), env.as_deref(), data).map_err(|e| e.to_string())
+    }
+
+    /// The key as the concepts take it, logged by its id (never its value).
+    fn secrets(&self, data: &std::path::Path) -> Result<source_kit::Secrets, String> {
+        let (key, source) = self.load(data)?;
+        tracing::info!(key = key.id(), from = %source, "secrets key");
+        Ok(source_kit::Secrets::new(key))
+    }
 }
 
 /// Where Spotify is, and how often a read is full.
@@ -144,6 +169,8 @@ impl LastfmArgs {
     }
 }
 
+// Parsed once per run: the size of the `serve` variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API on the embedded store (or on PostgreSQL with --store postgres://…).
@@ -153,7 +180,7 @@ enum Command {
         data: PathBuf,
         /// The store: a `postgres://…` URL for PostgreSQL (several instances may share one
         /// database), or a directory of the embedded store (takes precedence over --data).
-        #[arg(long, env = "LIBRARYCACHE_STORE")]
+        #[arg(long, env = "LIBRARYCACHE_STORE", hide_env_values = true)]
         store: Option<String>,
         /// Address to listen on.
         #[arg(long, env = "LIBRARYCACHE_ADDR", default_value = "127.0.0.1:5765")]
@@ -167,6 +194,21 @@ enum Command {
         /// Bearer token every /api call must carry (none: no authentication; fine on loopback).
         #[arg(long, env = "LIBRARYCACHE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Listen beyond loopback without --token (refused otherwise): anyone who can reach the
+        /// address can then read and change every library.
+        #[arg(long, env = "LIBRARYCACHE_INSECURE_NO_TOKEN")]
+        insecure_no_token: bool,
+        /// Host names (or host:port) served besides the bound address and localhost, e.g. the
+        /// name of a reverse proxy: a comma-separated list (`*`: any; disables the DNS-rebinding
+        /// guard).
+        #[arg(long, env = "LIBRARYCACHE_ALLOWED_HOSTS")]
+        allowed_hosts: Option<String>,
+        /// Origins whose web pages may call the API (CORS), e.g. https://app.example: a
+        /// comma-separated list. Requests from any other origin are refused.
+        #[arg(long, env = "LIBRARYCACHE_ALLOW_ORIGIN")]
+        allow_origin: Option<String>,
+        #[command(flatten)]
+        secrets: SecretsArgs,
         /// Concept actions and queries reachable as POST /api/{Concept}/{action}: a comma-separated
         /// list of `Concept` or `Concept.action` (Requesting.respond never is).
         #[arg(
@@ -218,6 +260,21 @@ enum Command {
         syncs: Option<PathBuf>,
         #[command(flatten)]
         spotify: SpotifyArgs,
+        #[command(flatten)]
+        secrets: SecretsArgs,
+    },
+    /// Seal every source's stored credentials again with a new key (appending events), then put
+    /// the new key in place of the old key file. Stop `serve` first (every instance, on
+    /// PostgreSQL). A run cut short is run again and finishes.
+    RotateKey {
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        secrets: SecretsArgs,
+        /// Write the new key here (or use the key already there) and leave the old key file
+        /// alone; default: KEYFILE.next, which then replaces the key file.
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
     },
     /// Check sync files against the concepts' schemas; print every problem as file:line:col.
     Check {
@@ -383,6 +440,10 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             syncs,
             body_limit,
             token,
+            insecure_no_token,
+            allowed_hosts,
+            allow_origin,
+            secrets,
             expose,
             request_timeout,
             log_retention,
@@ -395,6 +456,14 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             refresh_every,
         } => {
             layer!(*cache_size, "cache_size", file.cache_size);
+            layer!(*insecure_no_token, "insecure_no_token", file.insecure_no_token);
+            layer!(*allowed_hosts, "allowed_hosts", file.allowed_hosts.clone().map(Some));
+            layer!(*allow_origin, "allow_origin", file.allow_origin.clone().map(Some));
+            layer!(
+                secrets.secrets_key_file,
+                "secrets_key_file",
+                file.secrets_key_file.clone().map(Some)
+            );
             layer_spotify(spotify, &unset, &file);
             layer!(lastfm.lastfm_api_base, "lastfm_api_base", file.lastfm_api_base);
             layer!(plex.plex_like_stars, "plex_like_stars", file.plex_like_stars);
@@ -414,14 +483,32 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
         }
         Command::Check { syncs } => layer!(*syncs, "syncs", file.syncs),
         Command::Fetch {
-            data, syncs, spotify, ..
+            data,
+            syncs,
+            spotify,
+            secrets,
+            ..
         } => {
+            layer!(
+                secrets.secrets_key_file,
+                "secrets_key_file",
+                file.secrets_key_file.clone().map(Some)
+            );
             layer_spotify(spotify, &unset, &file);
             layer!(data.data, "data", file.data);
             layer!(data.store, "store", file.store.map(Some));
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
         }
         Command::Migrate { .. } => {}
+        Command::RotateKey { data, secrets, .. } => {
+            layer!(
+                secrets.secrets_key_file,
+                "secrets_key_file",
+                file.secrets_key_file.clone().map(Some)
+            );
+            layer!(data.data, "data", file.data);
+            layer!(data.store, "store", file.store.map(Some));
+        }
         Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
         Command::Import { data, syncs, .. } => {
             layer!(data.data, "data", file.data);
@@ -459,6 +546,15 @@ fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: 
         if let (true, Some(v)) = (unset(id), value) {
             *field = v.clone();
         }
+    }
+}
+
+/// Where the secrets key is kept when none is given: the embedded store's own directory, or
+/// `--data` for a PostgreSQL store.
+fn key_dir(spec: &StoreSpec, data: &std::path::Path) -> PathBuf {
+    match spec {
+        StoreSpec::Sled(dir) => dir.clone(),
+        _ => data.to_path_buf(),
     }
 }
 
@@ -561,6 +657,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             syncs,
             body_limit,
             token,
+            insecure_no_token,
+            allowed_hosts,
+            allow_origin,
+            secrets,
             expose,
             request_timeout,
             log_retention,
@@ -572,15 +672,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             lastfm,
             refresh_every,
         } => {
+            let token = server::Token::new(token);
+            server::guard::check_listen(addr, token.is_set(), insecure_no_token).map_err(|e| e.to_string())?;
+            let allowed_hosts =
+                server::AllowedHosts::parse(allowed_hosts.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let allowed_origins = server::AllowedOrigins::parse(allow_origin.as_deref().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
             let retention = retention(&log_retention, log_max_actions)?;
             let exposure = server::Exposure::parse(&expose).map_err(|e| e.to_string())?;
             let spec = spec(&data, store.as_deref());
-            tracing::info!(store = %spec, "opening the store");
             let registry = Registry::configured(Sources {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
                 lastfm: lastfm.settings(&spotify)?,
+                secrets: secrets.secrets(&key_dir(&spec, &data))?,
             });
+            tracing::info!(store = %spec, "opening the store");
+            let store_dir = match &spec {
+                StoreSpec::Sled(dir) => Some(dir.clone()),
+                _ => None,
+            };
             let options = SledOptions {
                 cache_bytes: cache_size,
             };
@@ -589,10 +700,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let config = ServerConfig {
                 addr,
                 body_limit,
-                token: server::Token::new(token),
+                token,
                 exposure,
                 request_timeout: std::time::Duration::from_secs(request_timeout.max(1)),
                 retention,
+                allowed_hosts,
+                allowed_origins,
+                store_dir,
             };
             let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
             runtime
@@ -622,9 +736,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             mode,
             syncs,
             spotify,
+            secrets,
         } => {
             let registry = Registry::configured(Sources {
                 spotify: spotify.settings()?,
+                secrets: secrets.secrets(&key_dir(&spec(&data.data, data.store.as_deref()), &data.data))?,
                 ..Sources::default()
             });
             let engine = Arc::new(engine(open(&data)?, syncs, registry)?);
@@ -704,6 +820,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let started = std::time::Instant::now();
             let events = engine.rebuild().map_err(|e| format!("rebuild failed: {e}"))?;
             println!("rebuilt projections from {events} events in {:.2?}", started.elapsed());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RotateKey {
+            data,
+            secrets,
+            new_key_file,
+        } => {
+            let (current, source) = secrets.load(&key_dir(&spec(&data.data, data.store.as_deref()), &data.data))?;
+            let store = open(&data)?;
+            eprintln!("rotating the secrets key {} (from {source})", current.id());
+            let report =
+                rotate_key::run(store, current, &source, new_key_file.as_deref()).map_err(|e| e.to_string())?;
+            println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { from, to } => {

@@ -223,7 +223,11 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
         acked.sort_by_key(|a| a.0);
         let versions: Vec<u64> = acked.iter().filter(|a| !a.0 .1).map(|a| a.0 .0).collect();
         let distinct: HashSet<u64> = versions.iter().copied().collect();
-        assert_eq!(distinct.len(), versions.len(), "two actions that changed something answered the same version");
+        assert_eq!(
+            distinct.len(),
+            versions.len(),
+            "two actions that changed something answered the same version"
+        );
         assert!(versions.iter().all(|v| *v > start_version));
         assert!(acked.iter().all(|a| a.0 .0 >= start_version));
         // Replay the acknowledged actions in version order on a plain set; one that changed
@@ -240,7 +244,10 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
                 }
             }
             if *unchanged {
-                assert_eq!(model, before, "an action answered {version} unchanged but changes the likes there");
+                assert_eq!(
+                    model, before,
+                    "an action answered {version} unchanged but changes the likes there"
+                );
             }
         }
         let now: BTreeSet<String> = liked(&engine, "mixed").into_iter().collect();

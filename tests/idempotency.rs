@@ -6,7 +6,7 @@ mod common;
 
 use common::{ok, TestStore};
 use librarycache::store::EngineKey;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -46,11 +46,30 @@ fn a_retry_with_the_same_key_is_applied_once_and_gets_the_first_answer(store: Te
         );
         (first.flow, output)
     };
-    // After a restart too; and even a different body under the same key gets the first answer.
+    // After a restart too (the same body, its keys in another order, is the same request).
     let engine = store.engine();
-    let retry = engine.invoke_once(Uuid::now_v7(), "key-1", "LibraryCache", "merge", merge(2));
+    let mut reordered = serde_json::Map::new();
+    for (k, v) in merge(1).as_object().expect("object").iter().rev() {
+        reordered.insert(k.clone(), v.clone());
+    }
+    let retry = engine.invoke_once(
+        Uuid::now_v7(),
+        "key-1",
+        "LibraryCache",
+        "merge",
+        Value::Object(reordered),
+    );
     assert!(retry.replayed);
     assert_eq!((retry.flow, retry.result.expect("answer")), (first_flow, first_output));
+    // A different body under the same key is refused, and nothing runs.
+    let other = engine.invoke_once(Uuid::now_v7(), "key-1", "LibraryCache", "merge", merge(2));
+    assert!(!other.replayed);
+    let e = other.result.expect_err("refused");
+    assert_eq!(
+        (e.code.as_str(), e.kind.status()),
+        ("IDEMPOTENCY_KEY_REUSED", 422),
+        "{e}"
+    );
     assert_eq!(
         ok(&engine, "LibraryCache._getLiked", json!({"userId": "u"})),
         json!({"trackIds": ["t1"]})

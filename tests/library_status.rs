@@ -28,7 +28,11 @@ fn a_library_not_refreshed_within_max_age_is_stale_and_listed() {
         "LibraryCache.merge",
         json!({"userId": "user:new", "plays": []}),
     );
-    let status = ok(&engine, "LibraryCache._getStatus", json!({"userId": "user:new", "maxAge": "1h"}));
+    let status = ok(
+        &engine,
+        "LibraryCache._getStatus",
+        json!({"userId": "user:new", "maxAge": "1h"}),
+    );
     assert_eq!(
         (status["stale"].clone(), status["version"].clone()),
         (json!(true), unchanged["version"].clone()),

@@ -20,13 +20,7 @@ fn at(m: u64) -> String {
 
 /// Follows `query`'s pages of `limit` through `nextCursor`, calling `between` after each page;
 /// the entries of every page, in order (`items` picks them from an answer).
-fn paged(
-    engine: &Engine,
-    query: &str,
-    limit: u64,
-    items: &str,
-    mut between: impl FnMut(usize),
-) -> Vec<Value> {
+fn paged(engine: &Engine, query: &str, limit: u64, items: &str, mut between: impl FnMut(usize)) -> Vec<Value> {
     let mut all = Vec::new();
     let mut input = json!({"userId": USER, "limit": limit});
     for page in 0.. {

@@ -409,7 +409,10 @@ fn a_server_swap_fails_the_read_and_leaves_the_cache_until_connected_again() {
     assert_eq!(swapped["needsReauth"], true, "{swapped}");
     assert_eq!(conn["needsReauth"], true, "{conn}");
     let refused = server.post("/api/PlexSource/fetch", &json!({"userId": USER}));
-    assert_eq!((refused.status, refused.body["code"].clone()), (409, json!("NEEDS_REAUTH")));
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (409, json!("NEEDS_REAUTH"))
+    );
     assert_eq!(plex.requests(), ["/identity?"], "the server was not asked again");
 
     // Connecting again accepts the new server (PlexReadOnConnect reads it).

@@ -48,7 +48,9 @@ fn big_library(spotify: &FakeSpotify) {
                 id: format!("p{p:02}"),
                 name: format!("List {p}"),
                 owner: "alice".into(),
-                items: (0..5).map(|e| Some(track(&format!("t{:04}", (p * 37 + e) % 3000)))).collect(),
+                items: (0..5)
+                    .map(|e| Some(track(&format!("t{:04}", (p * 37 + e) % 3000))))
+                    .collect(),
                 snapshot: 1,
                 forbidden: false,
                 legacy_field: false,
@@ -133,9 +135,8 @@ fn wait_confirmed_by(service: &InProcess, concept: &str, f: &Value) {
             .json()
             .expect("json");
         let confirmed = report["actions"].as_array().is_some_and(|a| {
-            a.iter().any(|x| {
-                x["concept"] == concept && x["action"] == "confirm" && x["output"]["fetchId"] == f["fetchId"]
-            })
+            a.iter()
+                .any(|x| x["concept"] == concept && x["action"] == "confirm" && x["output"]["fetchId"] == f["fetchId"])
         });
         if confirmed {
             return;
@@ -172,13 +173,27 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
     wait_confirmed(&service, &f);
     let requests = spotify.requests().len();
     let throttled = spotify.faulted().len();
-    assert_eq!(throttled, requests / 40, "every 40th of {requests} requests was throttled");
+    assert_eq!(
+        throttled,
+        requests / 40,
+        "every 40th of {requests} requests was throttled"
+    );
     assert!(throttled >= 4, "{requests} requests");
     assert_eq!(waits.len(), throttled, "each 429 was one wait: {waits:?}");
     each_page_once(&asked(&spotify));
-    assert_eq!(spotify.count("/v1/me/tracks"), 60 + spotify.faulted().iter().filter(|r| r.starts_with("/v1/me/tracks")).count());
+    assert_eq!(
+        spotify.count("/v1/me/tracks"),
+        60 + spotify
+            .faulted()
+            .iter()
+            .filter(|r| r.starts_with("/v1/me/tracks"))
+            .count()
+    );
     let status = service.ok("/api/LibraryCache/_getStatus", json!({"userId": USER}));
-    assert_eq!((status["likes"].clone(), status["playlists"].clone()), (json!(3000), json!(60)));
+    assert_eq!(
+        (status["likes"].clone(), status["playlists"].clone()),
+        (json!(3000), json!(60))
+    );
 
     // A full read meets a 429 with Retry-After: 7200 at its 100th request (among the
     // playlists): the read stops with retryAt and a checkpoint of what it had read.
@@ -220,7 +235,9 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
 
     // The clock passes retryAt: nobody asks, the read resumes from its checkpoint by itself
     // (same fetchId), asks only for what it had not read, and completes.
-    service.clock.set(parse_rfc3339(&retry_at).expect("time") + chrono::Duration::seconds(1));
+    service
+        .clock
+        .set(parse_rfc3339(&retry_at).expect("time") + chrono::Duration::seconds(1));
     let deadline = Instant::now() + Duration::from_secs(30);
     while get_fetch(&service)["phase"] == "failed" {
         assert!(Instant::now() < deadline, "the read did not resume at retryAt");
@@ -230,7 +247,10 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
     assert_eq!(f["phase"], "done", "{f}");
     assert_eq!(f["mode"], "full");
     assert_eq!(f["counts"]["likes"], 3001);
-    assert!(f["checkpointPages"].is_null(), "the checkpoint is gone once the read is done: {f}");
+    assert!(
+        f["checkpointPages"].is_null(),
+        "the checkpoint is gone once the read is done: {f}"
+    );
     wait_confirmed(&service, &f);
     let second_read = asked(&spotify);
     each_page_once(&second_read);
@@ -244,7 +264,11 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
     // The read's flow tells the story: failed, then resume at retryAt, then fetched.
     let report: Value = service
         .client
-        .get(format!("{}/api/flows/{}", service.base, f["flow"].as_str().expect("flow")))
+        .get(format!(
+            "{}/api/flows/{}",
+            service.base,
+            f["flow"].as_str().expect("flow")
+        ))
         .send()
         .expect("flow")
         .json()
@@ -253,7 +277,13 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
         .as_array()
         .expect("actions")
         .iter()
-        .map(|a| format!("{}.{}", a["concept"].as_str().unwrap_or(""), a["action"].as_str().unwrap_or("")))
+        .map(|a| {
+            format!(
+                "{}.{}",
+                a["concept"].as_str().unwrap_or(""),
+                a["action"].as_str().unwrap_or("")
+            )
+        })
         .filter(|a| a != "SpotifySource.progressed")
         .collect();
     assert_eq!(
@@ -270,7 +300,13 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
 }
 
 /// Follows any source's read (`concept`'s `_getFetch` for `user`) as [`follow`] does.
-fn follow_source(service: &InProcess, concept: &str, user: &str, fetch_id: &str, wait: chrono::Duration) -> (Value, usize) {
+fn follow_source(
+    service: &InProcess,
+    concept: &str,
+    user: &str,
+    fetch_id: &str,
+    wait: chrono::Duration,
+) -> (Value, usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut waits = 0;
     let mut last_until = String::new();
@@ -334,7 +370,13 @@ fn a_plex_read_waits_out_a_short_429_and_resumes_a_long_one_from_its_checkpoint(
     );
     let first = service.ok("/api/PlexSource/_getFetch", json!({"userId": PLEX_USER}));
     let first_id = first["fetchId"].as_str().expect("fetchId").to_string();
-    let (f, waits) = follow_source(&service, "PlexSource", PLEX_USER, &first_id, chrono::Duration::seconds(5));
+    let (f, waits) = follow_source(
+        &service,
+        "PlexSource",
+        PLEX_USER,
+        &first_id,
+        chrono::Duration::seconds(5),
+    );
     assert_eq!(f["phase"], "done", "{f}");
     assert_eq!(waits, 1);
     assert_eq!(f["counts"]["tracks"], 250);
@@ -349,15 +391,31 @@ fn a_plex_read_waits_out_a_short_429_and_resumes_a_long_one_from_its_checkpoint(
     let stopped_at = service.now();
     let second = service.ok("/api/PlexSource/fetch", json!({"userId": PLEX_USER}));
     let second_id = second["fetchId"].as_str().expect("fetchId").to_string();
-    let (f, _) = follow_source(&service, "PlexSource", PLEX_USER, &second_id, chrono::Duration::seconds(5));
-    assert_eq!((f["phase"].as_str(), f["code"].as_str()), (Some("failed"), Some("RATE_LIMITED")), "{f}");
+    let (f, _) = follow_source(
+        &service,
+        "PlexSource",
+        PLEX_USER,
+        &second_id,
+        chrono::Duration::seconds(5),
+    );
+    assert_eq!(
+        (f["phase"].as_str(), f["code"].as_str()),
+        (Some("failed"), Some("RATE_LIMITED")),
+        "{f}"
+    );
     let retry_at = parse_rfc3339(f["retryAt"].as_str().expect("retryAt")).expect("time");
     assert_eq!(retry_at, stopped_at + chrono::Duration::hours(1));
     assert_eq!(f["checkpointPages"], 3, "identity, sections and the first page: {f}");
     let asked_before = plex.requests().len();
     service.clock.set(retry_at);
     resumed(&service, "PlexSource", PLEX_USER);
-    let (f, _) = follow_source(&service, "PlexSource", PLEX_USER, &second_id, chrono::Duration::seconds(5));
+    let (f, _) = follow_source(
+        &service,
+        "PlexSource",
+        PLEX_USER,
+        &second_id,
+        chrono::Duration::seconds(5),
+    );
     assert_eq!(f["phase"], "done", "{f}");
     assert_eq!(f["counts"]["tracks"], 251);
     let requests = plex.requests();
@@ -368,7 +426,11 @@ fn a_plex_read_waits_out_a_short_429_and_resumes_a_long_one_from_its_checkpoint(
     let faulted = plex.faulted();
     for (r, n) in &seen {
         let throttled = faulted.iter().filter(|f| *f == r).count();
-        assert_eq!(*n, throttled + 1, "{r} asked {n} times, throttled {throttled}: {requests:?}");
+        assert_eq!(
+            *n,
+            throttled + 1,
+            "{r} asked {n} times, throttled {throttled}: {requests:?}"
+        );
     }
     assert!(requests.len() > asked_before, "the resumed read asked for the rest");
     wait_confirmed_by(&service, "PlexSource", &f);
@@ -418,7 +480,11 @@ fn last_fm_error_29_is_waited_out_or_stops_the_read_until_it_resumes_from_its_ch
     let (f, waits) = follow_source(&service, "LastfmSource", USER, &id, chrono::Duration::seconds(60));
     assert_eq!((f["phase"].as_str(), waits), (Some("done"), 1), "{f}");
     assert_eq!(f["counts"]["plays"], 450);
-    assert_eq!(recent(&lastfm), ["1", "2", "2", "3"], "page 2 asked again after the wait");
+    assert_eq!(
+        recent(&lastfm),
+        ["1", "2", "2", "3"],
+        "page 2 asked again after the wait"
+    );
     wait_confirmed_by(&service, "LastfmSource", &f);
     drop(service);
 
@@ -439,7 +505,11 @@ fn last_fm_error_29_is_waited_out_or_stops_the_read_until_it_resumes_from_its_ch
         .expect("fetchId")
         .to_string();
     let (f, waits) = follow_source(&service, "LastfmSource", USER, &id, chrono::Duration::seconds(60));
-    assert_eq!((f["phase"].as_str(), f["code"].as_str(), waits), (Some("failed"), Some("RATE_LIMITED"), 0), "{f}");
+    assert_eq!(
+        (f["phase"].as_str(), f["code"].as_str(), waits),
+        (Some("failed"), Some("RATE_LIMITED"), 0),
+        "{f}"
+    );
     assert_eq!(f["checkpointPages"], 1, "{f}");
     let retry_at = parse_rfc3339(f["retryAt"].as_str().expect("retryAt")).expect("time");
     assert_eq!(retry_at, service.now() + chrono::Duration::seconds(60));

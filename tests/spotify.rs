@@ -310,7 +310,10 @@ fn an_incremental_read_pages_only_to_known_likes_and_a_removal_makes_it_full() {
     assert_eq!(started["mode"], "incremental");
     let f = wait_read(&server, started["fetchId"].as_str());
     assert_eq!(f["phase"], "done", "{f}");
-    assert_eq!((f["complete"].clone(), f["mode"].clone()), (json!(false), json!("incremental")));
+    assert_eq!(
+        (f["complete"].clone(), f["mode"].clone()),
+        (json!(false), json!("incremental"))
+    );
     assert_eq!(f["counts"]["likes"], 2);
     assert_eq!(f["counts"]["playlists"], 1, "only the playlist whose snapshot changed");
     assert_eq!(
@@ -356,7 +359,10 @@ fn an_incremental_read_pages_only_to_known_likes_and_a_removal_makes_it_full() {
     assert_eq!(started["mode"], "incremental");
     let f = wait_read(&server, started["fetchId"].as_str());
     assert_eq!(f["complete"], true, "{f}");
-    assert_eq!(f["mode"], "full", "asked incremental, read in full: _getFetch tells what the read did");
+    assert_eq!(
+        f["mode"], "full",
+        "asked incremental, read in full: _getFetch tells what the read did"
+    );
     let ids = liked(&server);
     assert_eq!(ids.len(), 122);
     assert_eq!(ids[0], "spotify:track:n3");
@@ -424,7 +430,10 @@ fn a_short_rate_limit_is_waited_out_and_a_long_one_stops_the_read_until_retry_at
     let retry_at = f["retryAt"].as_str().expect("retryAt");
     let until = chrono::DateTime::parse_from_rfc3339(retry_at).expect("time");
     assert!(until > common::now() + chrono::Duration::minutes(59), "{f}");
-    assert_eq!(f["checkpointPages"], 3, "the three pages of liked songs read before: {f}");
+    assert_eq!(
+        f["checkpointPages"], 3,
+        "the three pages of liked songs read before: {f}"
+    );
     // Before retryAt, fetch is refused (429) and Spotify is not asked.
     let calls = spotify.requests().len();
     let early = server.post("/api/SpotifySource/fetch", &json!({"userId": USER}));

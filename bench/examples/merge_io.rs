@@ -2,7 +2,10 @@
 use std::time::Instant;
 fn written() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
-    io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 fn main() {
     let dir = std::env::args().nth(1).expect("a store directory");
@@ -15,6 +18,10 @@ fn main() {
         let (w, t) = (written(), Instant::now());
         let a = engine.invoke("LibraryCache", "merge", body);
         assert!(a.result.is_ok(), "{:?}", a.result);
-        println!("merge {i}: {:.3} ms, {} bytes written", t.elapsed().as_secs_f64() * 1e3, written() - w);
+        println!(
+            "merge {i}: {:.3} ms, {} bytes written",
+            t.elapsed().as_secs_f64() * 1e3,
+            written() - w
+        );
     }
 }

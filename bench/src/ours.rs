@@ -179,9 +179,13 @@ impl OursCache {
         if let Some(e) = answer.flow_error {
             return Err(backend_error(e));
         }
-        answer.result.map_err(|e| {
-            let user: Value = serde_json::from_slice(body).unwrap_or_default();
-            refusal(e, user["userId"].as_str().unwrap_or_default())
+        answer.result.map_err(|e| match serde_json::from_slice::<Value>(body) {
+            // Text that is not JSON: the same error the baseline's parse gives.
+            Err(syntax) if e.code == "MALFORMED_JSON" => BenchError::Json(syntax),
+            parsed => {
+                let user = parsed.unwrap_or_default();
+                refusal(e, user["userId"].as_str().unwrap_or_default())
+            }
         })
     }
 

@@ -33,6 +33,10 @@ pub struct FileConfig {
     pub plex_page_size: Option<u64>,
     pub lastfm_api_base: Option<String>,
     pub refresh_every: Option<String>,
+    pub insecure_no_token: Option<bool>,
+    pub allowed_hosts: Option<String>,
+    pub allow_origin: Option<String>,
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,15 @@ mod tests {
         assert_eq!(c.addr, Some("127.0.0.1:9000".parse().expect("addr")));
         assert_eq!(c.body_limit, Some(1000));
         assert_eq!(c.trace, Some(true));
+        let c = parse(
+            "c.toml",
+            "allowed-hosts = \"music.example\"\nallow-origin = \"https://app.example\"\ninsecure-no-token = true\nsecrets-key-file = \"/etc/lc.key\"\n",
+        )
+        .expect("parses");
+        assert_eq!(c.allowed_hosts.as_deref(), Some("music.example"));
+        assert_eq!(c.allow_origin.as_deref(), Some("https://app.example"));
+        assert_eq!(c.insecure_no_token, Some(true));
+        assert_eq!(c.secrets_key_file, Some(PathBuf::from("/etc/lc.key")));
         let e = parse("c.toml", "adress = \"x\"").expect_err("unknown key").to_string();
         assert!(e.starts_with("c.toml: ") && e.contains("adress"), "{e}");
         let e = parse("c.toml", "body-limit = \"big\"")

@@ -198,7 +198,10 @@ mod locate {
             }
             _ => {
                 let mut i = at;
-                while text.get(i).is_some_and(|b| !b",]}".contains(b) && !b.is_ascii_whitespace()) {
+                while text
+                    .get(i)
+                    .is_some_and(|b| !b",]}".contains(b) && !b.is_ascii_whitespace())
+                {
                     i += 1;
                 }
                 Some(i)
@@ -300,7 +303,10 @@ mod tests {
         );
         // A missing field: the row that lacks it.
         let e = parse::<Vec<Timed>>(p, b"[\n {\"ms\": 1, \"at\": \"2021-03-01 10:00\"},\n {\"ms\": 2}\n]").unwrap_err();
-        assert!(e.to_string().starts_with("h.json:3:2: at [1]: missing field `at`"), "{e}");
+        assert!(
+            e.to_string().starts_with("h.json:3:2: at [1]: missing field `at`"),
+            "{e}"
+        );
         // Keys with escapes and values with brackets in strings are walked past.
         let e = parse::<Vec<Timed>>(p, br#"[{"ms": 1, "x\"]": "[{", "at": 7}]"#).unwrap_err();
         assert!(e.to_string().starts_with("h.json:1:32: at [0].at: invalid type"), "{e}");

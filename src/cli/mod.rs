@@ -8,6 +8,8 @@ pub mod fetch;
 pub mod json_file;
 pub mod library_file;
 pub mod migrate;
+pub mod rotate_key;
+pub mod secrets_key;
 pub mod spotify_export;
 pub mod stats;
 pub mod upgrade;

@@ -44,9 +44,10 @@ impl Engine {
         concept: &dyn DynConcept,
         action: &str,
         input: concept_core::Input,
-        idempotency: Option<&str>,
+        idempotency: Option<(&str, &str)>,
     ) -> Answer {
         let _running = self.enter_flow(flow);
+        crate::observe::flow();
         let mut run = FlowRun {
             flow,
             completed: Vec::new(),
@@ -74,7 +75,10 @@ impl Engine {
         run.completed.push(first.clone());
         self.cascade(&mut run, &first, Arc::new(Vec::new()));
         if let Some(generation) = run.wait {
-            if let Err(e) = self.store.wait_durable(generation) {
+            let started = std::time::Instant::now();
+            let durable = self.store.wait_durable(generation);
+            crate::observe::flush(started.elapsed());
+            if let Err(e) = durable {
                 return Answer::refused(flow, super::store_error(e));
             }
         }
@@ -120,7 +124,10 @@ impl Engine {
         let mut actions = vec![trigger.clone()];
         actions.extend(run.completed.split_off(before));
         if let Some(generation) = run.wait {
-            self.store.wait_durable(generation).map_err(super::store_error)?;
+            let started = std::time::Instant::now();
+            let durable = self.store.wait_durable(generation);
+            crate::observe::flush(started.elapsed());
+            durable.map_err(super::store_error)?;
         }
         Ok(Answer {
             flow,

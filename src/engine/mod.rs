@@ -8,6 +8,7 @@
 mod background;
 mod explain;
 mod flow;
+pub mod idempotency;
 pub mod matching;
 mod registry;
 mod summary;
@@ -60,6 +61,10 @@ struct Remembered {
     action: String,
     output: Value,
     refusal: Option<(ErrorKind, String)>,
+    /// The fingerprint of the request the key was first used for ([`idempotency`]); keys
+    /// stored before it existed have none and replay as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request: Option<String>,
 }
 
 pub struct Engine {
@@ -216,7 +221,8 @@ impl Engine {
     /// [`Engine::invoke_in`] at most once per idempotency `key`: the first call runs and its
     /// answer is committed with the action (in the same commit); a later call with the key gets
     /// that answer back (`replayed`), whatever happened since. A key used for a different
-    /// action is refused (422 `IDEMPOTENCY_KEY_REUSED`). Queries ignore the key.
+    /// action, or with a different input (another body; for `Requesting.request`, another
+    /// path), is refused (422 `IDEMPOTENCY_KEY_REUSED`). Queries ignore the key.
     pub fn invoke_once(&self, flow: Uuid, key: &str, concept: &str, action: &str, input: impl Into<Input>) -> Answer {
         let input = input.into();
         let fail = |e: ActionError| Answer::refused(flow, e);
@@ -231,15 +237,16 @@ impl Engine {
                 "an Idempotency-Key must be 1 to 256 characters without control characters",
             ));
         }
-        match self.remembered(key, concept, action) {
+        let fingerprint = idempotency::fingerprint_input(concept, action, &input);
+        match self.remembered(key, concept, action, &fingerprint) {
             Ok(Some(answer)) => return answer,
             Ok(None) => {}
             Err(e) => return fail(e),
         }
-        let answer = self.run_flow(flow, c.as_ref(), action, input, Some(key));
+        let answer = self.run_flow(flow, c.as_ref(), action, input, Some((key, &fingerprint)));
         match &answer.result {
             // Another call with the key committed first: answer as it did.
-            Err(e) if e.code == "IDEMPOTENCY_KEY_RACE" => match self.remembered(key, concept, action) {
+            Err(e) if e.code == "IDEMPOTENCY_KEY_RACE" => match self.remembered(key, concept, action, &fingerprint) {
                 Ok(Some(answer)) => answer,
                 Ok(None) => fail(ActionError::internal("an idempotency key vanished")),
                 Err(e) => fail(e),
@@ -248,8 +255,14 @@ impl Engine {
         }
     }
 
-    /// The remembered answer for `key`, if the key was used.
-    fn remembered(&self, key: &str, concept: &str, action: &str) -> Result<Option<Answer>, ActionError> {
+    /// The remembered answer for `key`, if the key was used (for this request: `fingerprint`).
+    fn remembered(
+        &self,
+        key: &str,
+        concept: &str,
+        action: &str,
+        fingerprint: &str,
+    ) -> Result<Option<Answer>, ActionError> {
         let Some(bytes) = self
             .store
             .engine_row(&EngineKey::Idempotency(key.to_string()))
@@ -265,6 +278,15 @@ impl Engine {
                 format!(
                     "this Idempotency-Key was used for {}.{}, not {concept}.{action}; use a new key per call",
                     r.concept, r.action
+                ),
+            ));
+        }
+        if r.request.as_deref().is_some_and(|first| first != fingerprint) {
+            return Err(ActionError::invalid(
+                "IDEMPOTENCY_KEY_REUSED",
+                format!(
+                    "this Idempotency-Key was used for another {concept}.{action} request (a different body{}); use a new key per call",
+                    if concept == "Requesting" { " or path" } else { "" }
                 ),
             ));
         }
@@ -367,7 +389,7 @@ impl Engine {
         input: Input,
         flow: Uuid,
         cause: Option<&Cause>,
-        idempotency: Option<&str>,
+        idempotency: Option<(&str, &str)>,
     ) -> Result<Ran, ActionError> {
         let guard = cause.map(|c| EngineKey::FireGuard {
             sync: c.sync.clone(),
@@ -377,13 +399,14 @@ impl Engine {
         // The rows that must not exist yet, with the answer an idempotency key remembers.
         let guarded = |output: &Value, refusal: Option<&ActionError>| -> Vec<(EngineKey, Vec<u8>)> {
             let mut rows: Vec<(EngineKey, Vec<u8>)> = guard.iter().map(|g| (g.clone(), Vec::new())).collect();
-            if let Some(key) = idempotency {
+            if let Some((key, fingerprint)) = idempotency {
                 let remembered = Remembered {
                     flow,
                     concept: concept.name().to_string(),
                     action: action.to_string(),
                     output: output.clone(),
                     refusal: refusal.map(|r| (r.kind, r.code.clone())),
+                    request: Some(fingerprint.to_string()),
                 };
                 rows.push((
                     EngineKey::Idempotency(key.to_string()),
@@ -462,8 +485,17 @@ impl Engine {
                     )
                 }
             };
-            match self.store.commit(commit) {
+            let started = std::time::Instant::now();
+            let committed = self.store.commit(commit);
+            crate::observe::commit(started.elapsed());
+            match committed {
                 Ok(receipt) => {
+                    crate::observe::action(
+                        concept.name(),
+                        action,
+                        refusal.is_some(),
+                        cause.map(|c| c.sync.as_str()),
+                    );
                     if refusal.is_none() {
                         concept.committed(action, &output);
                     }

@@ -11,6 +11,9 @@ pub struct Sources {
     pub spotify: spotify_source::Settings,
     pub plex: plex_source::Settings,
     pub lastfm: lastfm_source::Settings,
+    /// The key the sources seal their credentials with (`main` reads it; an ephemeral one by
+    /// default, for traces and commands that never read a source).
+    pub secrets: source_kit::Secrets,
 }
 
 #[derive(Clone, Default)]
@@ -33,9 +36,16 @@ impl Registry {
         let mut r = Registry::new();
         r.add(Arc::new(Typed::new(library_cache::LibraryCache::new())));
         r.add(Arc::new(Typed::new(requesting::Requesting::new())));
-        r.add(Arc::new(Typed::new(spotify_source::concept(sources.spotify))));
-        r.add(Arc::new(Typed::new(plex_source::concept(sources.plex))));
-        r.add(Arc::new(Typed::new(lastfm_source::concept(sources.lastfm))));
+        let secrets = sources.secrets;
+        r.add(Arc::new(Typed::new(
+            spotify_source::concept(sources.spotify).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            plex_source::concept(sources.plex).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            lastfm_source::concept(sources.lastfm).with_secrets(secrets),
+        )));
         r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r
     }

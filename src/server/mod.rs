@@ -2,7 +2,9 @@
 //!
 //! `POST /api/{Concept}/{action}` runs an action or query (when exposed); any other
 //! `POST /api/{path}` is a request answered by syncs; `GET /api/flows/{flow}`, `/api/schema`,
-//! `/api/openapi.json` describe; `GET /healthz` answers when the store is open. Handlers only
+//! `/api/openapi.json` describe; `GET /healthz` answers when the store answers a read, `GET
+//! /livez` when the process does, `GET /metrics` in Prometheus text format. `guard` refuses
+//! requests for other hosts, from other origins and `/api` POSTs that are not JSON. Handlers only
 //! translate: bytes to JSON, engine answers to status codes. All store work runs on the
 //! blocking pool, never on the async runtime's threads. `access` holds the token and exposure
 //! rules, `api_docs` the schema and OpenAPI documents.
@@ -10,11 +12,16 @@
 mod access;
 mod api_docs;
 mod error;
+pub mod guard;
+mod health;
+pub mod metrics;
 mod routes;
 mod web;
 
 pub use access::{Exposure, ExposureError, Token, DEFAULT_EXPOSE};
 pub use error::ApiError;
+pub use guard::{AllowedHosts, AllowedOrigins, Guard};
+pub use metrics::MetricsConfig;
 
 use crate::engine::{Engine, Roles};
 use crate::store::Retention;
@@ -41,6 +48,10 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Whether this instance runs each concept's background work (`GET /healthz` shows it).
     pub roles: Roles,
+    /// The Host, Origin and content-type checks and the whole-request deadline.
+    pub guard: Arc<Guard>,
+    /// What `GET /metrics` reports besides the engine's own figures.
+    pub metrics: MetricsConfig,
 }
 
 impl AppState {
@@ -53,6 +64,14 @@ impl AppState {
             exposure: Arc::new(Exposure::default()),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             roles: Roles::default(),
+            // Served by someone else (no bound address known): loopback hosts on any port.
+            guard: Arc::new(Guard {
+                bound: None,
+                allowed_hosts: AllowedHosts::default(),
+                allowed_origins: AllowedOrigins::default(),
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            }),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -67,6 +86,12 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How much of the action log to keep; compacted at start and then hourly.
     pub retention: Retention,
+    /// Host names served besides the bound address and localhost (`--allowed-hosts`).
+    pub allowed_hosts: AllowedHosts,
+    /// Origins whose pages may call the service, with CORS (`--allow-origin`).
+    pub allowed_origins: AllowedOrigins,
+    /// The embedded store's directory, for the store size in `GET /metrics`.
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 /// How often the action log is compacted while serving.
@@ -95,20 +120,37 @@ async fn compact_periodically(engine: Arc<Engine>, retention: Retention) {
     }
 }
 
-/// The service's router.
+/// The service's router: the routes, then (outermost last) CORS for the listed origins, the
+/// Host/Origin/content-type checks with the request deadline, and the request metrics.
 pub fn router(state: AppState) -> axum::Router {
-    routes::router(state)
+    let cors = state.guard.allowed_origins.cors();
+    let guard = Arc::clone(&state.guard);
+    let extra = axum::Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/livez", axum::routing::get(health::livez))
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .with_state(state.clone());
+    routes::router(state.clone())
+        .merge(extra)
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .layer(axum::middleware::from_fn_with_state(state, metrics::record))
+        // The guard's refusals carry a flow id too, like every other answer.
+        .layer(axum::middleware::map_response(routes::ensure_flow_header))
 }
 
 /// Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish, and
 /// flushes the store.
 pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "librarycache listening");
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "librarycache listening");
     if !config.addr.ip().is_loopback() && !config.token.is_set() {
-        tracing::warn!(addr = %config.addr, "listening beyond loopback without a token: anyone who can reach it can change libraries");
+        tracing::warn!(addr = %config.addr, "listening beyond loopback without a token (--insecure-no-token): anyone who can reach it can change libraries");
     }
     let roles = Roles::default();
+    metrics::handle();
+    let upkeep = tokio::spawn(metrics::upkeep());
     let app = router(AppState {
         engine: Arc::clone(&engine),
         body_limit: config.body_limit,
@@ -116,6 +158,15 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         exposure: Arc::new(config.exposure),
         request_timeout: config.request_timeout,
         roles: roles.clone(),
+        guard: Arc::new(Guard {
+            bound: Some(bound),
+            allowed_hosts: config.allowed_hosts,
+            allowed_origins: config.allowed_origins,
+            request_timeout: config.request_timeout,
+        }),
+        metrics: MetricsConfig {
+            store_dir: config.store_dir,
+        },
     });
     let compaction = tokio::spawn(compact_periodically(Arc::clone(&engine), config.retention));
     // The concepts' background work (timers, source reads), each run by whichever instance
@@ -130,6 +181,7 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     compaction.abort();
+    upkeep.abort();
     for work in background {
         work.abort();
     }

@@ -27,7 +27,6 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*path}", post(call))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/healthz", get(healthz))
         .merge(api)
         .merge(super::web::routes())
         .fallback(not_found)
@@ -51,19 +50,13 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 
 /// Every answer carries a flow id; one that ran no flow (a malformed body, an unknown route)
 /// gets a fresh id, so a caller can always quote one.
-async fn ensure_flow_header(mut response: Response) -> Response {
+pub(super) async fn ensure_flow_header(mut response: Response) -> Response {
     if !response.headers().contains_key(FLOW_HEADER) {
         if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
             response.headers_mut().insert(FLOW_HEADER, value);
         }
     }
     response
-}
-
-/// Up, and which concepts' background work this instance runs (`leading`) or leaves to another
-/// instance sharing the store (`standby`).
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(serde_json::json!({ "status": "ok", "background": state.roles.snapshot() }))
 }
 
 async fn not_found() -> ApiError {
@@ -193,7 +186,8 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let engine = state.engine.clone();
     let task = tokio::task::spawn_blocking(move || work(&engine));
-    match tokio::time::timeout(state.request_timeout, task).await {
+    // What is left of the request's time (its body may have taken some: `guard`).
+    match tokio::time::timeout(super::guard::remaining(state.request_timeout), task).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -54,3 +54,22 @@ impl std::fmt::Display for StoreSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            ("postgres://u:secret@db:5432/lc", "postgres://u:***@db:5432/lc"),
+            ("postgres://u@db/lc?password=secret&sslmode=disable", "secret"),
+        ] {
+            let text = StoreSpec::parse(url).to_string();
+            assert!(!text.contains("secret"), "{url} is shown as {text}");
+            if shown != "secret" {
+                assert_eq!(text, shown);
+            }
+        }
+    }
+}

@@ -27,7 +27,8 @@ impl InProcess {
     pub fn start(data: &Path, sources: Sources, clock: &Arc<concept_core::ManualClock>) -> InProcess {
         let store = Arc::new(SledStore::open(data).expect("open store"));
         let syncs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
-        let files = librarycache::sync::load_checked(&syncs_dir, &Registry::standard().specs()).expect("the default syncs");
+        let files =
+            librarycache::sync::load_checked(&syncs_dir, &Registry::standard().specs()).expect("the default syncs");
         let engine = Arc::new(
             Engine::new(store, Registry::configured(sources))
                 .with_clock(Arc::clone(clock) as concept_core::SharedClock)

@@ -195,14 +195,18 @@ async fn api(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Resp
     logged.sort();
     inner.log.push(logged.join("&"));
     let method = q.get("method").cloned().unwrap_or_default().to_lowercase();
-    let due = inner.faults.iter_mut().find(|f| f.times > 0 && f.method == method).and_then(|f| {
-        if f.skip > 0 {
-            f.skip -= 1;
-            None
-        } else {
-            Some(f)
-        }
-    });
+    let due = inner
+        .faults
+        .iter_mut()
+        .find(|f| f.times > 0 && f.method == method)
+        .and_then(|f| {
+            if f.skip > 0 {
+                f.skip -= 1;
+                None
+            } else {
+                Some(f)
+            }
+        });
     if let Some(f) = due {
         f.times -= 1;
         let message = match f.code {

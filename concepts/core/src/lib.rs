@@ -15,6 +15,7 @@ pub mod event;
 pub mod fields;
 pub mod input;
 pub mod projection;
+pub mod redact;
 pub mod spec;
 pub mod time;
 pub mod track_name;

@@ -77,9 +77,7 @@ impl LastfmApi {
     /// A client for the API at `base` (e.g. `https://ws.audioscrobbler.com/2.0`).
     pub fn new(base: &str, retry: Retry) -> Self {
         LastfmApi {
-            http: Http::new(SERVICE, retry)
-                .rate_limited_body(rate_limited)
-                .trimmed(trim),
+            http: Http::new(SERVICE, retry).rate_limited_body(rate_limited).trimmed(trim),
             base: base.trim_end_matches('/').to_string(),
         }
     }

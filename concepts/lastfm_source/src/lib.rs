@@ -93,6 +93,7 @@ fn check_text(field: &str, value: &str) -> Result<(), ActionError> {
 impl Source for Lastfm {
     const NAME: &'static str = NAME;
     const SERVICE: &'static str = "Last.fm";
+    const SECRETS: &'static [&'static str] = &["apiKey"];
 
     type Connect = ConnectInput;
     type Credentials = Credentials;

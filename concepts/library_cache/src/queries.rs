@@ -284,7 +284,11 @@ pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Byte
 pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
     let since = validate::opt_time("since", input.since.as_deref())?;
     let until = validate::opt_time("until", input.until.as_deref())?;
-    let after = input.cursor.as_deref().map(|c| cursor::decode(cursor::PLAYS, c)).transpose()?;
+    let after = input
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(cursor::PLAYS, c))
+        .transpose()?;
     meta(view, &input.user_id)?;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
     let map = rows::plays(&input.user_id);
@@ -333,9 +337,7 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
 fn last_play_key(plays: &[Play]) -> Vec<u8> {
     plays
         .last()
-        .and_then(|p| {
-            concept_core::time::parse_rfc3339(&p.played_at).map(|at| rows::play_key(&at, &p.track_id))
-        })
+        .and_then(|p| concept_core::time::parse_rfc3339(&p.played_at).map(|at| rows::play_key(&at, &p.track_id)))
         .unwrap_or_default()
 }
 
@@ -389,7 +391,11 @@ mod cursor {
 /// like) and, when more follow, the cursor of its last like.
 fn liked_page(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<Bytes, ActionError> {
     let since = validate::opt_time("since", input.since.as_deref())?;
-    let after = input.cursor.as_deref().map(|c| cursor::decode(cursor::LIKES, c)).transpose()?;
+    let after = input
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(cursor::LIKES, c))
+        .transpose()?;
     if after.is_some() && input.offset.is_some() {
         return Err(ActionError::invalid(
             "INVALID_INPUT",
@@ -552,7 +558,11 @@ struct Read {
 
 /// `_getChanges` from a cursor: exactly `limit` changes (fewer at the end) from the place the
 /// cursor names, each labelled with the version its action left, and the cursor of the next.
-fn changes_page(view: &dyn ProjectionRead, input: &GetChangesInput, place: &[u8]) -> Result<ChangesOutput, ActionError> {
+fn changes_page(
+    view: &dyn ProjectionRead,
+    input: &GetChangesInput,
+    place: &[u8],
+) -> Result<ChangesOutput, ActionError> {
     let number = |bytes: Option<&[u8]>| {
         bytes
             .and_then(|b| <[u8; 8]>::try_from(b).ok())

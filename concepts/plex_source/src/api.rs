@@ -156,8 +156,15 @@ fn trim(answer: &mut Value) {
     match answer {
         Value::Object(o) => {
             for key in [
-                "Media", "Image", "UltraBlurColors", "thumb", "art", "parentThumb", "grandparentThumb",
-                "grandparentArt", "composite",
+                "Media",
+                "Image",
+                "UltraBlurColors",
+                "thumb",
+                "art",
+                "parentThumb",
+                "grandparentThumb",
+                "grandparentArt",
+                "composite",
             ] {
                 o.remove(key);
             }

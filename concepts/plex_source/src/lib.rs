@@ -107,6 +107,7 @@ impl Source for Plex {
     const NAME: &'static str = NAME;
     const SERVICE: &'static str = "Plex";
     const UPDATE_ACTION: Option<&'static str> = Some("serverIdentified");
+    const SECRETS: &'static [&'static str] = &["token"];
 
     type Connect = ConnectInput;
     type Credentials = Credentials;

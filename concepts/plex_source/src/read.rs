@@ -217,14 +217,20 @@ impl Read<'_> {
             let path = format!("/library/sections/{section}/all?type=10");
             let (found, report) = (&mut self.found, &self.report);
             let (mut done, mut total) = (0, 0);
-            paged((self.api, self.session), self.creds, &path, size, |items, read, listed| {
-                for item in &items {
-                    found.section_track(item, threshold);
-                }
-                (done, total) = (read, listed);
-                report.progress("tracks", done_before + read, total_before + listed);
-                true
-            })
+            paged(
+                (self.api, self.session),
+                self.creds,
+                &path,
+                size,
+                |items, read, listed| {
+                    for item in &items {
+                        found.section_track(item, threshold);
+                    }
+                    (done, total) = (read, listed);
+                    report.progress("tracks", done_before + read, total_before + listed);
+                    true
+                },
+            )
             .await?;
             done_before += done;
             total_before += total;

@@ -153,9 +153,13 @@ mod tests {
             (t["artist"].as_str(), t["albumArtist"].as_str(), t["album"].as_str()),
             (Some("The Band"), Some("Various Artists"), Some("Now 42"))
         );
-        let empty = track_of(&json!({"guid": "plex://track/d", "grandparentTitle": "Solo", "originalTitle": " "}))
-            .unwrap();
-        assert_eq!(empty["artist"].as_str(), Some("Solo"), "an empty originalTitle is no artist");
+        let empty =
+            track_of(&json!({"guid": "plex://track/d", "grandparentTitle": "Solo", "originalTitle": " "})).unwrap();
+        assert_eq!(
+            empty["artist"].as_str(),
+            Some("Solo"),
+            "an empty originalTitle is no artist"
+        );
     }
 
     #[test]

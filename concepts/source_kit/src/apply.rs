@@ -127,7 +127,8 @@ pub fn apply<S: Source>(
                 f.phase = "failed".into();
                 f.finished_at = Some(at.clone());
                 f.code = Some(code.clone());
-                f.error = Some(error.clone());
+                // Also for events written before reads redacted their messages.
+                f.error = Some(concept_core::redact::redact_text(error));
                 f.retry_at = retry_at.clone();
                 f.until = None;
             })?;
@@ -160,6 +161,12 @@ pub fn apply<S: Source>(
                 f.until = None;
             })?;
             txn.put(&rows::key(RUNNING, user), fetch_id.as_bytes().to_vec());
+        }
+        SourceEvent::Resealed(credentials) => {
+            if let Some(mut conn) = rows::read::<Connection<S::Credentials>, _>(&*txn, CONNECTION, user)? {
+                conn.credentials = credentials.clone();
+                txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
+            }
         }
         SourceEvent::CursorConfirmed { fetch_id } => {
             if let Some(pending) = rows::read::<CursorRow<S::Cursor>, _>(&*txn, PENDING, user)? {

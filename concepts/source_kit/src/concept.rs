@@ -3,6 +3,7 @@
 
 use crate::apply::{self, Event};
 use crate::model::*;
+use crate::secrets::Secrets;
 use crate::{decide, queries, worker, Source};
 use concept_core::{
     ActionCtx, ActionError, ActionKind, ActionSpec, Actions, BackgroundWork, Concept, Decision, EventMeta,
@@ -16,14 +17,25 @@ pub struct SourceConcept<S: Source> {
     source: Arc<S>,
     /// Wakes the background work when a read is asked for.
     wake: Arc<tokio::sync::Notify>,
+    /// Seals the credentials' secrets before they enter an event; opens them for a read.
+    secrets: Secrets,
 }
 
 impl<S: Source> SourceConcept<S> {
+    /// The concept with an ephemeral secrets key (see [`Secrets::default`]); a service gives it
+    /// its key with [`SourceConcept::with_secrets`].
     pub fn new(source: S) -> Self {
         SourceConcept {
             source: Arc::new(source),
             wake: Arc::new(tokio::sync::Notify::new()),
+            secrets: Secrets::default(),
         }
+    }
+
+    /// The concept sealing and opening credentials with `secrets`.
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     pub fn source(&self) -> &S {
@@ -64,7 +76,7 @@ fn appended<S: Source, O>(view: &dyn ProjectionRead, decided: decide::Decided<S,
 
 impl<S: Source> SourceConcept<S> {
     fn connect(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &S::Connect) -> Decided<S, UserOutput> {
-        appended::<S, _>(view, decide::connect(&*self.source, input)?)
+        appended::<S, _>(view, decide::connect(&*self.source, &self.secrets, input)?)
     }
 
     fn disconnect(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<S, UserOutput> {
@@ -98,6 +110,10 @@ impl<S: Source> SourceConcept<S> {
 
     fn resume(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &ResumeInput) -> Decided<S, FetchOutput> {
         appended::<S, _>(view, decide::resume::<S>(ctx, view, input)?)
+    }
+
+    fn rekey(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<S, RekeyOutput> {
+        appended::<S, _>(view, decide::rekey::<S>(view, &self.secrets, input)?)
     }
 
     fn get_fetch(
@@ -140,7 +156,8 @@ impl<S: Source> Concept for SourceConcept<S> {
             .system("progressed", Self::progressed)
             .system("fetched", Self::fetched)
             .system("failed", Self::failed)
-            .system("resume", Self::resume);
+            .system("resume", Self::resume)
+            .system("rekey", Self::rekey);
         if let Some(update) = S::UPDATE_ACTION {
             let name = format!("{}.{update}", S::NAME);
             actions = actions
@@ -151,7 +168,7 @@ impl<S: Source> Concept for SourceConcept<S> {
                           view: &dyn ProjectionRead,
                           input: &Value|
                           -> Decided<S, UserOutput> {
-                        appended::<S, _>(view, decide::updated(view, &*c.source, &name, input)?)
+                        appended::<S, _>(view, decide::updated(view, &*c.source, &c.secrets, &name, input)?)
                     },
                 )
                 .with_spec(update_spec::<S>(update));
@@ -181,6 +198,7 @@ impl<S: Source> Concept for SourceConcept<S> {
         Some(Box::pin(worker::run(
             Arc::clone(&self.source),
             Arc::clone(&self.wake),
+            self.secrets.clone(),
             host,
         )))
     }

@@ -3,7 +3,10 @@
 use crate::apply::Event;
 use crate::events::SourceEvent;
 use crate::model::*;
-use crate::rows::{self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH, PENDING};
+use crate::rows::{
+    self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH, PENDING,
+};
+use crate::secrets::{Secrets, SecretsError};
 use crate::Source;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{ActionCtx, ActionError, ProjectionRead};
@@ -41,11 +44,54 @@ pub fn connection<S: Source>(view: &dyn ProjectionRead, user: &str) -> Result<Co
     rows::read::<Connection<S::Credentials>, _>(view, CONNECTION, user)?.ok_or_else(|| not_connected::<S>(user))
 }
 
-pub fn connect<S: Source>(source: &S, input: &S::Connect) -> Result<Decided<S, UserOutput>, ActionError> {
+/// A secret that cannot be sealed or opened, as a refusal (503: the service's key is the
+/// problem, not the input).
+pub fn secrets_refusal(e: SecretsError) -> ActionError {
+    ActionError::new(concept_core::ErrorKind::Unavailable, e.code(), e.to_string())
+}
+
+pub fn connect<S: Source>(
+    source: &S,
+    secrets: &Secrets,
+    input: &S::Connect,
+) -> Result<Decided<S, UserOutput>, ActionError> {
     let (user, credentials) = source.connect(input.clone())?;
     check_id("userId", &user)?;
+    let credentials = secrets
+        .seal_fields(S::NAME, &user, S::SECRETS, &credentials)
+        .map_err(secrets_refusal)?;
     let out = user_output(&user);
     Ok((user, vec![SourceEvent::Connected(credentials)], out))
+}
+
+/// `rekey (userId)` (system): the connection's secrets sealed again with the current key (any
+/// key `secrets` holds opens them); nothing happens when they already are.
+pub fn rekey<S: Source>(
+    view: &dyn ProjectionRead,
+    secrets: &Secrets,
+    input: &UserInput,
+) -> Result<Decided<S, RekeyOutput>, ActionError> {
+    check_id("userId", &input.user_id)?;
+    let user = input.user_id.clone();
+    let conn = connection::<S>(view, &user)?;
+    if secrets.is_current(S::SECRETS, &conn.credentials) {
+        let out = RekeyOutput {
+            user_id: user.clone(),
+            resealed: false,
+        };
+        return Ok((user, Vec::new(), out));
+    }
+    let plain = secrets
+        .open_fields(S::NAME, &user, S::SECRETS, &conn.credentials)
+        .map_err(secrets_refusal)?;
+    let sealed = secrets
+        .seal_fields(S::NAME, &user, S::SECRETS, &plain)
+        .map_err(secrets_refusal)?;
+    let out = RekeyOutput {
+        user_id: user.clone(),
+        resealed: true,
+    };
+    Ok((user, vec![SourceEvent::Resealed(sealed)], out))
 }
 
 pub fn disconnect<S: Source>(
@@ -311,6 +357,7 @@ pub fn resume<S: Source>(
 pub fn updated<S: Source>(
     view: &dyn ProjectionRead,
     source: &S,
+    secrets: &Secrets,
     action: &str,
     input: &Value,
 ) -> Result<Decided<S, UserOutput>, ActionError> {
@@ -334,6 +381,9 @@ pub fn updated<S: Source>(
     check_id("userId", &user)?;
     connection::<S>(view, &user)?;
     source.check_update(&update)?;
+    let update = secrets
+        .seal_fields(S::NAME, &user, S::SECRETS, &update)
+        .map_err(secrets_refusal)?;
     let out = user_output(&user);
     Ok((user, vec![SourceEvent::ConnectionUpdated(update)], out))
 }

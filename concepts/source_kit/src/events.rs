@@ -1,6 +1,6 @@
 //! A source's events: one stream per user. Secrets live only in `Connected` (the source's
-//! credentials) and `ConnectionUpdated` (e.g. a renewed token), which no query returns and the
-//! engine's records redact.
+//! credentials), `ConnectionUpdated` (e.g. a renewed token) and `Resealed`, sealed
+//! ([`crate::secrets`]); no query returns them and the engine's records redact them.
 
 use crate::model::{Checkpoint, Counts, Mode};
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,9 @@ pub enum SourceEvent<C, U, K> {
     CursorConfirmed {
         fetch_id: String,
     },
+    /// The stored credentials, their secrets sealed again with the current key (`rekey`):
+    /// they replace the connection's credentials, nothing else changes.
+    Resealed(C),
 }
 
 impl<C, U, K> SourceEvent<C, U, K> {
@@ -77,6 +80,7 @@ impl<C, U, K> SourceEvent<C, U, K> {
             SourceEvent::FetchFailed { .. } => "FetchFailed",
             SourceEvent::FetchResumed { .. } => "FetchResumed",
             SourceEvent::CursorConfirmed { .. } => "CursorConfirmed",
+            SourceEvent::Resealed(_) => "Resealed",
         }
     }
 }

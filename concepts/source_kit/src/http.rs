@@ -52,12 +52,30 @@ pub enum Problem {
 }
 
 impl HttpError {
+    /// The error, with any URL password and secret query value (`api_key=…`) in its path and
+    /// texts hidden: these messages are logged, stored in `failed` events and answered.
     pub fn new(service: &'static str, path: &str, problem: Problem) -> Self {
+        use concept_core::redact::redact_text;
+        let problem = match problem {
+            Problem::Status { status, body } => Problem::Status {
+                status,
+                body: redact_text(&body),
+            },
+            Problem::Network(text) => Problem::Network(redact_text(&text)),
+            Problem::Unexpected(text) => Problem::Unexpected(redact_text(&text)),
+            limited @ Problem::RateLimited { .. } => limited,
+        };
         HttpError {
             service,
-            path: path.to_string(),
+            path: redact_text(path),
             problem,
         }
+    }
+
+    /// A transport error (no answer, or an answer that could not be read) of the HTTP client:
+    /// its text without the URL it called (which may carry a secret query parameter).
+    pub fn network(service: &'static str, path: &str, error: reqwest::Error) -> Self {
+        HttpError::new(service, path, Problem::Network(error.without_url().to_string()))
     }
 
     /// The answer does not have the shape the service documents.
@@ -189,19 +207,27 @@ impl Http {
         path: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Value, HttpError> {
-        let request = build(&self.client)
-            .build()
-            .map_err(|e| self.error(path, Problem::Unexpected(format!("the request cannot be made: {e}"))))?;
+        let request = build(&self.client).build().map_err(|e| {
+            self.error(
+                path,
+                Problem::Unexpected(format!("the request cannot be made: {}", e.without_url())),
+            )
+        })?;
         let call = call_key(&request, self.key_headers);
         if let Some(answer) = session.replayed(&call) {
             return Ok(answer);
         }
         let (mut attempt, mut throttled) = (0, 0);
         loop {
-            let problem = match self.client.execute(build(&self.client).build().map_err(|e| {
-                self.error(path, Problem::Unexpected(format!("the request cannot be made: {e}")))
-            })?)
-            .await
+            let problem = match self
+                .client
+                .execute(build(&self.client).build().map_err(|e| {
+                    self.error(
+                        path,
+                        Problem::Unexpected(format!("the request cannot be made: {}", e.without_url())),
+                    )
+                })?)
+                .await
             {
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -211,7 +237,7 @@ impl Http {
                             let mut answer = response
                                 .json::<Value>()
                                 .await
-                                .map_err(|e| HttpError::unexpected(self.service, path, e))?;
+                                .map_err(|e| HttpError::unexpected(self.service, path, e.without_url()))?;
                             match self.rate_limited_body.and_then(|check| check(&answer)) {
                                 Some(retry_after) => Problem::RateLimited { retry_after },
                                 None => {
@@ -229,13 +255,15 @@ impl Http {
                                 .rate_limited_body
                                 .and_then(|check| check(&serde_json::from_str(&body).unwrap_or(Value::Null)));
                             match (header_wait, body_wait) {
-                                (Some(retry_after), _) | (None, Some(retry_after)) => Problem::RateLimited { retry_after },
+                                (Some(retry_after), _) | (None, Some(retry_after)) => {
+                                    Problem::RateLimited { retry_after }
+                                }
                                 _ => Problem::Status { status, body },
                             }
                         }
                     }
                 }
-                Err(e) => Problem::Network(e.to_string()),
+                Err(e) => Problem::Network(e.without_url().to_string()),
             };
             let error = self.error(path, problem);
             match &error.problem {
@@ -243,7 +271,7 @@ impl Http {
                     if throttled >= MAX_THROTTLED || !session.may_wait(*retry_after) {
                         return Err(error);
                     }
-                    tracing::info!(service = self.service, path, wait_s = retry_after.as_secs(), "rate limited: waiting it out");
+                    tracing::info!(service = self.service, path = %error.path, wait_s = retry_after.as_secs(), "rate limited: waiting it out");
                     session.wait(*retry_after).await;
                     throttled += 1;
                     continue;
@@ -255,7 +283,12 @@ impl Http {
                 return Err(error);
             }
             let wait = self.retry.base * 2u32.saturating_pow(attempt);
-            tracing::info!(service = self.service, path, attempt, wait_ms = wait.as_millis() as u64, error = %error, "retrying a call");
+            // The status only: an answer's body may quote what was sent.
+            let problem = match &error.problem {
+                Problem::Status { status, .. } => format!("answered {status}"),
+                _ => "no answer".to_string(),
+            };
+            tracing::info!(service = self.service, path = %error.path, attempt, wait_ms = wait.as_millis() as u64, problem, "retrying a call");
             // Backoff between retries paces the calls; it is no time the read decides on.
             tokio::time::sleep(wait).await;
             attempt += 1;

@@ -16,6 +16,9 @@
 //!   else `incremental`.
 //! - `confirm (userId, fetchId)`: the consumer took the read; its pending cursor becomes the
 //!   confirmed one, which the next read gets.
+//! - The credential fields a source names in [`Source::SECRETS`] are sealed ([`secrets`])
+//!   before they enter an event; the system action `rekey (userId)` seals them again with the
+//!   current key (`librarycache rotate-key`).
 //! - system actions `progressed`, `fetched`, `failed`, `resume`, and [`Source::UPDATE_ACTION`]
 //!   when the source has one (a renewed token); queries `_getFetch`, `_getConnection` (what
 //!   [`Source::describe`] tells, never a secret), `_getConnections`.
@@ -79,6 +82,7 @@ pub mod model;
 pub mod queries;
 pub mod read;
 pub mod rows;
+pub mod secrets;
 pub mod session;
 pub mod worker;
 
@@ -86,6 +90,7 @@ pub use concept::SourceConcept;
 pub use model::{Counts, Mode};
 pub use read::{Failure, NoUpdate, Outcome, ReadJob, Reporter};
 pub use rows::Connection;
+pub use secrets::{SecretKey, Secrets, SecretsError};
 pub use session::Session;
 
 use concept_core::ActionError;
@@ -103,6 +108,9 @@ pub trait Source: Send + Sync + Sized + 'static {
     /// The system action through which a read updates the stored credentials (its input is
     /// `userId` plus the fields of [`Source::Update`]), if the source has one.
     const UPDATE_ACTION: Option<&'static str> = None;
+    /// The fields of [`Source::Credentials`] and [`Source::Update`] (camelCase, as serialized)
+    /// that hold secrets: sealed before they enter an event ([`secrets`]), opened for the read.
+    const SECRETS: &'static [&'static str] = &[];
 
     /// `connect`'s input, `userId` included.
     type Connect: DeserializeOwned + JsonSchema + Clone + Send + Sync + 'static;

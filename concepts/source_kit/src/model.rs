@@ -236,3 +236,12 @@ pub struct FetchStatus {
 pub struct UsersOutput {
     pub user_ids: Vec<String>,
 }
+
+/// `rekey` (system): the user's credentials sealed again with the current key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RekeyOutput {
+    pub user_id: String,
+    /// False when every secret was already sealed with the current key (nothing changed).
+    pub resealed: bool,
+}

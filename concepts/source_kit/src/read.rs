@@ -48,9 +48,15 @@ impl<C, K> ReadJob<C, K> {
 /// What a read reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note<U> {
-    Progress { phase: String, current: u64, total: u64 },
+    Progress {
+        phase: String,
+        current: u64,
+        total: u64,
+    },
     /// The read waits out a rate limit until this time (progress shows `phase: "waiting"`).
-    Waiting { until: DateTime<Utc> },
+    Waiting {
+        until: DateTime<Utc>,
+    },
     /// The wait is over: progress shows the phase it was in again.
     Resumed,
     Update(U),

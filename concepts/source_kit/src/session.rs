@@ -230,7 +230,11 @@ mod tests {
         let resumed = Session::new(clock, DEFAULT_MAX_WAIT, Some(first.checkpoint()), |_| {});
         assert_eq!(resumed.replayed("GET /a"), Some(json!(1)));
         assert_eq!(resumed.replayed("GET /a"), Some(json!(3)));
-        assert_eq!(resumed.replayed("GET /a"), None, "asked more often than before: the service");
+        assert_eq!(
+            resumed.replayed("GET /a"),
+            None,
+            "asked more often than before: the service"
+        );
         assert_eq!(resumed.replayed("GET /c"), None);
         resumed.record("GET /c", &json!(4));
         assert_eq!(resumed.replayed_count(), 2);
@@ -243,12 +247,9 @@ mod tests {
         let manual = Arc::new(ManualClock::at(parse_rfc3339("2026-01-01T00:00:00Z").unwrap()));
         let notes = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&notes);
-        let session = Session::new(
-            Arc::clone(&manual) as SharedClock,
-            DEFAULT_MAX_WAIT,
-            None,
-            move |n| seen.lock().unwrap().push(n),
-        );
+        let session = Session::new(Arc::clone(&manual) as SharedClock, DEFAULT_MAX_WAIT, None, move |n| {
+            seen.lock().unwrap().push(n)
+        });
         assert!(session.may_wait(Duration::from_secs(60)) && !session.may_wait(Duration::from_secs(61)));
         let waiting = tokio::spawn({
             let session = session.clone();

@@ -15,6 +15,7 @@ use crate::read::{Failure, Note, Outcome, ReadJob, Reporter};
 use crate::rows::{
     self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH, RUNNING,
 };
+use crate::secrets::Secrets;
 use crate::session::Session;
 use crate::Source;
 use chrono::{DateTime, Utc};
@@ -55,7 +56,7 @@ struct Look<S: Source> {
     stopped: Vec<Stopped>,
 }
 
-pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host: Arc<dyn Host>) {
+pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, secrets: Secrets, host: Arc<dyn Host>) {
     let active: Arc<Mutex<HashSet<String>>> = Arc::default();
     loop {
         let mut next_resume: Option<DateTime<Utc>> = None;
@@ -69,8 +70,9 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
                         continue;
                     }
                     let (source, host, active) = (Arc::clone(&source), Arc::clone(&host), Arc::clone(&active));
+                    let secrets = secrets.clone();
                     tokio::spawn(async move {
-                        run_job(&*source, &host, job).await;
+                        run_job(&*source, &secrets, &host, job).await;
                         active.lock().unwrap_or_else(|p| p.into_inner()).remove(&user);
                     });
                 }
@@ -87,9 +89,16 @@ pub async fn run<S: Source>(source: Arc<S>, wake: Arc<tokio::sync::Notify>, host
                     match raise(&host, "resume", input, s.flow).await {
                         Ok(_) => {
                             resumed = true;
-                            tracing::info!(source = S::NAME, user = s.user, fetch_id = s.fetch_id, "a read stopped by a rate limit resumes from its checkpoint")
+                            tracing::info!(
+                                source = S::NAME,
+                                user = s.user,
+                                fetch_id = s.fetch_id,
+                                "a read stopped by a rate limit resumes from its checkpoint"
+                            )
                         }
-                        Err(e) => tracing::warn!(source = S::NAME, user = s.user, error = %e, "could not resume a read stopped by a rate limit"),
+                        Err(e) => {
+                            tracing::warn!(source = S::NAME, user = s.user, error = %e, "could not resume a read stopped by a rate limit")
+                        }
                     }
                 }
             }
@@ -160,15 +169,34 @@ fn look<S: Source>(view: &dyn concept_core::ProjectionRead) -> Result<Look<S>, A
     Ok(Look { jobs, stopped })
 }
 
-async fn run_job<S: Source>(source: &S, host: &Arc<dyn Host>, job: Job<S>) {
+async fn run_job<S: Source>(source: &S, secrets: &Secrets, host: &Arc<dyn Host>, job: Job<S>) {
     let Job {
         user,
         fetch,
-        connection,
+        mut connection,
         cursor,
         checkpoint,
     } = job;
     let flow = Uuid::parse_str(&fetch.flow).ok();
+    // The secrets open just before the read; a key that does not open them fails the read with
+    // a code saying so (the rest of the service is not concerned).
+    match secrets.open_fields(S::NAME, &user, S::SECRETS, &connection.credentials) {
+        Ok(opened) => connection.credentials = opened,
+        Err(e) => {
+            tracing::warn!(source = S::NAME, user, fetch_id = %fetch.fetch_id, code = e.code(), error = %e, "cannot open the stored credentials");
+            let failure = Failure::new(
+                e.code(),
+                format!("the stored {} credentials cannot be read: {e}", S::SERVICE),
+            );
+            let input = failed_input(host, &user, &fetch.fetch_id, failure, None);
+            if let Err(e) = raise(host, "failed", input, flow).await {
+                tracing::warn!(source = S::NAME, user, error = %e, "the end of a read was refused");
+            }
+            return;
+        }
+    }
+    // Every secret value of the connection, to hide wherever a message might quote it.
+    let hidden = Secrets::plain_values(S::SECRETS, &connection.credentials);
     let clock = host.clock();
     // A read resumed from a checkpoint keeps its start time: it asks what it asked before.
     let now = match &checkpoint {
@@ -176,9 +204,13 @@ async fn run_job<S: Source>(source: &S, host: &Arc<dyn Host>, job: Job<S>) {
         None => clock.now(),
     };
     match (&checkpoint, fetch.phase.as_str()) {
-        (Some(c), _) => tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, pages = c.pages.len(), "resuming a read from its checkpoint"),
+        (Some(c), _) => {
+            tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, pages = c.pages.len(), "resuming a read from its checkpoint")
+        }
         (None, "starting") => {}
-        (None, phase) => tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, phase, "resuming a read a restart interrupted: starting it over"),
+        (None, phase) => {
+            tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, phase, "resuming a read a restart interrupted: starting it over")
+        }
     }
     let (reporter, notes) = Reporter::channel();
     let waits = reporter.clone();
@@ -220,7 +252,11 @@ async fn run_job<S: Source>(source: &S, host: &Arc<dyn Host>, job: Job<S>) {
     raising.await.ok();
     let (action, input) = match outcome {
         Ok(outcome) => ("fetched", fetched_input(&user, &fetch.fetch_id, outcome)),
-        Err(e) => ("failed", failed_input(host, &user, &fetch.fetch_id, e, checkpoint)),
+        Err(mut e) => {
+            e.error = concept_core::redact::redact_values(&e.error, hidden.iter().map(String::as_str));
+            tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, code = %e.code, error = %e.error, "a read failed");
+            ("failed", failed_input(host, &user, &fetch.fetch_id, e, checkpoint))
+        }
     };
     match raise(host, action, input, flow).await {
         Ok(_) => tracing::info!(source = S::NAME, user, fetch_id = %fetch.fetch_id, action, "a read ended"),
@@ -246,7 +282,8 @@ async fn report<S: Source>(
         while let Ok(more) = notes.try_recv() {
             batch.push(more);
         }
-        let is_progress = |n: &Note<S::Update>| matches!(n, Note::Progress { .. } | Note::Waiting { .. } | Note::Resumed);
+        let is_progress =
+            |n: &Note<S::Update>| matches!(n, Note::Progress { .. } | Note::Waiting { .. } | Note::Resumed);
         let last_progress = batch.iter().rposition(is_progress);
         for (i, note) in batch.into_iter().enumerate() {
             if let Note::Progress { phase, current, total } = &note {
@@ -265,10 +302,7 @@ async fn report<S: Source>(
             let (action, input) = match note {
                 _ if is_progress(&note) && Some(i) != last_progress => continue,
                 Note::Progress { phase, .. } => ("progressed", progress(phase, None)),
-                Note::Waiting { until } => (
-                    "progressed",
-                    progress("waiting".into(), Some(format_rfc3339(&until))),
-                ),
+                Note::Waiting { until } => ("progressed", progress("waiting".into(), Some(format_rfc3339(&until)))),
                 Note::Resumed => ("progressed", progress(shown.0.clone(), None)),
                 Note::Update(update) => {
                     let Some(action) = S::UPDATE_ACTION else {
@@ -321,13 +355,7 @@ fn fetched_input<K: serde::Serialize>(user: &str, fetch_id: &str, o: Outcome<K>)
 
 /// A failed read as `failed`'s input, its wait turned into `retryAt` (with the checkpoint of
 /// what it had read).
-fn failed_input(
-    host: &Arc<dyn Host>,
-    user: &str,
-    fetch_id: &str,
-    f: Failure,
-    checkpoint: Option<Checkpoint>,
-) -> Value {
+fn failed_input(host: &Arc<dyn Host>, user: &str, fetch_id: &str, f: Failure, checkpoint: Option<Checkpoint>) -> Value {
     let retry_at = f.retry_after.map(|wait| {
         let wait = chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(24));
         format_rfc3339(&(host.now() + wait))

@@ -79,6 +79,7 @@ impl Source for Spotify {
     const NAME: &'static str = NAME;
     const SERVICE: &'static str = "Spotify";
     const UPDATE_ACTION: Option<&'static str> = Some("tokenRefreshed");
+    const SECRETS: &'static [&'static str] = &["accessToken", "refreshToken", "clientSecret"];
 
     type Connect = ConnectInput;
     type Credentials = Credentials;

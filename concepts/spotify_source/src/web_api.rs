@@ -57,7 +57,13 @@ pub struct Refreshed {
 fn trim(answer: &mut Value) {
     match answer {
         Value::Object(o) => {
-            for key in ["available_markets", "images", "external_urls", "preview_url", "linked_from"] {
+            for key in [
+                "available_markets",
+                "images",
+                "external_urls",
+                "preview_url",
+                "linked_from",
+            ] {
                 o.remove(key);
             }
             o.values_mut().for_each(trim);
@@ -126,7 +132,7 @@ impl WebApi {
                 .form(&form)
                 .send()
                 .await
-                .map_err(|e| fail(Problem::Network(e.to_string())))?;
+                .map_err(|e| fail(Problem::Network(e.without_url().to_string())))?;
             if response.status().as_u16() != 429 {
                 break response;
             }

@@ -138,8 +138,10 @@ pub fn plan(
             .tracks
             .get(id)
             .or_else(|| looked_up.get(id).and_then(Option::as_ref));
-        let (Some(artist), Some(title)) = (meta.and_then(|m| text(m, "artist")), meta.and_then(|m| text(m, "title")))
-        else {
+        let (Some(artist), Some(title)) = (
+            meta.and_then(|m| text(m, "artist")),
+            meta.and_then(|m| text(m, "title")),
+        ) else {
             continue;
         };
         if let Some(uri) = names.resolve(artist, title).filter(|u| !names::is_derived(u)) {
@@ -242,7 +244,8 @@ pub fn plan(
         }
     }
 
-    let play = |(id, at): &(String, chrono::DateTime<chrono::Utc>)| json!({"trackId": id, "playedAt": format_rfc3339(at)});
+    let play =
+        |(id, at): &(String, chrono::DateTime<chrono::Utc>)| json!({"trackId": id, "playedAt": format_rfc3339(at)});
     let mut like_list: Vec<Value> = likes.iter().map(|id| json!({ "trackId": id })).collect();
     like_list.extend(moved_likes);
     let mut input = json!({

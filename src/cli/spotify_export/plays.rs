@@ -89,12 +89,9 @@ impl Seen {
 
     /// Whether the play known from `origin` is to the minute only.
     pub fn is_minute(&self, song: usize, origin: Origin) -> bool {
-        self.songs.get(&song).is_some_and(|times| {
-            times
-                .values()
-                .flatten()
-                .any(|&(minute, o)| o == origin && minute)
-        })
+        self.songs
+            .get(&song)
+            .is_some_and(|times| times.values().flatten().any(|&(minute, o)| o == origin && minute))
     }
 
     pub fn insert(&mut self, song: usize, when: When, origin: Origin) {

@@ -372,22 +372,9 @@ fn record_of(bytes: &[u8]) -> Result<ActionRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Fault(StoreFault::new(e)))
 }
 
-/// `url` with any password replaced by `***`.
+/// `url` with any password replaced by `***` (in the authority and as a `password=` parameter).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{scheme}://{name}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
+    concept_core::redact::redact_url(url)
 }
 
 impl Store for PgStore {
