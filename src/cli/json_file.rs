@@ -103,12 +103,34 @@ pub fn parse<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, JsonFi
     Ok(value)
 }
 
-/// Line and column (1-based, in bytes) of byte `offset` of `text`.
+/// Line and column (1-based; the column in characters, as an editor counts them) of byte
+/// `offset` of `text`.
 fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = 1 + before.iter().filter(|b| **b == b'\n').count();
     let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    (line, offset - line_start + 1)
+    (line, chars(&before[line_start..]) + 1)
+}
+
+/// The parser's place — `column` bytes of `line` read (0: none yet) — as line and column of the
+/// last byte read (1-based, in characters; column 1 when nothing of the line was read).
+fn parser_place(text: &[u8], line: usize, column: usize) -> (usize, usize) {
+    let line_start = match line {
+        0 | 1 => 0,
+        n => text
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(n - 2)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let end = (line_start + column).min(text.len());
+    (line.max(1), chars(&text[line_start..end]).max(1))
+}
+
+/// The number of characters in `bytes` (UTF-8; a byte that is not counts as one).
+fn chars(bytes: &[u8]) -> usize {
+    String::from_utf8_lossy(bytes).chars().count()
 }
 
 /// `e` as an error of `path`; a shape error at `start`, the offset where the value its field
@@ -116,7 +138,7 @@ fn line_column(text: &[u8], offset: usize) -> (usize, usize) {
 fn positioned(path: &Path, text: &[u8], field: String, start: Option<usize>, e: serde_json::Error) -> JsonFileError {
     let (line, column) = match (e.classify(), start) {
         (serde_json::error::Category::Data, Some(offset)) => line_column(text, offset),
-        _ => (e.line(), e.column()),
+        _ => parser_place(text, e.line(), e.column()),
     };
     let (parser_line, parser_column) = (e.line(), e.column());
     let full = e.to_string();
@@ -269,6 +291,25 @@ mod tests {
         );
         let e = parse::<Vec<Row>>(p, b"[] x").unwrap_err();
         assert!(e.to_string().starts_with("h.json:1:4: not valid JSON: trailing"), "{e}");
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let p = Path::new("h.json");
+        let e = parse::<Vec<Row>>(p, "[{\"n\": \"Beyoncé\", \"ms\": \"x\"}]".as_bytes()).unwrap_err();
+        assert!(e.to_string().starts_with("h.json:1:25: at [0].ms: invalid type"), "{e}");
+        let e = parse::<Vec<Row>>(p, "[{\"n\": \"é\" x}]".as_bytes()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("h.json:1:12: not valid JSON: expected `,` or `}`"),
+            "{e}"
+        );
+        let e = parse::<Vec<Row>>(p, b"[{\"ms\": 1},\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("h.json:2:1: not valid JSON: EOF while parsing"),
+            "{e}"
+        );
     }
 
     /// A row checked after it is read (a time), the last field of its object.

@@ -56,6 +56,9 @@ pub enum RefreshKind {
     Merge,
     /// `touch`: checked and found current, nothing else changed.
     Touch,
+    /// `rekeyNamed`: tracks known only by name took their namesakes' ids (the time of the last
+    /// sync stays: nothing was read from a source).
+    Rekey,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

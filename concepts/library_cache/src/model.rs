@@ -123,6 +123,29 @@ pub struct MergeInput {
     pub removed_plays: Option<Vec<Play>>,
 }
 
+/// The input of `rekeyNamed`: the user, and the prefix of the ids a source gives tracks it knows
+/// only by artist and title (e.g. `spotify-export:track:`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RekeyNamedInput {
+    pub user_id: String,
+    pub prefix: String,
+}
+
+/// The output of `rekeyNamed`: the library's version and what moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RekeyNamedOutput {
+    pub user_id: String,
+    pub version: u64,
+    /// Tracks known only by name that took a namesake's id.
+    pub rekeyed: u64,
+    /// Their plays moved to the namesake (one it already had at that time counted too).
+    pub plays: u64,
+    /// Their likes moved to (or, when it was liked already, folded into) the namesake.
+    pub likes: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserInput {

@@ -674,6 +674,7 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
             RefreshKind::Sync => vec![change("synced")],
             RefreshKind::Merge => vec![change("merged")],
             RefreshKind::Touch => vec![change("touched")],
+            RefreshKind::Rekey => vec![change("rekeyed")],
         },
         LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } | LibraryEvent::Rehashed { .. } => {
             vec![]

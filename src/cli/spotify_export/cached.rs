@@ -1,9 +1,7 @@
 //! What LibraryCache already holds for the user, read through its queries: whether there is a
 //! library, its tracks (with their names), its plays around the export's, its playlists — and
-//! the shared metadata of any other track. When the library holds tracks known only by name
-//! (derived ids, which this import may re-key to their URIs), all its plays and its likes too.
+//! the shared metadata of any other track.
 
-use super::names;
 use crate::engine::Engine;
 use chrono::{DateTime, Duration, Utc};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
@@ -18,12 +16,8 @@ pub struct Cached {
     pub exists: bool,
     /// The user's tracks and their metadata, by id (in order, so a name resolves the same way each time).
     pub tracks: BTreeMap<String, Map<String, Value>>,
-    /// The user's plays in the window asked for (all of them when the library holds a track
-    /// known only by name).
+    /// The user's plays in the window asked for.
     pub plays: Vec<(String, DateTime<Utc>)>,
-    /// The user's likes (track → likedAt), read when the library holds a track known only by
-    /// name.
-    pub likes: BTreeMap<String, String>,
     /// The user's playlists: (id, name).
     pub playlists: Vec<(String, String)>,
 }
@@ -56,13 +50,10 @@ pub fn load(
             cached.tracks.insert(id.to_string(), meta.clone());
         }
     }
-    let named_only = cached.tracks.keys().any(|id| names::is_derived(id));
-    let mut window_input = match window {
-        _ if named_only => Some(json!({"userId": user, "limit": PAGE})),
-        Some((first, last)) => Some(json!({"userId": user, "since": format_rfc3339(&(first - MARGIN)),
-                   "until": format_rfc3339(&(last + MARGIN)), "limit": PAGE})),
-        None => None,
-    };
+    let mut window_input = window.map(|(first, last)| {
+        json!({"userId": user, "since": format_rfc3339(&(first - MARGIN)),
+               "until": format_rfc3339(&(last + MARGIN)), "limit": PAGE})
+    });
     // Page by page, following the cursor: plays sharing a time are neither skipped nor repeated.
     while let Some(input) = window_input.take() {
         let plays = q("_getPlays", input.clone())?;
@@ -75,14 +66,6 @@ pub fn load(
             let mut input = input;
             input["cursor"] = json!(next);
             window_input = Some(input);
-        }
-    }
-    if named_only {
-        let likes = q("_getLikes", json!({"userId": user, "limit": count("likes")}))?;
-        for l in likes["likes"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(at)) = (l["trackId"].as_str(), l["likedAt"].as_str()) {
-                cached.likes.insert(id.to_string(), at.to_string());
-            }
         }
     }
     let playlists = q("_getPlaylists", json!({ "userId": user }))?;

@@ -100,13 +100,6 @@ pub struct Export {
 pub enum FormatError {
     #[error(transparent)]
     File(#[from] JsonFileError),
-    /// A row that parses but says nothing usable, with its place (`[12]`).
-    #[error("{path}: at {field}: {message}")]
-    Row {
-        path: String,
-        field: String,
-        message: String,
-    },
 }
 
 impl Export {

@@ -13,7 +13,7 @@ use super::names::{self, Names};
 use super::plays::{Origin, Seen, When};
 use concept_core::time::format_rfc3339;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// The prefix of the playlist ids the import gives.
 pub const PLAYLIST_PREFIX: &str = "spotify-export:";
@@ -30,7 +30,7 @@ pub struct Plan {
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PlanCounts {
-    /// New plays, to merge (besides those replacing or moving cached ones).
+    /// New plays, to merge (besides those replacing cached ones).
     pub plays: u64,
     /// Plays the cache already holds.
     pub already_cached: u64,
@@ -46,12 +46,6 @@ pub struct PlanCounts {
     pub playlists: u64,
     /// Playlists left out: the library holds one of that name read from Spotify.
     pub playlists_kept: u64,
-    /// Tracks the cache knew only by name (derived ids) re-keyed to their URI.
-    pub rekeyed: u64,
-    /// Cached plays of re-keyed tracks moved to the URI.
-    pub moved_plays: u64,
-    /// Cached likes of re-keyed tracks moved to the URI.
-    pub moved_likes: u64,
     /// Cached plays to the minute replaced by the export's record of them to the second.
     pub precise: u64,
 }
@@ -122,107 +116,47 @@ pub fn plan(
         }
     }
 
-    // Tracks the cache knows only by name (derived ids) whose URI is known now — from this
-    // export, or a track the cache got since — are re-keyed to it: their plays and likes move
-    // to the URI and the derived id leaves the library, as if the URI had been known all along.
-    let mut rekeyed: BTreeMap<String, String> = BTreeMap::new();
-    let named_only: BTreeSet<&str> = cached
-        .tracks
-        .keys()
-        .map(String::as_str)
-        .chain(cached.plays.iter().map(|(id, _)| id.as_str()))
-        .filter(|id| names::is_derived(id))
-        .collect();
-    for id in named_only {
-        let meta = cached
-            .tracks
-            .get(id)
-            .or_else(|| looked_up.get(id).and_then(Option::as_ref));
-        let (Some(artist), Some(title)) = (
-            meta.and_then(|m| text(m, "artist")),
-            meta.and_then(|m| text(m, "title")),
-        ) else {
-            continue;
-        };
-        if let Some(uri) = names.resolve(artist, title).filter(|u| !names::is_derived(u)) {
-            rekeyed.insert(id.to_string(), uri.to_string());
-        }
-    }
-    let key_of = |id: &str| rekeyed.get(id).cloned().unwrap_or_else(|| id.to_string());
-    counts.rekeyed = rekeyed.len() as u64;
-
     let mut seen = Seen::default();
     for (n, (id, at)) in cached.plays.iter().enumerate() {
         let song = names.song(id);
         seen.insert(song, When::cached(*at), Origin::Cache(n));
     }
     // Precise records first, so a play in both history formats keeps its precise time — also
-    // when the record to the minute was imported before: the cached play is replaced.
+    // when the record to the minute came in an earlier import (or a track known only by name
+    // then): that cached play is replaced by the precise one.
     heard.sort_by_key(|(_, when)| when.minute);
     let mut plays = Vec::new();
-    let mut replaced: BTreeSet<usize> = BTreeSet::new();
+    let mut replaced = Vec::new();
     for (id, when) in heard {
         let song = names.song(&id);
         match seen.find(song, when) {
-            Some(Origin::Cache(n)) if !when.minute && seen.is_minute(song, Origin::Cache(n)) => {
+            Some(Origin::Cache(n))
+                if !when.minute && seen.is_minute(song, Origin::Cache(n)) && replaceable(&cached.plays[n].0) =>
+            {
                 seen.remove(song, Origin::Cache(n));
                 seen.insert(song, when, Origin::Export);
-                replaced.insert(n);
+                replaced.push(cached.plays[n].clone());
                 counts.precise += 1;
-                plays.push((key_of(&id), when.at));
+                plays.push((id, when.at));
             }
             Some(Origin::Cache(_)) => counts.already_cached += 1,
             Some(Origin::Export) => counts.repeated += 1,
             None => {
                 seen.insert(song, when, Origin::Export);
-                plays.push((key_of(&id), when.at));
+                plays.push((id, when.at));
+                counts.plays += 1;
             }
         }
     }
-    counts.plays = plays.len() as u64 - counts.precise;
-    // The cached plays replaced, and those of re-keyed tracks: moved to the URI (or dropped, when
-    // the URI's plays hold the same play).
-    let mut removed_plays = Vec::new();
-    for (n, (id, at)) in cached.plays.iter().enumerate() {
-        if replaced.contains(&n) {
-            removed_plays.push((id.clone(), *at));
-            continue;
-        }
-        let Some(uri) = rekeyed.get(id) else { continue };
-        removed_plays.push((id.clone(), *at));
-        let song = names.song(id);
-        seen.remove(song, Origin::Cache(n));
-        if seen.find(song, When::cached(*at)).is_none() {
-            seen.insert(song, When::cached(*at), Origin::Cache(n));
-            plays.push((uri.clone(), *at));
-            counts.moved_plays += 1;
-        }
-    }
-    plays.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    plays.dedup();
 
     let mut liked = HashSet::new();
     let likes: Vec<&String> = export.likes.iter().filter(|id| liked.insert(id.as_str())).collect();
     counts.likes = likes.len() as u64;
-    // A re-keyed track's like moves to the URI, liked when it was.
-    let mut unlikes = Vec::new();
-    let mut moved_likes = Vec::new();
-    for (id, uri) in &rekeyed {
-        if let Some(at) = cached.likes.get(id) {
-            unlikes.push(id.clone());
-            if !cached.likes.contains_key(uri) && !liked.contains(uri.as_str()) {
-                moved_likes.push(json!({"trackId": uri, "likedAt": at}));
-            }
-        }
-    }
-    counts.moved_likes = unlikes.len() as u64;
-    let removed_tracks: Vec<&String> = rekeyed.keys().filter(|id| cached.tracks.contains_key(*id)).collect();
 
     let playlists = playlists(user, export, cached, &mut counts);
 
     // Tracks: every one referred to that the user's library does not hold yet.
     let mut wanted: Vec<&str> = likes.iter().map(|s| s.as_str()).collect();
-    wanted.extend(rekeyed.values().map(String::as_str));
     wanted.extend(plays.iter().map(|(id, _)| id.as_str()));
     for p in &playlists {
         wanted.extend(p["entries"].as_array().into_iter().flatten().filter_map(Value::as_str));
@@ -246,24 +180,16 @@ pub fn plan(
 
     let play =
         |(id, at): &(String, chrono::DateTime<chrono::Utc>)| json!({"trackId": id, "playedAt": format_rfc3339(at)});
-    let mut like_list: Vec<Value> = likes.iter().map(|id| json!({ "trackId": id })).collect();
-    like_list.extend(moved_likes);
     let mut input = json!({
         "userId": user,
         "tracks": tracks,
-        "likes": like_list,
+        "likes": likes.iter().map(|id| json!({ "trackId": id })).collect::<Vec<_>>(),
         "plays": plays.iter().map(play).collect::<Vec<_>>(),
         "playlists": playlists,
     });
-    // Only a merge removes (and only a cached library has anything to re-key or replace).
-    if !removed_plays.is_empty() {
-        input["removedPlays"] = removed_plays.iter().map(play).collect();
-    }
-    if !removed_tracks.is_empty() {
-        input["removedTracks"] = json!(removed_tracks);
-    }
-    if !unlikes.is_empty() {
-        input["unlikes"] = json!(unlikes);
+    // Only a cached library has plays to replace (and only a merge removes).
+    if !replaced.is_empty() {
+        input["removedPlays"] = replaced.iter().map(play).collect();
     }
     Plan { input, counts }
 }
@@ -302,6 +228,13 @@ fn playlists(user: &str, export: &Export, cached: &Cached, counts: &mut PlanCoun
     }
     counts.playlists = out.len() as u64;
     out
+}
+
+/// Whether a cached play of `id` to the minute may give way to the export's precise record of
+/// it: a play of a Spotify id or of a track known only by name (what this import, or an earlier
+/// one, recorded), never another source's.
+fn replaceable(id: &str) -> bool {
+    id.starts_with("spotify:") || names::is_derived(id)
 }
 
 /// A text field of track metadata.
