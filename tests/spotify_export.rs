@@ -748,3 +748,86 @@ fn a_directory_without_export_files_says_what_was_looked_for() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("spotify-export"), "{err}");
 }
+
+#[test]
+fn a_spotify_read_gives_the_tracks_an_export_knew_only_by_name_their_ids() {
+    use common::server::Server;
+    use common::spotify::{track, FakeSpotify, Liked};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, export) = (dir.path().join("store"), dir.path().join("export"));
+    // Account data alone: its rows name songs that neither its liked songs nor a playlist have.
+    write(
+        &export,
+        "StreamingHistory_music_0.json",
+        &json!([
+            account_play("2024-05-01 20:00", "Artist", "Song t001", 200_000),
+            account_play("2024-05-02 20:00", "artist", "song t001", 200_000),
+            account_play("2024-05-03 20:00", "Someone", "Unheard Of", 200_000),
+        ]),
+    );
+    let (success, out, err) = import(&data, &export);
+    assert!(success, "{out}{err}");
+    assert!(out.contains("3 given a derived id"), "{out}");
+
+    // Spotify knows the song: liked, as t001 ("Song t001" by "Artist").
+    let spotify = FakeSpotify::start("access-0", "refresh-0");
+    spotify.library(|l| {
+        l.liked.push(Liked {
+            track: Some(track("t001")),
+            added_at: "2025-01-01T00:00:00Z".into(),
+        })
+    });
+    let (api, accounts) = (spotify.api_base(), spotify.accounts_base());
+    let server = Server::start(
+        &data,
+        &["--spotify-api-base", &api, "--spotify-accounts-base", &accounts],
+    );
+    let r = server.post(
+        "/api/SpotifySource/connect",
+        &json!({"userId": USER, "accessToken": "access-0", "refreshToken": "refresh-0",
+                "clientId": "client", "clientSecret": "secret"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The read, its sync and the re-key run in the background: wait for the plays to move.
+    let want: BTreeSet<(String, String)> = [
+        ("spotify:track:t001", "2024-05-01T20:00:00Z"),
+        ("spotify:track:t001", "2024-05-02T20:00:00Z"),
+        ("spotify-export:track:someone:unheard of", "2024-05-03T20:00:00Z"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let plays = loop {
+        let r = server.post("/api/LibraryCache/_getPlays", &json!({"userId": USER}));
+        let plays: BTreeSet<(String, String)> = r.body["plays"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["trackId"].as_str()?.to_string(), p["playedAt"].as_str()?.to_string())))
+            .collect();
+        if plays == want || Instant::now() > deadline {
+            break plays;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(plays, want, "the derived id's plays moved to the URI the read brought");
+    let tracks = server.post("/api/LibraryCache/_getTracks", &json!({"userId": USER}));
+    let ids: Vec<&str> = tracks.body["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["spotify:track:t001"], "a complete read's tracks: {}", tracks.body);
+    let changes = server.post("/api/LibraryCache/_getChanges", &json!({"userId": USER, "limit": 1000}));
+    let kinds: Vec<&str> = changes.body["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"rekeyed"), "{kinds:?}");
+}
