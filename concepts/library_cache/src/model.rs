@@ -392,8 +392,8 @@ pub struct Change {
     /// The time of the action that made it.
     pub at: String,
     /// `liked`, `unliked`, `trackAdded`, `trackChanged`, `trackRemoved`, `playAdded`,
-    /// `playlistAdded`, `playlistChanged`, `playlistRemoved`, `ingested`, `synced`, `merged`,
-    /// `cleared`.
+    /// `playRemoved`, `playlistAdded`, `playlistChanged`, `playlistRemoved`, `ingested`,
+    /// `synced`, `merged`, `touched`, `rekeyed`, `cleared`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<String>,
