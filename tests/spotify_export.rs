@@ -179,11 +179,7 @@ fn plays(data: &Path) -> BTreeSet<(String, String)> {
 }
 
 fn plays_of(engine: &librarycache::engine::Engine) -> BTreeSet<(String, String)> {
-    let out = ok(
-        engine,
-        "LibraryCache._getPlays",
-        json!({"userId": USER, "limit": 1000}),
-    );
+    let out = ok(engine, "LibraryCache._getPlays", json!({"userId": USER, "limit": 1000}));
     out["plays"]
         .as_array()
         .expect("plays")
@@ -404,7 +400,10 @@ fn many_rows() -> Vec<Value> {
     (0..1000)
         .map(|i| {
             let mut row = serde_json::Map::new();
-            row.insert("endTime".into(), json!(format!("2021-03-01 {:02}:{:02}", i / 60 % 24, i % 60)));
+            row.insert(
+                "endTime".into(),
+                json!(format!("2021-03-01 {:02}:{:02}", i / 60 % 24, i % 60)),
+            );
             row.insert("artistName".into(), json!("Beyoncé"));
             row.insert("trackName".into(), json!(format!("Song {i}")));
             row.insert("msPlayed".into(), json!(200_000));
@@ -573,12 +572,47 @@ fn bo_export(root: &Path) -> (PathBuf, PathBuf) {
         &extended,
         "Streaming_History_Audio_2021.json",
         &json!([
-            extended_play("2021-02-01T08:00:00Z", "spotify:track:t2", "Closing", "Band", "First", 240_000),
-            extended_play("2021-03-01T10:00:20Z", "spotify:track:t1", "Opening", "Band", "First", 200_000),
-            extended_play("2021-03-01T11:00:05Z", "spotify:track:t9", "Jingle", "Band", "Ads", 40_000),
-            extended_play("2021-03-01T11:00:50Z", "spotify:track:t9", "Jingle", "Band", "Ads", 40_000),
+            extended_play(
+                "2021-02-01T08:00:00Z",
+                "spotify:track:t2",
+                "Closing",
+                "Band",
+                "First",
+                240_000
+            ),
+            extended_play(
+                "2021-03-01T10:00:20Z",
+                "spotify:track:t1",
+                "Opening",
+                "Band",
+                "First",
+                200_000
+            ),
+            extended_play(
+                "2021-03-01T11:00:05Z",
+                "spotify:track:t9",
+                "Jingle",
+                "Band",
+                "Ads",
+                40_000
+            ),
+            extended_play(
+                "2021-03-01T11:00:50Z",
+                "spotify:track:t9",
+                "Jingle",
+                "Band",
+                "Ads",
+                40_000
+            ),
             chapter,
-            extended_play("2021-03-02T09:00:30Z", "spotify:track:t3", "Solo", "Singer", "Alone", 180_000),
+            extended_play(
+                "2021-03-02T09:00:30Z",
+                "spotify:track:t3",
+                "Solo",
+                "Singer",
+                "Alone",
+                180_000
+            ),
         ]),
     );
     (account, extended)
@@ -652,7 +686,10 @@ fn account_data_and_extended_history_give_one_library_in_either_order() {
     let account_first = dir.path().join("account-first");
     let (success, out, err) = import(&account_first, &account);
     assert!(success, "{out}{err}");
-    assert!(out.contains("1 matched to a track by artist and title, 4 given a derived id"), "{out}");
+    assert!(
+        out.contains("1 matched to a track by artist and title, 4 given a derived id"),
+        "{out}"
+    );
     let (success, out, err) = import(&account_first, &extended);
     assert!(success, "{out}{err}");
     assert!(
@@ -673,7 +710,11 @@ fn account_data_and_extended_history_give_one_library_in_either_order() {
     let (success, out, err) = import(&extended_first, &account);
     assert!(success, "{out}{err}");
     assert!(out.contains("3 already cached"), "{out}");
-    assert_eq!(library(&extended_first), expected, "extended history, then account data");
+    assert_eq!(
+        library(&extended_first),
+        expected,
+        "extended history, then account data"
+    );
 
     // Importing any of them again into any of the libraries records nothing.
     for data in [&together, &account_first, &extended_first] {
