@@ -155,7 +155,7 @@ pub fn fetch<S: Source>(
         _ => None,
     };
     if let Some(stopped) = stopped {
-        if input.mode.is_none_or(|m| m == stopped.mode) {
+        if input.mode.map_or(true, |m| m == stopped.mode) {
             let out = FetchOutput {
                 user_id: user.clone(),
                 fetch_id: stopped.fetch_id.clone(),
