@@ -298,7 +298,7 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
         json!("Oct25 · 2 entries")
     );
 
-    // Refresh: a request whose flow runs the merge through a sync, then the new status.
+    // Refresh: a request whose flow runs LibraryCache.touch through a sync, then the new status.
     let before = js(&tab, "document.getElementById('status-text').dataset.version");
     let synced_before = js(&tab, "document.getElementById('status-text').dataset.syncedAt");
     std::thread::sleep(Duration::from_millis(20)); // so the refresh's syncedAt differs
@@ -329,7 +329,7 @@ fn the_web_page_shows_alice_library_refreshes_through_a_sync_and_shows_its_flow(
         flow_rows(&tab),
         [
             (0, "Requesting.request".to_string(), String::new()),
-            (1, "LibraryCache.merge".to_string(), "# Refresh".to_string()),
+            (1, "LibraryCache.touch".to_string(), "# Refresh".to_string()),
             (2, "Requesting.respond".to_string(), "# RefreshDone".to_string()),
         ]
     );

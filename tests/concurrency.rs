@@ -62,8 +62,21 @@ fn snapshot(engine: &Engine, user: &str) -> Vec<Value> {
 
 /// An answer is either a success with a version or the conflict refusal; anything else fails.
 fn version_or_conflict(what: &str, answer: Result<Value, concept_core::ActionError>) -> Option<u64> {
+    answered(what, answer).map(|(version, _)| version)
+}
+
+/// The version an action answered and whether it changed anything (an action that changes
+/// nothing appends nothing and answers the version it found), or None for a lost race.
+fn answered(what: &str, answer: Result<Value, concept_core::ActionError>) -> Option<(u64, bool)> {
     match answer {
-        Ok(out) => Some(out["version"].as_u64().expect("version")),
+        Ok(out) => {
+            let changed = ["added", "removed", "updated"].iter().any(|k| {
+                out[*k]
+                    .as_object()
+                    .is_some_and(|counts| counts.values().any(|n| n.as_u64().unwrap_or(0) > 0))
+            });
+            Some((out["version"].as_u64().expect("version"), changed))
+        }
         Err(e) if e.code == "CONCURRENT_UPDATE" && e.kind.status() == 409 => None,
         Err(e) => panic!("{what}: unexpected refusal {e}"),
     }
@@ -140,6 +153,9 @@ fn concurrent_merges_of_distinct_likes_on_one_user_lose_nothing(store: TestStore
     });
 }
 
+/// An acknowledged action: (answered version, changed nothing), likes, unlikes, replaces.
+type Acked = ((u64, bool), Vec<String>, Vec<String>, bool);
+
 fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestStore) {
     server::within(DEADLINE, move || {
         let engine = Arc::new(store.engine());
@@ -151,8 +167,9 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
                 let engine = Arc::clone(&engine);
                 std::thread::spawn(move || {
                     let mut rng = Rng::new(seed.wrapping_add(t));
-                    // (answered version, what the action does to the set of likes)
-                    let mut acked: Vec<(u64, Vec<String>, Vec<String>, bool)> = Vec::new();
+                    // (answered version, whether it changed anything, what the action does to
+                    // the set of likes)
+                    let mut acked: Vec<Acked> = Vec::new();
                     for _ in 0..40 {
                         let pool = |rng: &mut Rng| format!("p{}", rng.below(30));
                         let (input, action, likes, unlikes, replace) = match rng.below(3) {
@@ -175,8 +192,8 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
                             }
                         };
                         let answer = engine.invoke("LibraryCache", action, input).result;
-                        if let Some(v) = version_or_conflict(action, answer) {
-                            acked.push((v, likes, unlikes, replace));
+                        if let Some((v, changed)) = answered(action, answer) {
+                            acked.push(((v, !changed), likes, unlikes, replace));
                         }
                     }
                     acked
@@ -198,18 +215,26 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
                 }
             })
         };
-        let mut acked: Vec<(u64, Vec<String>, Vec<String>, bool)> =
-            threads.into_iter().flat_map(|t| t.join().expect("writer")).collect();
+        let mut acked: Vec<Acked> = threads.into_iter().flat_map(|t| t.join().expect("writer")).collect();
         writing.store(false, Ordering::SeqCst);
         reader.join().expect("reader");
+        // In version order; an action that changed nothing answered the version it found, and
+        // goes after the action that made it.
         acked.sort_by_key(|a| a.0);
-        let versions: Vec<u64> = acked.iter().map(|a| a.0).collect();
+        let versions: Vec<u64> = acked.iter().filter(|a| !a.0 .1).map(|a| a.0 .0).collect();
         let distinct: HashSet<u64> = versions.iter().copied().collect();
-        assert_eq!(distinct.len(), versions.len(), "two actions answered the same version");
+        assert_eq!(
+            distinct.len(),
+            versions.len(),
+            "two actions that changed something answered the same version"
+        );
         assert!(versions.iter().all(|v| *v > start_version));
-        // Replay the acknowledged actions in version order on a plain set.
+        assert!(acked.iter().all(|a| a.0 .0 >= start_version));
+        // Replay the acknowledged actions in version order on a plain set; one that changed
+        // nothing must change nothing there too.
         let mut model: BTreeSet<String> = BTreeSet::new();
-        for (_, likes, unlikes, replace) in &acked {
+        for ((version, unchanged), likes, unlikes, replace) in &acked {
+            let before = model.clone();
             if *replace {
                 model = likes.iter().cloned().collect();
             } else {
@@ -217,6 +242,12 @@ fn concurrent_syncs_and_merges_on_one_user_apply_in_version_order(store: TestSto
                 for u in unlikes {
                     model.remove(u);
                 }
+            }
+            if *unchanged {
+                assert_eq!(
+                    model, before,
+                    "an action answered {version} unchanged but changes the likes there"
+                );
             }
         }
         let now: BTreeSet<String> = liked(&engine, "mixed").into_iter().collect();

@@ -321,8 +321,8 @@ fn requests_are_answered_by_syncs_and_their_flows_survive_sigkill() {
                 "/api/LibraryCache/_getLiked",
                 json!({"userId": "user:alice", "limit": 1})
             )
-            .1,
-        json!({"trackIds": ["track:c"]})
+            .1["trackIds"],
+        json!(["track:c"])
     );
     let (status, out) = server.get("/api/flows/not-a-flow");
     assert_eq!((status, &out["code"]), (422, &json!("INVALID_FLOW_ID")), "{out}");

@@ -254,7 +254,12 @@ fn last_fm_errors_fail_the_read_with_clear_codes_and_fetch_honours_them() {
     lastfm.scrobble("rj", history(3));
     lastfm.error("user.getrecenttracks", 29, 1);
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = start(dir.path(), &lastfm);
+    // No rate-limit wait is waited out inside a read here, so error 29 ends it (the wait inside
+    // the read, and the resumption at retryAt, are tests/rate_limits.rs's, on a manual clock).
+    let server = Server::start(
+        dir.path(),
+        &["--lastfm-api-base", &lastfm.api_base(), "--rate-limit-wait", "0s"],
+    );
 
     connect(&server, USER, "rj", KEY, false);
     let f = reads(&server, USER).wait(None);

@@ -22,12 +22,25 @@ fn a_library_not_refreshed_within_max_age_is_stale_and_listed() {
         json!({"userId": "user:new", "likes": []}),
     );
     clock.advance(chrono::Duration::minutes(90));
-    // user:new is refreshed now; user:old's last refresh is 90 minutes old.
-    ok(
+    // A merge that changes nothing records nothing: user:new is no fresher for it.
+    let unchanged = ok(
         &engine,
         "LibraryCache.merge",
         json!({"userId": "user:new", "plays": []}),
     );
+    let status = ok(
+        &engine,
+        "LibraryCache._getStatus",
+        json!({"userId": "user:new", "maxAge": "1h"}),
+    );
+    assert_eq!(
+        (status["stale"].clone(), status["version"].clone()),
+        (json!(true), unchanged["version"].clone()),
+        "{status}"
+    );
+    // user:new is refreshed now (touch: checked and found current); user:old's last refresh is
+    // 90 minutes old.
+    ok(&engine, "LibraryCache.touch", json!({"userId": "user:new"}));
 
     let old = ok(
         &engine,

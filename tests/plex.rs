@@ -139,12 +139,24 @@ fn a_read_pages_every_music_section_with_totals_and_progress() {
     rate(&plex, 4, Some(10.0), 1_700_000_400);
     rate(&plex, 5, Some(6.0), 1_700_000_500);
     rate(&plex, 300, Some(9.0), 1_700_000_100);
+    // A compilation's track: the album is "Various Artists", the track has its own artist.
+    plex.library(|l| {
+        let t = l.tracks.iter_mut().find(|t| t.rating_key == 1007).expect("track 7");
+        t.artist = "Various Artists".into();
+        t.original_title = Some("The Band".into());
+    });
     let server = start(dir.path(), &["--plex-page-size", "100"]);
     let connected = connect(&server, &plex);
     assert_eq!(connected.status, 200, "{}", connected.body);
     let f = wait_read(&server, None);
     assert_eq!(f["phase"], "done", "{f}");
     assert_eq!((f["complete"].clone(), f["mode"].clone()), (json!(true), json!("full")));
+    let compiled = the_track(&server, "plex://track/t7");
+    assert_eq!(
+        (compiled["artist"].clone(), compiled["albumArtist"].clone()),
+        (json!("The Band"), json!("Various Artists")),
+        "{compiled}"
+    );
     assert_eq!(f["counts"]["tracks"], 310);
     assert_eq!(f["counts"]["likes"], 3, "rated 8 and more: four stars and up");
 
@@ -392,13 +404,20 @@ fn a_server_swap_fails_the_read_and_leaves_the_cache_until_connected_again() {
     assert_eq!(liked(&server), ["plex://track/t1"]);
     let conn = ok(&server, "/api/PlexSource/_getConnection", json!({"userId": USER}));
     assert_eq!(conn["machineIdentifier"], "machine-a");
-    // Reading again changes nothing: the swap is not accepted by asking twice.
-    let again = read_again(&server, &swapped);
-    assert_eq!(again["code"], "SERVER_CHANGED");
+    // Only connecting again accepts the swap: until then the user needs to reconnect, so
+    // neither a fetch nor the scheduled refresh (which skips needsReauth) asks the server again.
+    assert_eq!(swapped["needsReauth"], true, "{swapped}");
+    assert_eq!(conn["needsReauth"], true, "{conn}");
+    let refused = server.post("/api/PlexSource/fetch", &json!({"userId": USER}));
+    assert_eq!(
+        (refused.status, refused.body["code"].clone()),
+        (409, json!("NEEDS_REAUTH"))
+    );
+    assert_eq!(plex.requests(), ["/identity?"], "the server was not asked again");
 
     // Connecting again accepts the new server (PlexReadOnConnect reads it).
     assert_eq!(connect(&server, &plex).status, 200);
-    let accepted = wait_read(&server, Some(&again));
+    let accepted = wait_read(&server, Some(&swapped));
     assert_eq!(accepted["phase"], "done", "{accepted}");
     assert_eq!(status(&server)["tracks"], 10);
     assert!(
@@ -547,7 +566,11 @@ fn plays_come_from_the_history_and_later_reads_page_it_only_to_the_last_known_pl
     });
     plex.clear_log();
     let second = read_again(&server, &first);
-    assert_eq!(second["mode"], "full", "complete, as every Plex read");
+    assert_eq!(
+        (second["complete"].clone(), second["mode"].clone()),
+        (json!(true), json!("incremental")),
+        "complete, as every Plex read, and the history read from the cursor: _getFetch says so"
+    );
     assert_eq!(plex.count("/status/sessions/history/all"), 1, "{:?}", plex.requests());
     assert_eq!(second["counts"]["plays"], 3, "the two new plays and the last known one");
     assert_eq!(status(&server)["plays"], 252, "plays are merged");
@@ -616,6 +639,8 @@ fn server_errors_are_retried_and_a_rate_limit_is_honoured() {
     let limited = read_again(&server, &first);
     assert_eq!(limited["code"], "RATE_LIMITED", "{limited}");
     assert!(limited["retryAt"].is_string());
+    // An hour is longer than a read waits: it stopped, and keeps what it read for retryAt.
+    assert!(limited["checkpointPages"].as_u64().is_some_and(|n| n > 0), "{limited}");
     let early = server.post("/api/PlexSource/fetch", &json!({"userId": USER}));
     assert_eq!((early.status, early.body["code"].clone()), (429, json!("RATE_LIMITED")));
 }

@@ -93,15 +93,15 @@ fn a_variable_binds_once_and_must_match_after(store: TestStore) {
     let text = r#"
 LibraryCache.ingest {"userId": "u"} => {"version": "$v"}
 LibraryCache._getStatus {"userId": "u"} => {"version": "$v"}
-LibraryCache.merge {"userId": "u", "plays": []} => {"version": "$v"}
-LibraryCache._getChanges {"userId": "u", "sinceVersion": "$v"} => {"changes": [{"kind": "merged"}]}
+LibraryCache.touch {"userId": "u"} => {"version": "$v"}
+LibraryCache._getChanges {"userId": "u", "sinceVersion": "$v"} => {"changes": [{"kind": "touched"}]}
 LibraryCache._getChanges {"userId": "u", "sinceVersion": "$unbound"} => {"changes": []}
 "#;
     let steps = parse_trace("vars.trace", text).expect("parses");
     let clock = trace_clock();
     let engine = Engine::new(store.open(), Registry::standard()).with_clock(Arc::new(clock.clone()));
     let failures = run_trace(&engine, &clock, "vars.trace", &steps).failures();
-    // Step 3: the merge moved the version on, so it no longer equals $v; step 5 uses an unbound name.
+    // Step 3: the touch moved the version on, so it no longer equals $v; step 5 uses an unbound name.
     assert_eq!(failures.len(), 2, "{failures:#?}");
     assert!(failures[0].starts_with("vars.trace:4: `version` is"), "{}", failures[0]);
     assert!(failures[0].contains("not $v ="), "{}", failures[0]);
@@ -119,7 +119,7 @@ fn the_clock_of_a_trace_is_set_and_moved_by_the_trace_alone(store: TestStore) {
 LibraryCache.ingest {"userId": "u"} => {}
 LibraryCache._getStatus {"userId": "u"} => {"ingestedAt": "2026-01-01T00:00:00Z", "syncedAt": "2026-01-01T00:00:00Z"}
 clock 2031-03-01T08:00:00Z
-LibraryCache.merge {"userId": "u", "plays": []} => {}
+LibraryCache.touch {"userId": "u"} => {}
 advance 90s
 LibraryCache._getStatus {"userId": "u", "maxAge": "1m"} => {"syncedAt": "2031-03-01T08:00:00Z", "stale": true}
 LibraryCache.clear {"userId": "u"} => {}

@@ -81,6 +81,11 @@ struct SpotifyArgs {
     /// increments cannot see removals.
     #[arg(long, env = "LIBRARYCACHE_FULL_EVERY", default_value = "24h")]
     full_every: String,
+    /// The longest rate-limit wait (429 Retry-After, Last.fm error 29) a read of any source
+    /// waits out itself (e.g. 60s, 2m; 0s: none); a longer one ends the read with retryAt and
+    /// a checkpoint it resumes from at retryAt.
+    #[arg(long, env = "LIBRARYCACHE_RATE_LIMIT_WAIT", default_value = "60s")]
+    rate_limit_wait: String,
 }
 
 /// A service's base URL given with `flag` must be http(s).
@@ -101,8 +106,16 @@ impl SpotifyArgs {
             api_base: self.spotify_api_base.clone(),
             accounts_base: self.spotify_accounts_base.clone(),
             full_every,
+            max_wait: self.rate_limit_wait()?,
             ..spotify_source::Settings::default()
         })
+    }
+
+    /// `--rate-limit-wait` (every source's).
+    fn rate_limit_wait(&self) -> Result<std::time::Duration, String> {
+        let wait = Retention::parse_age(&self.rate_limit_wait).map_err(|e| format!("--rate-limit-wait: {e}"))?;
+        wait.to_std()
+            .map_err(|_| format!("--rate-limit-wait: {:?} is not a wait", self.rate_limit_wait))
     }
 }
 
@@ -134,6 +147,7 @@ impl PlexArgs {
             like_rating,
             page_size: self.plex_page_size,
             full_every,
+            max_wait: spotify.rate_limit_wait()?,
             ..plex_source::Settings::default()
         })
     }
@@ -148,10 +162,11 @@ struct LastfmArgs {
 }
 
 impl LastfmArgs {
-    fn settings(&self) -> Result<lastfm_source::Settings, String> {
+    fn settings(&self, spotify: &SpotifyArgs) -> Result<lastfm_source::Settings, String> {
         http_url("--lastfm-api-base", &self.lastfm_api_base)?;
         Ok(lastfm_source::Settings {
             api_base: self.lastfm_api_base.clone(),
+            max_wait: spotify.rate_limit_wait()?,
             ..lastfm_source::Settings::default()
         })
     }
@@ -533,6 +548,7 @@ fn layer_spotify(spotify: &mut SpotifyArgs, unset: &dyn Fn(&str) -> bool, file: 
             &file.spotify_accounts_base,
         ),
         ("full_every", &mut spotify.full_every, &file.full_every),
+        ("rate_limit_wait", &mut spotify.rate_limit_wait, &file.rate_limit_wait),
     ] {
         if let (true, Some(v)) = (unset(id), value) {
             *field = v.clone();
@@ -679,7 +695,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             let registry = app.registry(Sources {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
-                lastfm: lastfm.settings()?,
+                lastfm: lastfm.settings(&spotify)?,
                 secrets: secrets.secrets(&key_dir(&spec, &data))?,
             });
             tracing::info!(store = %spec, "opening the store");

@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub spotify_api_base: Option<String>,
     pub spotify_accounts_base: Option<String>,
     pub full_every: Option<String>,
+    pub rate_limit_wait: Option<String>,
     pub plex_like_stars: Option<f64>,
     pub plex_page_size: Option<u64>,
     pub lastfm_api_base: Option<String>,

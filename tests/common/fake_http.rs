@@ -40,6 +40,15 @@ pub fn serve(app: Router) -> Served {
 pub struct Script {
     faults: Vec<Fault>,
     log: Vec<String>,
+    /// Every `n`-th gated request answers 429 with `Retry-After: secs` (a rolling rate limit).
+    every: Option<(u64, u64)>,
+    /// The request with this number (counted from the first gated one) answers 429 with
+    /// `Retry-After: secs`, once.
+    at: Vec<(u64, u64)>,
+    /// Gated requests so far.
+    served: u64,
+    /// The logged requests that were answered with an injected fault.
+    faulted: Vec<String>,
 }
 
 /// An injected fault: the next `times` requests whose path starts with `prefix` answer `status`
@@ -62,6 +71,26 @@ impl Script {
         });
     }
 
+    /// Every `n`-th request from now on answers 429 with `Retry-After: secs`.
+    pub fn throttle_every(&mut self, n: u64, secs: u64) {
+        self.every = Some((n.max(1), secs));
+    }
+
+    /// No more 429s every `n`-th request.
+    pub fn stop_throttling(&mut self) {
+        self.every = None;
+    }
+
+    /// The `n`-th request from now on answers 429 with `Retry-After: secs`, once.
+    pub fn throttle_request(&mut self, n: u64, secs: u64) {
+        self.at.push((self.served + n, secs));
+    }
+
+    /// The requests answered with an injected fault (a 429, a 5xx), as logged.
+    pub fn faulted(&self) -> Vec<String> {
+        self.faulted.clone()
+    }
+
     /// Logs a request as `path?k=v&…` (query sorted) followed by `suffix`.
     pub fn record(&mut self, path: &str, query: &HashMap<String, String>, suffix: &str) {
         let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -77,13 +106,30 @@ impl Script {
     /// The answer of the fault due for `path`, if any (counting it down): `error(status)` with
     /// the fault's `Retry-After`.
     pub fn due(&mut self, path: &str, error: impl FnOnce(u16) -> Response) -> Option<Response> {
-        let f = self
-            .faults
-            .iter_mut()
-            .find(|f| f.times > 0 && path.starts_with(&f.prefix))?;
-        f.times -= 1;
-        let mut response = error(f.status);
-        if let Some(s) = f.retry_after {
+        self.served += 1;
+        let n = self.served;
+        let scheduled = self
+            .at
+            .iter()
+            .position(|(at, _)| *at == n)
+            .map(|i| self.at.remove(i).1)
+            .or_else(|| self.every.filter(|(every, _)| n % every == 0).map(|(_, secs)| secs));
+        let (status, retry_after) = match scheduled {
+            Some(secs) => (429, Some(secs)),
+            None => {
+                let f = self
+                    .faults
+                    .iter_mut()
+                    .find(|f| f.times > 0 && path.starts_with(&f.prefix))?;
+                f.times -= 1;
+                (f.status, f.retry_after)
+            }
+        };
+        if let Some(last) = self.log.last() {
+            self.faulted.push(last.clone());
+        }
+        let mut response = error(status);
+        if let Some(s) = retry_after {
             response
                 .headers_mut()
                 .insert("retry-after", s.to_string().parse().expect("header"));
@@ -103,5 +149,6 @@ impl Script {
 
     pub fn clear_log(&mut self) {
         self.log.clear();
+        self.faulted.clear();
     }
 }

@@ -52,11 +52,13 @@ struct Account {
     arriving: Vec<Scrobble>,
 }
 
-/// An injected error: the next `times` calls of `method` answer Last.fm error `code`.
+/// An injected error: the next `times` calls of `method` (after `skip` more that go through)
+/// answer Last.fm error `code`.
 struct Fault {
     method: String,
     code: u32,
     times: u32,
+    skip: u32,
 }
 
 #[derive(Default)]
@@ -126,11 +128,17 @@ impl FakeLastfm {
 
     /// The next `times` calls of `method` (e.g. `user.getrecenttracks`) answer error `code`.
     pub fn error(&self, method: &str, code: u32, times: u32) {
+        self.error_after(method, 0, code, times);
+    }
+
+    /// After `skip` calls of `method` that go through, the next `times` answer error `code`.
+    pub fn error_after(&self, method: &str, skip: u32, code: u32, times: u32) {
         self.with(|i| {
             i.faults.push(Fault {
                 method: method.into(),
                 code,
                 times,
+                skip,
             })
         });
     }
@@ -187,7 +195,19 @@ async fn api(State(s): Shared, Query(q): Query<HashMap<String, String>>) -> Resp
     logged.sort();
     inner.log.push(logged.join("&"));
     let method = q.get("method").cloned().unwrap_or_default().to_lowercase();
-    if let Some(f) = inner.faults.iter_mut().find(|f| f.times > 0 && f.method == method) {
+    let due = inner
+        .faults
+        .iter_mut()
+        .find(|f| f.times > 0 && f.method == method)
+        .and_then(|f| {
+            if f.skip > 0 {
+                f.skip -= 1;
+                None
+            } else {
+                Some(f)
+            }
+        });
+    if let Some(f) = due {
         f.times -= 1;
         let message = match f.code {
             29 => "Rate Limit Exceeded - Your IP has made too many requests in a short period",

@@ -250,6 +250,7 @@ pub fn dump_diff(left: &[(Vec<u8>, Vec<u8>)], right: &[(Vec<u8>, Vec<u8>)], limi
 }
 
 pub mod fake_http;
+pub mod in_process;
 pub mod lastfm;
 pub mod plex;
 pub mod server;

@@ -21,7 +21,10 @@ pub struct FakeTrack {
     pub guid: String,
     pub section: String,
     pub title: String,
+    /// The album artist (`grandparentTitle`): "Various Artists" on a compilation.
     pub artist: String,
+    /// The track's own artist when it differs from the album's (`originalTitle`).
+    pub original_title: Option<String>,
     pub album: String,
     pub year: i64,
     pub genres: Vec<String>,
@@ -40,6 +43,7 @@ pub fn track(n: u64, section: &str) -> FakeTrack {
         section: section.to_string(),
         title: format!("Song {n}"),
         artist: format!("Artist {}", n % 7),
+        original_title: None,
         album: format!("Album {}", n % 13),
         year: 1990 + (n % 30) as i64,
         genres: vec!["Rock".into()],
@@ -166,6 +170,16 @@ impl FakePlex {
         self.with(|i| i.script.fault(prefix, status, retry_after, times));
     }
 
+    /// The `n`-th request from now on answers 429 with `Retry-After: secs`, once.
+    pub fn throttle_request(&self, n: u64, secs: u64) {
+        self.with(|i| i.script.throttle_request(n, secs));
+    }
+
+    /// The requests answered with an injected fault, as logged.
+    pub fn faulted(&self) -> Vec<String> {
+        self.with(|i| i.script.faulted())
+    }
+
     /// The requests served so far, as `path?query start/size` (the paging headers, when sent).
     pub fn requests(&self) -> Vec<String> {
         self.with(|i| i.script.requests())
@@ -276,6 +290,9 @@ fn track_object(t: &FakeTrack) -> Value {
     });
     if let Some(r) = t.user_rating {
         v["userRating"] = json!(r);
+    }
+    if let Some(artist) = &t.original_title {
+        v["originalTitle"] = json!(artist);
     }
     if let Some(at) = t.last_rated_at {
         v["lastRatedAt"] = json!(at);

@@ -155,6 +155,26 @@ impl FakeSpotify {
         self.with(|i| i.script.fault(prefix, status, retry_after, times));
     }
 
+    /// Every `n`-th request from now on answers 429 with `Retry-After: secs`.
+    pub fn throttle_every(&self, n: u64, secs: u64) {
+        self.with(|i| i.script.throttle_every(n, secs));
+    }
+
+    /// No more 429s every `n`-th request.
+    pub fn stop_throttling(&self) {
+        self.with(|i| i.script.stop_throttling());
+    }
+
+    /// The `n`-th request from now on answers 429 with `Retry-After: secs`, once.
+    pub fn throttle_request(&self, n: u64, secs: u64) {
+        self.with(|i| i.script.throttle_request(n, secs));
+    }
+
+    /// The requests answered with an injected fault, as logged.
+    pub fn faulted(&self) -> Vec<String> {
+        self.with(|i| i.script.faulted())
+    }
+
     /// The requests served so far, as `path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.with(|i| i.script.requests())

@@ -5,6 +5,11 @@
 //! `%XX` (UTF-8 bytes); the id is `{prefix}{artist}:{title}`. So the same artist and title always
 //! give the same id, whatever their case or spacing, and the id is a valid id (no control
 //! characters, at most about 2 × 3 × [`MAX_PART`] bytes plus the prefix).
+//!
+//! Two tracks are namesakes when they share a [`name_keys`] key: the same normalised title, and
+//! the same normalised artist or the same first artist of a comma-separated list ("A, B" — how
+//! SpotifySource joins a track's artists — is also known as "A"). This is how a track known only
+//! by name finds the track with a real id it stands for.
 
 /// The most characters of each part kept in a derived id.
 pub const MAX_PART: usize = 150;
@@ -17,6 +22,18 @@ pub fn normalise(name: &str) -> String {
 /// The id of the track `title` by `artist`, under a source's `prefix` (e.g. `lastfm:track:`).
 pub fn derived_id(prefix: &str, artist: &str, title: &str) -> String {
     format!("{prefix}{}:{}", escape(&normalise(artist)), escape(&normalise(title)))
+}
+
+/// The keys under which `title` by `artist` is known (see the module's namesake rule): the
+/// whole artist's, and the first listed artist's when the artist is a list "A, B".
+pub fn name_keys(artist: &str, title: &str) -> Vec<String> {
+    let title = normalise(title);
+    let whole = normalise(artist);
+    let mut out = vec![format!("{whole}\u{0}{title}")];
+    if let Some((first, _)) = whole.split_once(", ") {
+        out.push(format!("{first}\u{0}{title}"));
+    }
+    out
 }
 
 fn escape(part: &str) -> String {
@@ -45,6 +62,18 @@ mod tests {
             derived_id("x:", "the beatles", "let it  be")
         );
         assert_eq!(derived_id("x:", "AC/DC", "T.N.T."), "x:ac/dc:t.n.t.");
+    }
+
+    #[test]
+    fn namesakes_share_a_key_under_the_whole_or_the_first_artist() {
+        let shared = |a: (&str, &str), b: (&str, &str)| {
+            let b = name_keys(b.0, b.1);
+            name_keys(a.0, a.1).iter().any(|k| b.contains(k))
+        };
+        assert!(shared(("Queen", "Bohemian  Rhapsody"), ("queen ", "bohemian rhapsody")));
+        assert!(shared(("Old Band, Guest", "Song"), ("Old Band", "Song")));
+        assert!(!shared(("Old Band", "Song"), ("Guest", "Song")));
+        assert!(!shared(("A", "B C"), ("A B", "C")));
     }
 
     #[test]

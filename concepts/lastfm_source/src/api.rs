@@ -7,7 +7,8 @@
 use crate::model::Credentials;
 use serde_json::{Map, Value};
 use source_kit::http::{Http, HttpError, Problem, Retry, DEFAULT_RETRY_AFTER};
-use source_kit::Failure;
+use source_kit::{Failure, Session};
+use std::time::Duration;
 
 pub const SERVICE: &str = "Last.fm";
 
@@ -76,15 +77,17 @@ impl LastfmApi {
     /// A client for the API at `base` (e.g. `https://ws.audioscrobbler.com/2.0`).
     pub fn new(base: &str, retry: Retry) -> Self {
         LastfmApi {
-            http: Http::new(SERVICE, retry),
+            http: Http::new(SERVICE, retry).rate_limited_body(rate_limited).trimmed(trim),
             base: base.trim_end_matches('/').to_string(),
         }
     }
 
-    /// Calls `method` for the connected user with `params`; the answer's object, or Last.fm's
-    /// error. Messages name the method and page, never the API key.
+    /// Calls `method` for the connected user with `params`, in the read's session (error 29 is
+    /// a rate limit: waited out, or the read stops with `retryAt`); the answer's object, or
+    /// Last.fm's error. Messages name the method and page, never the API key.
     pub async fn call(
         &self,
+        session: &Session,
         creds: &Credentials,
         method: &str,
         params: &[(&str, String)],
@@ -110,7 +113,7 @@ impl LastfmApi {
         };
         let answer = self
             .http
-            .json(&shown, |c| c.get(&url).query(&query))
+            .json(session, &shown, |c| c.get(&url).query(&query))
             .await
             .map_err(|e| match &e.problem {
                 Problem::Status { body, .. } => serde_json::from_str::<Value>(body)
@@ -126,6 +129,24 @@ impl LastfmApi {
             Value::Object(o) => Ok(o),
             _ => Err(ApiError::unexpected(&shown, "the answer is not a JSON object")),
         }
+    }
+}
+
+/// Error 29 ("rate limit exceeded") in an answer's body, whatever its status: Last.fm gives no
+/// wait with it, so the default one.
+fn rate_limited(body: &Value) -> Option<Duration> {
+    (body.get("error").and_then(number) == Some(29)).then_some(DEFAULT_RETRY_AFTER)
+}
+
+/// What a read never uses of an answer: the image links of every track.
+fn trim(answer: &mut Value) {
+    match answer {
+        Value::Object(o) => {
+            o.remove("image");
+            o.values_mut().for_each(trim);
+        }
+        Value::Array(items) => items.iter_mut().for_each(trim),
+        _ => {}
     }
 }
 

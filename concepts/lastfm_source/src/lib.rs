@@ -32,6 +32,10 @@ pub struct Settings {
     pub api_base: String,
     /// How 5xx answers and network errors are retried.
     pub retry: Retry,
+    /// The longest rate-limit wait a read waits out itself (error 29 asks for
+    /// [`source_kit::http::DEFAULT_RETRY_AFTER`]); a longer one ends it with `retryAt` and a
+    /// checkpoint.
+    pub max_wait: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +43,7 @@ impl Default for Settings {
         Settings {
             api_base: DEFAULT_API_BASE.into(),
             retry: Retry::default(),
+            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -46,12 +51,14 @@ impl Default for Settings {
 /// Last.fm as a source: its API client.
 pub struct Lastfm {
     api: api::LastfmApi,
+    max_wait: std::time::Duration,
 }
 
 impl Lastfm {
     pub fn new(settings: Settings) -> Self {
         Lastfm {
             api: api::LastfmApi::new(&settings.api_base, settings.retry),
+            max_wait: settings.max_wait,
         }
     }
 }
@@ -122,6 +129,10 @@ impl Source for Lastfm {
 
     fn full_every(&self) -> chrono::Duration {
         FULL_EVERY
+    }
+
+    fn max_wait(&self) -> std::time::Duration {
+        self.max_wait
     }
 
     async fn read(

@@ -15,7 +15,7 @@ use crate::track::track_of;
 use chrono::DateTime;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use serde_json::{json, Map, Value};
-use source_kit::{NoUpdate, Outcome, ReadJob, Reporter};
+use source_kit::{Mode, NoUpdate, Outcome, ReadJob, Reporter, Session};
 use std::collections::HashSet;
 
 /// Items asked for per page (the most `user.getrecenttracks` gives).
@@ -52,9 +52,10 @@ pub async fn run(
     let creds = &job.connection.credentials;
     let base = job.incremental_base();
     let mut gathered = Gathered::default();
-    let (plays, newest) = plays(api, creds, base, job.now.timestamp(), &mut gathered, &report).await?;
+    let session = &job.session;
+    let (plays, newest) = plays(api, session, creds, base, job.now.timestamp(), &mut gathered, &report).await?;
     let likes = if creds.loved_tracks {
-        loved(api, creds, &mut gathered, &report).await?
+        loved(api, session, creds, &mut gathered, &report).await?
     } else {
         Vec::new()
     };
@@ -74,6 +75,7 @@ pub async fn run(
     };
     Ok(Outcome {
         complete: false,
+        mode: if base.is_some() { Mode::Incremental } else { Mode::Full },
         tracks: gathered.tracks,
         likes,
         plays,
@@ -88,6 +90,7 @@ pub async fn run(
 /// tracks played at that second.
 async fn plays(
     api: &LastfmApi,
+    session: &Session,
     creds: &Credentials,
     base: Option<&Cursor>,
     to: i64,
@@ -114,7 +117,7 @@ async fn plays(
         if let Some(from) = from {
             params.push(("from", from.to_string()));
         }
-        let mut answer = api.call(creds, method, &params).await?;
+        let mut answer = api.call(session, creds, method, &params).await?;
         let list = answer
             .remove("recenttracks")
             .ok_or_else(|| ApiError::unexpected(method, "the answer has no `recenttracks`"))?;
@@ -172,6 +175,7 @@ async fn plays(
 /// The loved tracks as likes (`likedAt`: when they were loved), each track once.
 async fn loved(
     api: &LastfmApi,
+    session: &Session,
     creds: &Credentials,
     gathered: &mut Gathered,
     report: &Reporter<NoUpdate>,
@@ -182,7 +186,7 @@ async fn loved(
     let mut page = 1;
     loop {
         let params = [("limit", PAGE.to_string()), ("page", page.to_string())];
-        let mut answer = api.call(creds, method, &params).await?;
+        let mut answer = api.call(session, creds, method, &params).await?;
         let list = answer
             .remove("lovedtracks")
             .ok_or_else(|| ApiError::unexpected(method, "the answer has no `lovedtracks`"))?;

@@ -3,7 +3,7 @@
 //! changed through the commit's decoded cache (`ChunkedMap::edit`), so a commit of many events
 //! decodes and encodes each chunk it touches once.
 
-use crate::events::{LibraryEvent, HASH_VERSION};
+use crate::events::{LibraryEvent, RefreshKind, HASH_VERSION};
 use crate::rows::{self, PlaylistMark, UserMeta};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{EventMeta, ProjectionTxn, StoreFault};
@@ -106,6 +106,16 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
                 }
             }
         }
+        LibraryEvent::PlaysRemoved { plays } => {
+            let map = rows::plays(user);
+            let mut mine = map.edit(txn);
+            for p in plays {
+                let key = rows::play_key(&time(&p.played_at, meta)?, &p.track_id);
+                if mine.remove(&key)?.is_some() {
+                    m.plays -= 1;
+                }
+            }
+        }
         LibraryEvent::PlaylistsSaved { playlists } => {
             let map = rows::shared_playlists();
             let mut shared = map.edit(txn);
@@ -191,8 +201,10 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             }
             m.hashes_v2 |= complete;
         }
-        LibraryEvent::Refreshed { .. } => {
-            m.synced_at = format_rfc3339(&meta.at);
+        LibraryEvent::Refreshed { kind } => {
+            if *kind != RefreshKind::Rekey {
+                m.synced_at = format_rfc3339(&meta.at);
+            }
         }
         LibraryEvent::Cleared {} => {
             let map = rows::playlists(user);

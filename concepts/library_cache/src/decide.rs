@@ -7,7 +7,7 @@
 //! map's entries as they are stored (in id order) — no hash map of the whole library.
 
 use crate::events::{chunked, LibraryEvent, LikeFact, PlayFact, PlaylistRef, RefreshKind, TrackRef, HASH_VERSION};
-use crate::model::{ChangeOutput, LibraryInput, Like, MergeInput, Play, Playlist, Track};
+use crate::model::{ChangeOutput, LibraryInput, Like, MergeInput, Play, Playlist, RekeyNamedInput, Track};
 use crate::rows::{self, PlaylistMark, UserMeta};
 use crate::validate;
 use chrono::{DateTime, Utc};
@@ -45,6 +45,8 @@ struct Delta<'a> {
     plays: Option<&'a [Play]>,
     playlists: Option<&'a [Arc<Playlist>]>,
     removed_playlists: Option<&'a [String]>,
+    removed_tracks: Option<&'a [String]>,
+    removed_plays: Option<&'a [Play]>,
 }
 
 /// A complete read as a delta that names no removals (they follow from what it leaves out).
@@ -57,6 +59,8 @@ fn complete_read(input: &LibraryInput) -> Delta<'_> {
         plays: input.plays.as_deref(),
         playlists: input.playlists.as_deref(),
         removed_playlists: None,
+        removed_tracks: None,
+        removed_plays: None,
     }
 }
 
@@ -77,8 +81,24 @@ pub fn merge(ctx: &ActionCtx, view: &dyn ProjectionRead, input: &MergeInput) -> 
         plays: input.plays.as_deref(),
         playlists: input.playlists.as_deref(),
         removed_playlists: input.removed_playlists.as_deref(),
+        removed_tracks: input.removed_tracks.as_deref(),
+        removed_plays: input.removed_plays.as_deref(),
     };
     refresh(ctx, view, RefreshKind::Merge, delta)
+}
+
+/// `touch`: the library was checked against its source and found current — the one change is
+/// the time of the last sync (so it is no longer stale), recorded as a refresh.
+pub fn touch(view: &dyn ProjectionRead, user: &str) -> Result<(u64, Plan), ActionError> {
+    validate::id("userId", user)?;
+    rows::load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
+    let plan = Plan {
+        events: vec![LibraryEvent::Refreshed {
+            kind: RefreshKind::Touch,
+        }],
+        out: ChangeOutput::default(),
+    };
+    finish(view, user, plan)
 }
 
 /// The one planner of ingest, sync and merge: validate, check that the library exists (or, for
@@ -121,14 +141,214 @@ fn refresh(
         (_, None) => return Err(user_not_found(user)),
         (_, Some(meta)) => State::of(view, user, &meta),
     };
-    let mode = if kind == RefreshKind::Merge {
+    let mode = if matches!(kind, RefreshKind::Merge | RefreshKind::Rekey) {
         Mode::Merge
     } else {
         Mode::Replace
     };
     state.plan(ctx, &mut plan, mode, &input)?;
+    // An action that changes nothing records nothing: no event, and the version (and
+    // `syncedAt`) as they were. Renewed hashes alone change nothing the library answers: they
+    // are recorded with the next change.
+    let unchanged = plan.events.iter().all(|e| matches!(e, LibraryEvent::Rehashed { .. }));
+    if kind != RefreshKind::Ingest && unchanged {
+        plan.events.clear();
+        return finish(view, user, plan);
+    }
     plan.events.push(LibraryEvent::Refreshed { kind });
     finish(view, user, plan)
+}
+
+/// What `rekeyNamed` found to move, besides the planned merge.
+#[derive(Debug, Default)]
+pub struct Rekeyed {
+    /// Tracks known only by name that take a namesake's id.
+    pub tracks: u64,
+    /// Their plays and likes.
+    pub plays: u64,
+    pub likes: u64,
+}
+
+/// `rekeyNamed`: every track of the user's library known only by name — an id beginning with
+/// `prefix`, in the user's tracks, likes or plays, whose shared metadata names its artist and
+/// title — that has a namesake among the user's other tracks (`concept_core::track_name`'s
+/// rule; the smallest id of several) takes the namesake's id: its plays and like move there (a
+/// play the namesake has at that time already, or a like it has, is kept as it is) and it
+/// leaves the user's tracks. Planned as a merge of those moves; nothing to move appends nothing.
+pub fn rekey_named(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    input: &RekeyNamedInput,
+) -> Result<(u64, Plan, Rekeyed), ActionError> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    validate::id("userId", &input.user_id)?;
+    validate::id("prefix", &input.prefix)?;
+    let (user, prefix) = (input.user_id.as_str(), input.prefix.as_bytes());
+    rows::load_meta(view, user)?.ok_or_else(|| user_not_found(user))?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // The ids known only by name: in the user's tracks and likes (ranges of keys), and plays.
+    let with_prefix = |map: &ChunkedMap| -> Result<Vec<(String, Vec<u8>)>, ActionError> {
+        let mut out = Vec::new();
+        let mut from = prefix.to_vec();
+        loop {
+            let rows = map.range_from(view, &from, 1024)?;
+            let done = rows.len() < 1024;
+            for (k, v) in rows {
+                if !k.starts_with(prefix) {
+                    return Ok(out);
+                }
+                from = k.clone();
+                from.push(0);
+                out.push((text(&k), v));
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    };
+    let held: BTreeSet<String> = with_prefix(&rows::tracks(user))?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let liked: BTreeMap<String, Vec<u8>> = with_prefix(&rows::like_index(user))?.into_iter().collect();
+    let mut played: Vec<(String, DateTime<Utc>)> = Vec::new();
+    rows::plays(user).for_each(view, |k, _| {
+        if k.len() > 8 && k[8..].starts_with(prefix) {
+            played.push((text(&k[8..]), rows::time_of(k)));
+        }
+        Ok(())
+    })?;
+    let named: BTreeSet<&str> = held
+        .iter()
+        .chain(liked.keys())
+        .map(String::as_str)
+        .chain(played.iter().map(|(id, _)| id.as_str()))
+        .collect();
+    if named.is_empty() {
+        let (expected, plan) = empty_plan(user, view)?;
+        return Ok((expected, plan, Rekeyed::default()));
+    }
+
+    // Their names, then the namesakes among the user's other tracks (in id order: the first
+    // found is the smallest).
+    #[derive(serde::Deserialize)]
+    struct Names {
+        artist: Option<String>,
+        title: Option<String>,
+    }
+    let names_of = |bytes: &[u8]| -> Option<Vec<String>> {
+        let n: Names = serde_json::from_slice(bytes).ok()?;
+        Some(concept_core::track_name::name_keys(&n.artist?, &n.title?))
+    };
+    let shared = rows::shared_tracks();
+    let named_ids: Vec<&str> = named.iter().copied().collect();
+    let keys: Vec<&[u8]> = named_ids.iter().map(|id| id.as_bytes()).collect();
+    let mut wanted: HashMap<String, Option<String>> = HashMap::new();
+    let mut keys_of: Vec<(&str, Vec<String>)> = Vec::new();
+    for (id, meta) in named_ids.iter().zip(shared.get_many(view, &keys)?) {
+        if let Some(k) = meta.as_deref().and_then(names_of) {
+            for key in &k {
+                wanted.insert(key.clone(), None);
+            }
+            keys_of.push((id, k));
+        }
+    }
+    if !wanted.is_empty() {
+        let mut others: Vec<Vec<u8>> = Vec::new();
+        rows::tracks(user).for_each(view, |k, _| {
+            if !k.starts_with(prefix) {
+                others.push(k.to_vec());
+            }
+            Ok(())
+        })?;
+        let keys: Vec<&[u8]> = others.iter().map(Vec::as_slice).collect();
+        for (id, meta) in others.iter().zip(shared.get_many(view, &keys)?) {
+            for key in meta.as_deref().and_then(names_of).unwrap_or_default() {
+                if let Some(slot @ None) = wanted.get_mut(&key) {
+                    *slot = Some(text(id));
+                }
+            }
+        }
+    }
+    let to: BTreeMap<&str, &str> = keys_of
+        .iter()
+        .filter_map(|(id, k)| {
+            k.iter()
+                .find_map(|key| wanted.get(key).and_then(Option::as_deref))
+                .map(|namesake| (*id, namesake))
+        })
+        .collect();
+    if to.is_empty() {
+        let (expected, plan) = empty_plan(user, view)?;
+        return Ok((expected, plan, Rekeyed::default()));
+    }
+
+    // The moves, as a merge.
+    let removed_tracks: Vec<String> = held.iter().filter(|id| to.contains_key(id.as_str())).cloned().collect();
+    let mut unlikes = Vec::new();
+    let mut likes = Vec::new();
+    let namesakes: Vec<&[u8]> = to.values().map(|id| id.as_bytes()).collect();
+    let namesakes_liked: BTreeSet<&str> = to
+        .values()
+        .zip(rows::like_index(user).get_many(view, &namesakes)?)
+        .filter(|(_, like)| like.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    for (id, key) in &liked {
+        let Some(namesake) = to.get(id.as_str()) else { continue };
+        unlikes.push(id.clone());
+        if !namesakes_liked.contains(namesake) {
+            likes.push(Like {
+                track_id: namesake.to_string(),
+                liked_at: Some(format_rfc3339(&rows::time_of(key))),
+            });
+        }
+    }
+    let mut removed_plays = Vec::new();
+    let mut plays = Vec::new();
+    for (id, at) in &played {
+        let Some(namesake) = to.get(id.as_str()) else { continue };
+        let played_at = format_rfc3339(at);
+        removed_plays.push(Play {
+            track_id: id.clone(),
+            played_at: played_at.clone(),
+        });
+        plays.push(Play {
+            track_id: namesake.to_string(),
+            played_at,
+        });
+    }
+    let moved = Rekeyed {
+        tracks: to.len() as u64,
+        plays: removed_plays.len() as u64,
+        likes: unlikes.len() as u64,
+    };
+    let delta = Delta {
+        user_id: user,
+        tracks: None,
+        likes: Some(&likes),
+        unlikes: Some(&unlikes),
+        plays: Some(&plays),
+        playlists: None,
+        removed_playlists: None,
+        removed_tracks: Some(&removed_tracks),
+        removed_plays: Some(&removed_plays),
+    };
+    let (expected, plan) = refresh(ctx, view, RefreshKind::Rekey, delta)?;
+    Ok((expected, plan, moved))
+}
+
+/// A plan of no events for `user` (an action that found nothing to do).
+fn empty_plan(user: &str, view: &dyn ProjectionRead) -> Result<(u64, Plan), ActionError> {
+    finish(
+        view,
+        user,
+        Plan {
+            events: Vec::new(),
+            out: ChangeOutput::default(),
+        },
+    )
 }
 
 pub fn clear(view: &dyn ProjectionRead, user: &str) -> Result<(u64, Vec<LibraryEvent>), ActionError> {
@@ -169,6 +389,13 @@ fn validate_library(input: &Delta<'_>) -> Result<(), ActionError> {
     }
     for (i, id) in input.removed_playlists.iter().copied().flatten().enumerate() {
         validate::id(&format!("removedPlaylists[{i}]"), id)?;
+    }
+    for (i, id) in input.removed_tracks.iter().copied().flatten().enumerate() {
+        validate::id(&format!("removedTracks[{i}]"), id)?;
+    }
+    for (i, p) in input.removed_plays.iter().copied().flatten().enumerate() {
+        validate::id(&format!("removedPlays[{i}].trackId"), &p.track_id)?;
+        validate::time(&format!("removedPlays[{i}].playedAt"), &p.played_at)?;
     }
     Ok(())
 }
@@ -286,6 +513,9 @@ impl<'v> State<'v> {
         if let Some(tracks) = input.tracks {
             rehash.0 = self.plan_tracks(plan, mode, tracks)?;
         }
+        if let Some(removed) = input.removed_tracks {
+            self.plan_removed_tracks(plan, removed, input.tracks.unwrap_or_default())?;
+        }
         if input.likes.is_some() || input.unlikes.is_some() {
             self.plan_likes(
                 ctx,
@@ -294,6 +524,9 @@ impl<'v> State<'v> {
                 input.likes.unwrap_or_default(),
                 input.unlikes.unwrap_or_default(),
             )?;
+        }
+        if let Some(removed) = input.removed_plays {
+            self.plan_removed_plays(plan, removed, input.plays.unwrap_or_default())?;
         }
         if let Some(plays) = input.plays {
             self.plan_plays(plan, plays)?;
@@ -638,6 +871,78 @@ impl<'v> State<'v> {
                 playlists,
             }));
         Ok(rehash)
+    }
+}
+
+impl State<'_> {
+    /// A merge's `removedTracks`: those the user's library holds and the merge does not give.
+    fn plan_removed_tracks(
+        &mut self,
+        plan: &mut Plan,
+        removed: &[String],
+        given: &[Arc<Track>],
+    ) -> Result<(), ActionError> {
+        let given: std::collections::BTreeSet<&str> = given.iter().map(|t| t.id.as_str()).collect();
+        let mut ids: Vec<&str> = removed
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !given.contains(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if self.fresh || ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_bytes()).collect();
+        let held = rows::tracks(self.user).get_many(self.view, &keys)?;
+        let gone: Vec<String> = ids
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| held.is_some())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        plan.out.removed.tracks += gone.len() as u64;
+        plan.events
+            .extend(chunked(gone, |track_ids| LibraryEvent::TracksRemoved { track_ids }));
+        Ok(())
+    }
+
+    /// A merge's `removedPlays`: those the user's library holds and the merge does not give.
+    fn plan_removed_plays(&mut self, plan: &mut Plan, removed: &[Play], given: &[Play]) -> Result<(), ActionError> {
+        let mut given_keys = std::collections::BTreeSet::new();
+        for (i, p) in given.iter().enumerate() {
+            let at = validate::time(&format!("plays[{i}].playedAt"), &p.played_at)?;
+            given_keys.insert(rows::play_key(&at, &p.track_id));
+        }
+        let mut keyed: Vec<(Vec<u8>, PlayFact)> = Vec::with_capacity(removed.len());
+        for (i, p) in removed.iter().enumerate() {
+            let at = validate::time(&format!("removedPlays[{i}].playedAt"), &p.played_at)?;
+            let key = rows::play_key(&at, &p.track_id);
+            if !given_keys.contains(&key) {
+                let fact = PlayFact {
+                    track_id: p.track_id.clone(),
+                    played_at: format_rfc3339(&at),
+                };
+                keyed.push((key, fact));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.dedup_by(|b, a| a.0 == b.0);
+        if self.fresh || keyed.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&[u8]> = keyed.iter().map(|(k, _)| k.as_slice()).collect();
+        let held = rows::plays(self.user).get_many(self.view, &keys)?;
+        let gone: Vec<PlayFact> = keyed
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| held.is_some())
+            .map(|((_, fact), _)| fact)
+            .collect();
+        plan.out.removed.plays = gone.len() as u64;
+        plan.events
+            .extend(chunked(gone, |plays| LibraryEvent::PlaysRemoved { plays }));
+        Ok(())
     }
 }
 

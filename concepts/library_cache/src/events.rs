@@ -54,6 +54,11 @@ pub enum RefreshKind {
     Ingest,
     Sync,
     Merge,
+    /// `touch`: checked and found current, nothing else changed.
+    Touch,
+    /// `rekeyNamed`: tracks known only by name took their namesakes' ids (the time of the last
+    /// sync stays: nothing was read from a source).
+    Rekey,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +94,10 @@ pub enum LibraryEvent {
         track_ids: Vec<String>,
     },
     PlaysAdded {
+        plays: Vec<PlayFact>,
+    },
+    /// Plays a merge's `removedPlays` named (each replaced by one under another id or time).
+    PlaysRemoved {
         plays: Vec<PlayFact>,
     },
     /// Shared playlist content, new or changed.
@@ -133,6 +142,7 @@ impl LibraryEvent {
             LibraryEvent::Liked { .. } => "Liked",
             LibraryEvent::Unliked { .. } => "Unliked",
             LibraryEvent::PlaysAdded { .. } => "PlaysAdded",
+            LibraryEvent::PlaysRemoved { .. } => "PlaysRemoved",
             LibraryEvent::PlaylistsSaved { .. } => "PlaylistsSaved",
             LibraryEvent::PlaylistsAdded { .. } => "PlaylistsAdded",
             LibraryEvent::PlaylistsUpdated { .. } => "PlaylistsUpdated",

@@ -2,7 +2,7 @@
 //! likes, plays, playlists) taken from an external music service.
 //!
 //! Its spec is `LibraryCache.concept` beside this crate's Cargo.toml. Actions (`ingest`, `sync`,
-//! `merge`, `clear`) decide events in [`decide`]; [`apply`] turns events into projection rows;
+//! `merge`, `touch`, `rekeyNamed`, `clear`) decide events in [`decide`]; [`apply`] turns events into projection rows;
 //! queries in [`queries`] read those rows. It depends on `concept-core` only.
 
 pub mod apply;
@@ -33,8 +33,12 @@ impl LibraryCache {
 
 type Decided<O> = Result<Decision<LibraryEvent, O>, ActionError>;
 
-/// A planned ingest, sync or merge as the action's decision.
+/// A planned ingest, sync or merge as the action's decision (one that changes nothing appends
+/// nothing).
 fn planned((expected, plan): (u64, decide::Plan)) -> Decided<ChangeOutput> {
+    if plan.events.is_empty() {
+        return Ok(Decision::output_only(plan.out));
+    }
     let user = plan.out.user_id.clone();
     Ok(Decision::append(
         plan.out,
@@ -55,6 +59,36 @@ impl LibraryCache {
 
     fn merge(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &MergeInput) -> Decided<ChangeOutput> {
         planned(decide::merge(ctx, view, input)?)
+    }
+
+    fn touch(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<ChangeOutput> {
+        planned(decide::touch(view, &input.user_id)?)
+    }
+
+    fn rekey_named(
+        &self,
+        ctx: &ActionCtx,
+        view: &dyn ProjectionRead,
+        input: &RekeyNamedInput,
+    ) -> Decided<RekeyNamedOutput> {
+        let (expected, plan, moved) = decide::rekey_named(ctx, view, input)?;
+        let out = RekeyNamedOutput {
+            user_id: plan.out.user_id,
+            version: plan.out.version,
+            rekeyed: moved.tracks,
+            plays: moved.plays,
+            likes: moved.likes,
+        };
+        if plan.events.is_empty() {
+            return Ok(Decision::output_only(out));
+        }
+        let user = out.user_id.clone();
+        Ok(Decision::append(
+            out,
+            user,
+            ExpectedVersion::Exact(expected),
+            plan.events,
+        ))
     }
 
     fn clear(&self, _ctx: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<UserOutput> {
@@ -93,6 +127,8 @@ impl Concept for LibraryCache {
             .action("ingest", LibraryCache::ingest)
             .action("sync", LibraryCache::sync)
             .action("merge", LibraryCache::merge)
+            .action("touch", LibraryCache::touch)
+            .action("rekeyNamed", LibraryCache::rekey_named)
             .action("clear", LibraryCache::clear)
             .query_json::<GetLikedInput, GetLikedOutput, _>("_getLiked", read!(queries::get_liked))
             .query_json::<GetPlaylistInput, GetPlaylistOutput, _>("_getPlaylist", read!(queries::get_playlist))

@@ -111,6 +111,39 @@ pub struct MergeInput {
     /// Playlist ids to drop from the user's library.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_playlists: Option<Vec<String>>,
+    /// Track ids to drop from the user's tracks (a track the user's library knew under another
+    /// id: its likes and plays moved with `unlikes`/`likes` and `removedPlays`/`plays`). A track
+    /// also given in `tracks` stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_tracks: Option<Vec<String>>,
+    /// Plays to drop (the pair trackId + playedAt names one): plays otherwise only grow, but a
+    /// play recorded under a track's other id, or to the minute where a precise time is now
+    /// known, is replaced by the one given in `plays`. A play also given in `plays` stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_plays: Option<Vec<Play>>,
+}
+
+/// The input of `rekeyNamed`: the user, and the prefix of the ids a source gives tracks it knows
+/// only by artist and title (e.g. `spotify-export:track:`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RekeyNamedInput {
+    pub user_id: String,
+    pub prefix: String,
+}
+
+/// The output of `rekeyNamed`: the library's version and what moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RekeyNamedOutput {
+    pub user_id: String,
+    pub version: u64,
+    /// Tracks known only by name that took a namesake's id.
+    pub rekeyed: u64,
+    /// Their plays moved to the namesake (one it already had at that time counted too).
+    pub plays: u64,
+    /// Their likes moved to (or, when it was liked already, folded into) the namesake.
+    pub likes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -134,6 +167,9 @@ pub struct Removed {
     pub tracks: u64,
     pub likes: u64,
     pub playlists: u64,
+    /// Plays named in a merge's `removedPlays`.
+    #[serde(default)]
+    pub plays: u64,
 }
 
 /// Counts of what an action changed in place.
@@ -171,6 +207,10 @@ pub struct GetLikedInput {
     pub offset: Option<u64>,
     #[serde(default)]
     pub limit: Option<u64>,
+    /// Continue after the page that answered this `nextCursor` (instead of `offset`: a cursor
+    /// names a place in the list, so likes added or removed meanwhile shift nothing).
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -178,6 +218,10 @@ pub struct GetLikedInput {
 pub struct GetLikedOutput {
     /// Newest like first.
     pub track_ids: Vec<String>,
+    /// When paged (`limit` or `cursor` given) and more likes follow: pass it as `cursor` for
+    /// the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -265,13 +309,20 @@ pub struct GetPlaysInput {
     pub until: Option<String>,
     #[serde(default)]
     pub limit: Option<u64>,
+    /// Continue after the page that answered this `nextCursor` (a play's time and track: plays
+    /// sharing a time are not skipped, and plays added meanwhile shift nothing).
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GetPlaysOutput {
-    /// Newest play first.
+    /// Newest play first (plays of one time by track id).
     pub plays: Vec<Play>,
+    /// When more plays follow this page: pass it as `cursor` for the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// A duration: seconds, or a string such as `"500ms"`, `"90s"`, `"30m"`, `"24h"`, `"7d"`.
@@ -326,6 +377,10 @@ pub struct GetChangesInput {
     pub since_version: Option<u64>,
     #[serde(default)]
     pub limit: Option<u64>,
+    /// Continue after the page that answered this `nextCursor`: pages of exactly `limit`
+    /// changes (a page may end inside an event), none skipped or repeated.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// One change to a user's library, read from the event log.
@@ -337,8 +392,8 @@ pub struct Change {
     /// The time of the action that made it.
     pub at: String,
     /// `liked`, `unliked`, `trackAdded`, `trackChanged`, `trackRemoved`, `playAdded`,
-    /// `playlistAdded`, `playlistChanged`, `playlistRemoved`, `ingested`, `synced`, `merged`,
-    /// `cleared`.
+    /// `playRemoved`, `playlistAdded`, `playlistChanged`, `playlistRemoved`, `ingested`,
+    /// `synced`, `merged`, `touched`, `rekeyed`, `cleared`.
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_id: Option<String>,
@@ -355,10 +410,14 @@ pub struct ChangesOutput {
     pub changes: Vec<Change>,
     /// The library's current version.
     pub version: u64,
-    /// Pass as `sinceVersion` to read the next page.
+    /// Pass as `sinceVersion` to read the next page (pages end at an event: see `nextCursor`
+    /// for exact pages).
     pub next_since_version: u64,
     /// Whether changes after this page remain.
     pub more: bool,
+    /// When `more`: pass it as `cursor` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// The output of `_getLikes`: likes with their times, newest first (what an export keeps).

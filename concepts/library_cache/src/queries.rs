@@ -66,8 +66,12 @@ impl Json {
     }
 }
 
-/// `_getLiked`: the liked track ids, newest first, copied from the liked list's chunks.
+/// `_getLiked`: the liked track ids, newest first, copied from the liked list's chunks. Paged
+/// (`limit` or `cursor` given), it answers a cursor too: [`liked_page`].
 pub fn get_liked(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<Bytes, ActionError> {
+    if input.limit.is_some() || input.cursor.is_some() {
+        return liked_page(view, input);
+    }
     let since = validate::opt_time("since", input.since.as_deref())?;
     meta(view, &input.user_id)?;
     let list = rows::liked(&input.user_id);
@@ -280,18 +284,30 @@ pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Byte
 pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
     let since = validate::opt_time("since", input.since.as_deref())?;
     let until = validate::opt_time("until", input.until.as_deref())?;
+    let after = input
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(cursor::PLAYS, c))
+        .transpose()?;
     meta(view, &input.user_id)?;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
     let map = rows::plays(&input.user_id);
-    // Newest first: start at `until` (exclusive) and stop before `since`.
-    let entries = match until {
-        Some(until) => {
-            let from = rows::newest_first(&(until - chrono::Duration::microseconds(1)));
-            map.range_from(view, &from, limit)?
-        }
+    // Newest first (a play's key is its time, then its track): start at `until` (exclusive)
+    // or right after the cursor's play, whichever comes later, and stop before `since`. One
+    // entry more than the page tells whether another page follows.
+    let from = [
+        until.map(|u| rows::newest_first(&(u - chrono::Duration::microseconds(1))).to_vec()),
+        after.map(cursor::successor),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let take = limit.saturating_add(1);
+    let entries = match from {
+        Some(from) => map.range_from(view, &from, take)?,
         None => {
             let mut page = Vec::new();
-            map.page(view, 0, limit, |k, v| {
+            map.page(view, 0, take, |k, v| {
                 page.push((k.to_vec(), v.to_vec()));
                 Ok(())
             })?;
@@ -299,9 +315,14 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
         }
     };
     let mut plays = Vec::new();
+    let mut next_cursor = None;
     for (key, _) in entries {
         let at = rows::time_of(&key);
         if since.is_some_and(|s| at < s) {
+            break;
+        }
+        if plays.len() == limit {
+            next_cursor = (limit > 0).then(|| cursor::encode(cursor::PLAYS, &last_play_key(&plays)));
             break;
         }
         plays.push(Play {
@@ -309,7 +330,113 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
             played_at: format_rfc3339(&at),
         });
     }
-    Ok(GetPlaysOutput { plays })
+    Ok(GetPlaysOutput { plays, next_cursor })
+}
+
+/// The key of the last play of a page (its time and track, as stored).
+fn last_play_key(plays: &[Play]) -> Vec<u8> {
+    plays
+        .last()
+        .and_then(|p| concept_core::time::parse_rfc3339(&p.played_at).map(|at| rows::play_key(&at, &p.track_id)))
+        .unwrap_or_default()
+}
+
+/// Opaque paging cursors: a query's kind and a place in its order, as hex. A place is a key of
+/// the list the query reads (a play's time and track, a like's time and order), or for
+/// `_getChanges` an event's version and how many of its changes were answered — places that
+/// entries added or removed meanwhile do not move.
+mod cursor {
+    use concept_core::ActionError;
+
+    pub const PLAYS: char = 'p';
+    pub const LIKES: char = 'l';
+    pub const CHANGES: char = 'c';
+
+    pub fn encode(kind: char, place: &[u8]) -> String {
+        let mut out = String::with_capacity(1 + place.len() * 2);
+        out.push(kind);
+        for b in place {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
+    /// The place a cursor of `kind` names; refused with `INVALID_CURSOR` otherwise.
+    pub fn decode(kind: char, cursor: &str) -> Result<Vec<u8>, ActionError> {
+        let invalid = || {
+            ActionError::invalid(
+                "INVALID_CURSOR",
+                format!("`cursor` {cursor:?} is not a nextCursor this query answered"),
+            )
+        };
+        let hex = cursor.strip_prefix(kind).ok_or_else(invalid)?;
+        if hex.len() % 2 != 0 || hex.len() < 16 {
+            return Err(invalid());
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(invalid)
+    }
+
+    /// The first key after `key` (a key and then a zero byte: nothing sorts between them).
+    pub fn successor(mut key: Vec<u8>) -> Vec<u8> {
+        key.push(0);
+        key
+    }
+}
+
+/// `_getLiked` paged: a page of `limit` liked ids (all after `offset`, or after the cursor's
+/// like) and, when more follow, the cursor of its last like.
+fn liked_page(view: &dyn ProjectionRead, input: GetLikedInput) -> Result<Bytes, ActionError> {
+    let since = validate::opt_time("since", input.since.as_deref())?;
+    let after = input
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode(cursor::LIKES, c))
+        .transpose()?;
+    if after.is_some() && input.offset.is_some() {
+        return Err(ActionError::invalid(
+            "INVALID_INPUT",
+            "give `offset` or `cursor`, not both: a cursor already names where the page starts",
+        ));
+    }
+    meta(view, &input.user_id)?;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE) as usize;
+    let list = rows::liked(&input.user_id);
+    let take = limit.saturating_add(1);
+    let entries = match after {
+        Some(after) => list.range_from(view, &cursor::successor(after), take)?,
+        None => {
+            let mut page = Vec::new();
+            list.page(view, input.offset.unwrap_or(0) as usize, take, |k, v| {
+                page.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            })?;
+            page
+        }
+    };
+    let mut out = GetLikedOutput {
+        track_ids: Vec::new(),
+        next_cursor: None,
+    };
+    let mut last: &[u8] = &[];
+    for (key, id) in &entries {
+        // Newest first: likes at or after `since` are a prefix of the list.
+        if since.is_some_and(|s| rows::time_of(key) < s) {
+            break;
+        }
+        if out.track_ids.len() == limit {
+            out.next_cursor = (limit > 0).then(|| cursor::encode(cursor::LIKES, last));
+            break;
+        }
+        out.track_ids.push(rows::json_unescaped(id));
+        last = key;
+    }
+    serde_json::to_vec(&out)
+        .map(Bytes::from)
+        .map_err(|e| ActionError::internal(format!("could not write an answer: {e}")))
 }
 
 fn is_stale(m: &UserMeta, ctx: &ActionCtx, max_age: chrono::Duration) -> bool {
@@ -360,6 +487,11 @@ pub fn stale_users(
 /// are collected (so it may run over by up to one event's facts, and may end inside an action);
 /// `nextSinceVersion` continues it.
 pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<ChangesOutput, ActionError> {
+    if let Some(c) = input.cursor.as_deref() {
+        let place = cursor::decode(cursor::CHANGES, c)?;
+        meta(view, &input.user_id)?;
+        return changes_page(view, &input, &place);
+    }
     meta(view, &input.user_id)?;
     let limit = input.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_CHANGES) as usize;
     let version = view.stream_version(&input.user_id)?;
@@ -407,6 +539,95 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
         version,
         next_since_version: after,
         more: after < version,
+        next_cursor: (after < version).then(|| changes_cursor(after + 1, 0)),
+    })
+}
+
+/// A `_getChanges` cursor: the changes go on at change `skip` of the event at `version`.
+fn changes_cursor(version: u64, skip: u64) -> String {
+    let mut place = version.to_be_bytes().to_vec();
+    place.extend_from_slice(&skip.to_be_bytes());
+    cursor::encode(cursor::CHANGES, &place)
+}
+
+/// One change as read, before its version (its action's last event's) is known.
+struct Read {
+    change: Change,
+    action: u64,
+}
+
+/// `_getChanges` from a cursor: exactly `limit` changes (fewer at the end) from the place the
+/// cursor names, each labelled with the version its action left, and the cursor of the next.
+fn changes_page(
+    view: &dyn ProjectionRead,
+    input: &GetChangesInput,
+    place: &[u8],
+) -> Result<ChangesOutput, ActionError> {
+    let number = |bytes: Option<&[u8]>| {
+        bytes
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| ActionError::invalid("INVALID_CURSOR", "`cursor` is not a nextCursor _getChanges answered"))
+    };
+    let (start, mut skip) = (number(place.get(..8))?, number(place.get(8..16))?);
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_CHANGES) as usize;
+    let user = &input.user_id;
+    let version = view.stream_version(user)?;
+    let mut read: Vec<Read> = Vec::new();
+    let mut next: Option<(u64, u64)> = None;
+    // The last event read, and the last event read of each action.
+    let mut at = start.saturating_sub(1);
+    let mut ends: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut last_action = None;
+    'events: loop {
+        let events = view.stream_events(user, at, 256)?;
+        if events.is_empty() {
+            break;
+        }
+        for (meta, data) in events {
+            at = meta.version;
+            last_action = Some(meta.action);
+            ends.insert(meta.action, meta.version);
+            let event: LibraryEvent =
+                serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
+            let time = format_rfc3339(&meta.at);
+            let changes = changes_of(event, meta.version, &time);
+            let from = if meta.version == start { skip } else { 0 };
+            skip = 0;
+            for (i, change) in changes.into_iter().enumerate().skip(from as usize) {
+                if read.len() == limit {
+                    next = Some((meta.version, i as u64));
+                    break 'events;
+                }
+                read.push(Read {
+                    change,
+                    action: meta.action,
+                });
+            }
+        }
+    }
+    // Each change carries the version its action left, its last event's: the action read last
+    // may go on past the events read.
+    if let Some(last) = last_action {
+        ends.insert(last, action_end(view, user, last, at)?);
+    }
+    let changes: Vec<Change> = read
+        .into_iter()
+        .map(|r| Change {
+            version: ends.get(&r.action).copied().unwrap_or(r.change.version),
+            ..r.change
+        })
+        .collect();
+    let next_since_version = match next {
+        Some((v, _)) => v - 1,
+        None => at.max(start.saturating_sub(1)),
+    };
+    Ok(ChangesOutput {
+        changes,
+        version,
+        next_since_version,
+        more: next.is_some(),
+        next_cursor: next.map(|(v, skip)| changes_cursor(v, skip)),
     })
 }
 
@@ -452,6 +673,8 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
             RefreshKind::Ingest => vec![],
             RefreshKind::Sync => vec![change("synced")],
             RefreshKind::Merge => vec![change("merged")],
+            RefreshKind::Touch => vec![change("touched")],
+            RefreshKind::Rekey => vec![change("rekeyed")],
         },
         LibraryEvent::TracksSaved { .. } | LibraryEvent::PlaylistsSaved { .. } | LibraryEvent::Rehashed { .. } => {
             vec![]
@@ -472,6 +695,10 @@ fn changes_of(event: LibraryEvent, version: u64, at: &str) -> Vec<Change> {
         LibraryEvent::PlaysAdded { plays } => plays
             .into_iter()
             .map(|p| track("playAdded", p.track_id, Some(p.played_at)))
+            .collect(),
+        LibraryEvent::PlaysRemoved { plays } => plays
+            .into_iter()
+            .map(|p| track("playRemoved", p.track_id, Some(p.played_at)))
             .collect(),
         LibraryEvent::PlaylistsAdded { playlists } => {
             playlists.into_iter().map(|p| playlist("playlistAdded", p.id)).collect()

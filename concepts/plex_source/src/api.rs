@@ -6,7 +6,7 @@
 use crate::model::Credentials;
 use serde_json::{Map, Value};
 use source_kit::http::{Http, HttpError, Retry};
-use source_kit::Failure;
+use source_kit::{Failure, Session};
 
 pub const SERVICE: &str = "Plex";
 
@@ -28,14 +28,18 @@ impl ApiError {
     }
 }
 
-/// `NEEDS_REAUTH` for a refused token, `SERVER_CHANGED` for another server at the address, the
-/// kit's codes for the rest.
+/// `NEEDS_REAUTH` for a refused token, `SERVER_CHANGED` for another server at the address —
+/// both need the user to connect again (`needsReauth`: `fetch` is refused and the scheduled
+/// refresh leaves the user alone until then) — the kit's codes for the rest.
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::Http(e) => Failure::from(e),
             ApiError::Unauthorized { .. } => Failure::needs_reauth(e),
-            ApiError::ServerChanged { .. } => Failure::new("SERVER_CHANGED", e),
+            ApiError::ServerChanged { .. } => Failure {
+                needs_reauth: true,
+                ..Failure::new("SERVER_CHANGED", e)
+            },
         }
     }
 }
@@ -56,14 +60,17 @@ pub struct PlexApi {
 impl PlexApi {
     pub fn new(retry: Retry) -> Self {
         PlexApi {
-            http: Http::new(SERVICE, retry),
+            http: Http::new(SERVICE, retry)
+                .keyed_by_headers(&["X-Plex-Container-Start", "X-Plex-Container-Size"])
+                .trimmed(trim),
         }
     }
 
-    /// `GET {baseUrl}{path}` (path with its query), `page` as `(start, size)`: the answer's
-    /// `MediaContainer`.
+    /// `GET {baseUrl}{path}` (path with its query), `page` as `(start, size)`, in the read's
+    /// session: the answer's `MediaContainer`.
     pub async fn container(
         &self,
+        session: &Session,
         creds: &Credentials,
         path: &str,
         page: Option<(u64, u64)>,
@@ -71,7 +78,7 @@ impl PlexApi {
         let url = format!("{}{}", creds.base_url, path);
         let answer = self
             .http
-            .json(path, |c| {
+            .json(session, path, |c| {
                 let mut request = c
                     .get(&url)
                     .header(reqwest::header::ACCEPT, "application/json")
@@ -102,8 +109,15 @@ impl PlexApi {
     }
 
     /// One page of the listing at `path`: its `Metadata` (or `Directory`) items and `totalSize`.
-    pub async fn page(&self, creds: &Credentials, path: &str, start: u64, size: u64) -> Result<Page, ApiError> {
-        let mut container = self.container(creds, path, Some((start, size))).await?;
+    pub async fn page(
+        &self,
+        session: &Session,
+        creds: &Credentials,
+        path: &str,
+        start: u64,
+        size: u64,
+    ) -> Result<Page, ApiError> {
+        let mut container = self.container(session, creds, path, Some((start, size))).await?;
         let items = list(&mut container, "Metadata", path)?;
         Ok(Page {
             items,
@@ -112,9 +126,9 @@ impl PlexApi {
     }
 
     /// The server's `machineIdentifier` (`GET /identity`).
-    pub async fn identity(&self, creds: &Credentials) -> Result<String, ApiError> {
+    pub async fn identity(&self, session: &Session, creds: &Credentials) -> Result<String, ApiError> {
         let path = "/identity";
-        let container = self.container(creds, path, None).await?;
+        let container = self.container(session, creds, path, None).await?;
         container
             .get("machineIdentifier")
             .and_then(Value::as_str)
@@ -124,15 +138,40 @@ impl PlexApi {
     }
 
     /// The keys of the server's music sections (`GET /library/sections`, type `artist`).
-    pub async fn music_sections(&self, creds: &Credentials) -> Result<Vec<String>, ApiError> {
+    pub async fn music_sections(&self, session: &Session, creds: &Credentials) -> Result<Vec<String>, ApiError> {
         let path = "/library/sections";
-        let mut container = self.container(creds, path, None).await?;
+        let mut container = self.container(session, creds, path, None).await?;
         let sections = list(&mut container, "Directory", path)?;
         Ok(sections
             .iter()
             .filter(|d| d["type"] == "artist")
             .filter_map(|d| key_of(&d["key"]))
             .collect())
+    }
+}
+
+/// What a read never uses of a Plex answer: media parts, images and their links (most of a
+/// track item's bytes).
+fn trim(answer: &mut Value) {
+    match answer {
+        Value::Object(o) => {
+            for key in [
+                "Media",
+                "Image",
+                "UltraBlurColors",
+                "thumb",
+                "art",
+                "parentThumb",
+                "grandparentThumb",
+                "grandparentArt",
+                "composite",
+            ] {
+                o.remove(key);
+            }
+            o.values_mut().for_each(trim);
+        }
+        Value::Array(items) => items.iter_mut().for_each(trim),
+        _ => {}
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Settings {
     pub full_every: chrono::Duration,
     /// How 5xx answers and network errors are retried.
     pub retry: Retry,
+    /// The longest rate-limit wait a read waits out itself; a longer one ends it with
+    /// `retryAt` and a checkpoint.
+    pub max_wait: std::time::Duration,
 }
 
 /// Four stars.
@@ -49,6 +52,7 @@ impl Default for Settings {
             page_size: DEFAULT_PAGE_SIZE,
             full_every: chrono::Duration::hours(24),
             retry: Retry::default(),
+            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -176,6 +180,10 @@ impl Source for Plex {
 
     fn full_every(&self) -> chrono::Duration {
         self.settings.full_every
+    }
+
+    fn max_wait(&self) -> std::time::Duration {
+        self.settings.max_wait
     }
 
     async fn read(

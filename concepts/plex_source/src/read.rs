@@ -16,7 +16,7 @@ use crate::Settings;
 use concept_core::time::parse_rfc3339;
 use serde_json::{json, Map, Value};
 use source_kit::http::Problem;
-use source_kit::{ReadJob, Reporter};
+use source_kit::{Mode, ReadJob, Reporter, Session};
 use std::collections::{HashMap, HashSet};
 
 /// A finished read, in LibraryCache's shapes.
@@ -30,7 +30,8 @@ pub async fn run(
     report: Reporter<ServerIdentified>,
 ) -> Result<Outcome, ApiError> {
     let creds = job.connection.credentials.clone();
-    let machine = api.identity(&creds).await?;
+    let session = &job.session;
+    let machine = api.identity(session, &creds).await?;
     match &creds.machine_identifier {
         Some(was) if *was != machine => {
             return Err(ApiError::ServerChanged {
@@ -48,6 +49,7 @@ pub async fn run(
     let base = job.incremental_base().filter(|c| c.machine_identifier == machine);
     let mut read = Read {
         api,
+        session,
         creds: &creds,
         settings,
         report,
@@ -78,6 +80,9 @@ pub async fn run(
     let found = read.found;
     Ok(Outcome {
         complete: true,
+        // Tracks, likes and playlists are always read in full; the history is what a mode
+        // tells: back to the cursor's last play (incremental) or all of it.
+        mode: if base.is_some() { Mode::Incremental } else { Mode::Full },
         likes: found.likes(),
         tracks: found.tracks,
         plays,
@@ -165,6 +170,7 @@ impl Found {
 /// A read in progress.
 struct Read<'a> {
     api: &'a PlexApi,
+    session: &'a Session,
     creds: &'a Credentials,
     settings: &'a Settings,
     report: Reporter<ServerIdentified>,
@@ -174,7 +180,7 @@ struct Read<'a> {
 /// Reads every page of the listing at `path`, handing each page's items to `on_page` with the
 /// count read so far and the listing's `totalSize`; `on_page` answers whether to go on.
 async fn paged(
-    api: &PlexApi,
+    (api, session): (&PlexApi, &Session),
     creds: &Credentials,
     path: &str,
     size: u64,
@@ -182,7 +188,7 @@ async fn paged(
 ) -> Result<(), ApiError> {
     let mut start = 0;
     loop {
-        let page = api.page(creds, path, start, size).await?;
+        let page = api.page(session, creds, path, start, size).await?;
         let count = page.items.len() as u64;
         start += count;
         let total = page.total.unwrap_or(start).max(start);
@@ -203,7 +209,7 @@ impl Read<'_> {
     async fn tracks(&mut self) -> Result<(), ApiError> {
         let sections = match &self.creds.section_ids {
             Some(ids) => ids.clone(),
-            None => self.api.music_sections(self.creds).await?,
+            None => self.api.music_sections(self.session, self.creds).await?,
         };
         let (size, threshold) = (self.settings.page_size, self.settings.like_rating);
         let (mut done_before, mut total_before) = (0, 0);
@@ -211,14 +217,20 @@ impl Read<'_> {
             let path = format!("/library/sections/{section}/all?type=10");
             let (found, report) = (&mut self.found, &self.report);
             let (mut done, mut total) = (0, 0);
-            paged(self.api, self.creds, &path, size, |items, read, listed| {
-                for item in &items {
-                    found.section_track(item, threshold);
-                }
-                (done, total) = (read, listed);
-                report.progress("tracks", done_before + read, total_before + listed);
-                true
-            })
+            paged(
+                (self.api, self.session),
+                self.creds,
+                &path,
+                size,
+                |items, read, listed| {
+                    for item in &items {
+                        found.section_track(item, threshold);
+                    }
+                    (done, total) = (read, listed);
+                    report.progress("tracks", done_before + read, total_before + listed);
+                    true
+                },
+            )
             .await?;
             done_before += done;
             total_before += total;
@@ -233,7 +245,7 @@ impl Read<'_> {
         let size = self.settings.page_size;
         let mut listed = Vec::new();
         paged(
-            self.api,
+            (self.api, self.session),
             self.creds,
             "/playlists?playlistType=audio",
             size,
@@ -256,7 +268,7 @@ impl Read<'_> {
             let mut item_ids = HashSet::new();
             let found = &mut self.found;
             let read = paged(
-                self.api,
+                (self.api, self.session),
                 self.creds,
                 &format!("/playlists/{key}/items"),
                 size,
@@ -313,7 +325,7 @@ impl Read<'_> {
         let mut seen = HashSet::new();
         let mut newest: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
         paged(
-            self.api,
+            (self.api, self.session),
             self.creds,
             &path,
             self.settings.page_size,

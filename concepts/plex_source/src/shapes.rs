@@ -44,19 +44,31 @@ pub fn rating_of(item: &Value) -> Option<f64> {
     }
 }
 
-/// A track (`type=10` item) as LibraryCache's track metadata.
+/// A non-empty text field of an item.
+fn text<'v>(item: &'v Value, field: &str) -> Option<&'v str> {
+    item[field].as_str().filter(|s| !s.trim().is_empty())
+}
+
+/// A track (`type=10` item) as LibraryCache's track metadata. The artist is the track's own
+/// (`originalTitle`, which Plex sets on a compilation's tracks) when it has one, else the album
+/// artist (`grandparentTitle`, "Various Artists" on a compilation), which is also kept as
+/// `albumArtist`.
 pub fn track_of(item: &Value) -> Option<Map<String, Value>> {
     let id = track_id(item)?;
     let mut t = Map::new();
     t.insert("id".into(), Value::String(id));
-    for (from, to) in [
-        ("title", "title"),
-        ("grandparentTitle", "artist"),
-        ("parentTitle", "album"),
-    ] {
-        if let Some(s) = item[from].as_str() {
-            t.insert(to.into(), json!(s));
-        }
+    if let Some(title) = item["title"].as_str() {
+        t.insert("title".into(), json!(title));
+    }
+    let album_artist = text(item, "grandparentTitle");
+    if let Some(artist) = text(item, "originalTitle").or(album_artist) {
+        t.insert("artist".into(), json!(artist));
+    }
+    if let Some(album) = item["parentTitle"].as_str() {
+        t.insert("album".into(), json!(album));
+    }
+    if let Some(album_artist) = album_artist {
+        t.insert("albumArtist".into(), json!(album_artist));
     }
     if let Some(ms) = item["duration"].as_u64() {
         t.insert("durationMs".into(), json!(ms));
@@ -124,8 +136,29 @@ mod tests {
         assert_eq!(
             Value::Object(t),
             json!({"id": "plex://track/abc", "title": "Song", "artist": "Artist", "album": "Album",
-                   "durationMs": 215000, "year": 1999, "genres": ["Rock", "Pop"], "ratingKey": "1234",
-                   "userRating": 8.0, "addedAt": "2023-11-14T22:13:20Z", "updatedAt": "2023-11-14T22:15:00Z"})
+                   "albumArtist": "Artist", "durationMs": 215000, "year": 1999, "genres": ["Rock", "Pop"],
+                   "ratingKey": "1234", "userRating": 8.0, "addedAt": "2023-11-14T22:13:20Z",
+                   "updatedAt": "2023-11-14T22:15:00Z"})
+        );
+    }
+
+    #[test]
+    fn a_compilation_track_has_its_own_artist_and_the_album_artist_beside_it() {
+        let t = track_of(&json!({
+            "ratingKey": "9", "guid": "plex://track/c", "title": "Hit", "grandparentTitle": "Various Artists",
+            "originalTitle": "The Band", "parentTitle": "Now 42"
+        }))
+        .unwrap();
+        assert_eq!(
+            (t["artist"].as_str(), t["albumArtist"].as_str(), t["album"].as_str()),
+            (Some("The Band"), Some("Various Artists"), Some("Now 42"))
+        );
+        let empty =
+            track_of(&json!({"guid": "plex://track/d", "grandparentTitle": "Solo", "originalTitle": " "})).unwrap();
+        assert_eq!(
+            empty["artist"].as_str(),
+            Some("Solo"),
+            "an empty originalTitle is no artist"
         );
     }
 

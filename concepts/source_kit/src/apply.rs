@@ -2,7 +2,9 @@
 //! each commit and again by a rebuild.
 
 use crate::events::SourceEvent;
-use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING, RUNNING};
+use crate::rows::{
+    self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH, PENDING, RUNNING,
+};
 use crate::Source;
 use concept_core::time::format_rfc3339;
 use concept_core::{EventMeta, ProjectionTxn, StoreFault};
@@ -26,11 +28,14 @@ pub fn apply<S: Source>(
                 needs_reauth: false,
             };
             txn.put(&rows::key(CONNECTION, user), rows::encode(&row));
+            // Pages read under other credentials (perhaps of another server) are no base.
+            txn.delete(&rows::key(CHECKPOINT, user));
         }
         SourceEvent::Disconnected {} => {
             txn.delete(&rows::key(CONNECTION, user));
             txn.delete(&rows::key(CONFIRMED, user));
             txn.delete(&rows::key(PENDING, user));
+            txn.delete(&rows::key(CHECKPOINT, user));
             // A read still running ends here: it has no credentials to go on.
             if let Some(mut fetch) = rows::read::<FetchRow, _>(&*txn, FETCH, user)? {
                 if fetch.running() {
@@ -64,23 +69,29 @@ pub fn apply<S: Source>(
                 code: None,
                 error: None,
                 retry_at: None,
+                until: None,
             };
             txn.put(&rows::key(FETCH, user), rows::encode(&row));
             txn.put(&rows::key(RUNNING, user), fetch_id.as_bytes().to_vec());
+            // A new read supersedes a stopped one.
+            txn.delete(&rows::key(CHECKPOINT, user));
         }
         SourceEvent::FetchProgressed {
             fetch_id,
             phase,
             current,
             total,
+            until,
         } => update_fetch(txn, user, fetch_id, |f| {
             f.phase = phase.clone();
             f.current = *current;
             f.total = *total;
+            f.until = until.clone();
         })?,
         SourceEvent::FetchFinished {
             fetch_id,
             complete,
+            mode,
             counts,
             cursor,
         } => {
@@ -89,9 +100,15 @@ pub fn apply<S: Source>(
                 f.finished_at = Some(at.clone());
                 f.complete = Some(*complete);
                 f.counts = Some(counts.clone());
-                f.mode = if *complete { crate::model::Mode::Full } else { f.mode };
+                f.until = None;
+                f.mode = match mode {
+                    Some(mode) => *mode,
+                    None if *complete => crate::model::Mode::Full,
+                    None => f.mode,
+                };
             })?;
             txn.delete(&rows::key(RUNNING, user));
+            txn.delete(&rows::key(CHECKPOINT, user));
             let pending = CursorRow {
                 fetch_id: fetch_id.clone(),
                 cursor: cursor.clone(),
@@ -104,6 +121,7 @@ pub fn apply<S: Source>(
             error,
             retry_at,
             needs_reauth,
+            checkpoint,
         } => {
             update_fetch(txn, user, fetch_id, |f| {
                 f.phase = "failed".into();
@@ -112,14 +130,37 @@ pub fn apply<S: Source>(
                 // Also for events written before reads redacted their messages.
                 f.error = Some(concept_core::redact::redact_text(error));
                 f.retry_at = retry_at.clone();
+                f.until = None;
             })?;
             txn.delete(&rows::key(RUNNING, user));
+            match (checkpoint, retry_at) {
+                (Some(checkpoint), Some(retry_at)) => {
+                    let row = CheckpointRow {
+                        fetch_id: fetch_id.clone(),
+                        retry_at: retry_at.clone(),
+                        checkpoint: checkpoint.clone(),
+                    };
+                    txn.put(&rows::key(CHECKPOINT, user), rows::encode(&row));
+                }
+                _ => txn.delete(&rows::key(CHECKPOINT, user)),
+            }
             if *needs_reauth {
                 if let Some(mut conn) = rows::read::<Connection<S::Credentials>, _>(&*txn, CONNECTION, user)? {
                     conn.needs_reauth = true;
                     txn.put(&rows::key(CONNECTION, user), rows::encode(&conn));
                 }
             }
+        }
+        SourceEvent::FetchResumed { fetch_id } => {
+            update_fetch(txn, user, fetch_id, |f| {
+                f.phase = "resuming".into();
+                f.finished_at = None;
+                f.code = None;
+                f.error = None;
+                f.retry_at = None;
+                f.until = None;
+            })?;
+            txn.put(&rows::key(RUNNING, user), fetch_id.as_bytes().to_vec());
         }
         SourceEvent::Resealed(credentials) => {
             if let Some(mut conn) = rows::read::<Connection<S::Credentials>, _>(&*txn, CONNECTION, user)? {

@@ -108,6 +108,10 @@ impl<S: Source> SourceConcept<S> {
         appended::<S, _>(view, decide::failed::<S>(view, input)?)
     }
 
+    fn resume(&self, ctx: &ActionCtx, view: &dyn ProjectionRead, input: &ResumeInput) -> Decided<S, FetchOutput> {
+        appended::<S, _>(view, decide::resume::<S>(ctx, view, input)?)
+    }
+
     fn rekey(&self, _: &ActionCtx, view: &dyn ProjectionRead, input: &UserInput) -> Decided<S, RekeyOutput> {
         appended::<S, _>(view, decide::rekey::<S>(view, &self.secrets, input)?)
     }
@@ -152,6 +156,7 @@ impl<S: Source> Concept for SourceConcept<S> {
             .system("progressed", Self::progressed)
             .system("fetched", Self::fetched)
             .system("failed", Self::failed)
+            .system("resume", Self::resume)
             .system("rekey", Self::rekey);
         if let Some(update) = S::UPDATE_ACTION {
             let name = format!("{}.{update}", S::NAME);
@@ -183,7 +188,8 @@ impl<S: Source> Concept for SourceConcept<S> {
     }
 
     fn committed(&self, action: &str, _output: &Value) {
-        if matches!(action, "fetch" | "connect" | "disconnect") {
+        // A read stopped with a checkpoint wakes the work too: it waits for the read's retryAt.
+        if matches!(action, "fetch" | "connect" | "disconnect" | "failed") {
             self.wake.notify_one();
         }
     }

@@ -3,7 +3,9 @@
 use crate::apply::Event;
 use crate::events::SourceEvent;
 use crate::model::*;
-use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH, PENDING};
+use crate::rows::{
+    self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH, PENDING,
+};
 use crate::secrets::{Secrets, SecretsError};
 use crate::Source;
 use concept_core::time::{format_rfc3339, parse_rfc3339};
@@ -147,6 +149,25 @@ pub fn fetch<S: Source>(
             ));
         }
     }
+    // A read a rate limit stopped goes on from its checkpoint (unless another mode is asked).
+    let stopped = match last.as_ref() {
+        Some(f) if resumable(view, &user, f)? => Some(f),
+        _ => None,
+    };
+    if let Some(stopped) = stopped {
+        if input.mode.map_or(true, |m| m == stopped.mode) {
+            let out = FetchOutput {
+                user_id: user.clone(),
+                fetch_id: stopped.fetch_id.clone(),
+                mode: stopped.mode,
+                running: false,
+            };
+            let event = SourceEvent::FetchResumed {
+                fetch_id: stopped.fetch_id.clone(),
+            };
+            return Ok((user, vec![event], out));
+        }
+    }
     let confirmed = rows::read::<CursorRow<S::Cursor>, _>(view, CONFIRMED, &user)?;
     let full_at = confirmed.as_ref().map(|c| S::full_at(&c.cursor));
     let mode = choose_mode(ctx, source.full_every(), input.mode, full_at);
@@ -163,6 +184,15 @@ pub fn fetch<S: Source>(
         flow: ctx.flow.to_string(),
     };
     Ok((user, vec![event], out))
+}
+
+/// Whether `fetch` (the user's last read) failed for a rate limit and left a checkpoint.
+fn resumable(view: &dyn ProjectionRead, user: &str, fetch: &FetchRow) -> Result<bool, ActionError> {
+    if fetch.phase != "failed" {
+        return Ok(false);
+    }
+    let row = rows::read::<CheckpointRow, _>(view, CHECKPOINT, user)?;
+    Ok(row.is_some_and(|r| r.fetch_id == fetch.fetch_id))
 }
 
 /// Full without a confirmed read to compare against (`confirmed` is `None`), or when the last
@@ -204,12 +234,14 @@ pub fn progressed<S: Source>(
     input: &ProgressInput,
 ) -> Result<Decided<S, UserOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
+    check_time("until", &input.until)?;
     let out = user_output(&input.user_id);
     let event = SourceEvent::FetchProgressed {
         fetch_id: input.fetch_id.clone(),
         phase: input.phase.clone(),
         current: input.current,
         total: input.total,
+        until: input.until.clone(),
     };
     Ok((input.user_id.clone(), vec![event], out))
 }
@@ -236,6 +268,7 @@ pub fn fetched<S: Source>(
     let event = SourceEvent::FetchFinished {
         fetch_id: input.fetch_id.clone(),
         complete: input.complete,
+        mode: input.mode,
         counts,
         cursor: input.cursor.clone(),
     };
@@ -248,6 +281,12 @@ pub fn failed<S: Source>(
 ) -> Result<Decided<S, FailedOutput>, ActionError> {
     running(view, &input.user_id, &input.fetch_id)?;
     check_time("retryAt", &input.retry_at)?;
+    if input.checkpoint.is_some() && input.retry_at.is_none() {
+        return Err(ActionError::invalid(
+            "INVALID_INPUT",
+            "`checkpoint` is kept only for a read that may go on later: it needs `retryAt`",
+        ));
+    }
     let out = FailedOutput {
         user_id: input.user_id.clone(),
         fetch_id: input.fetch_id.clone(),
@@ -259,8 +298,59 @@ pub fn failed<S: Source>(
         error: input.error.clone(),
         retry_at: input.retry_at.clone(),
         needs_reauth: input.needs_reauth,
+        checkpoint: input.checkpoint.clone(),
     };
     Ok((input.user_id.clone(), vec![event], out))
+}
+
+/// `resume` (system): the read a rate limit stopped goes on from its checkpoint, once its
+/// `retryAt` has come, while the user is connected and need not connect again.
+pub fn resume<S: Source>(
+    ctx: &ActionCtx,
+    view: &dyn ProjectionRead,
+    input: &ResumeInput,
+) -> Result<Decided<S, FetchOutput>, ActionError> {
+    let user = input.user_id.clone();
+    check_id("userId", &user)?;
+    check_id("fetchId", &input.fetch_id)?;
+    let conn = connection::<S>(view, &user)?;
+    let not_resumable = |why: &str| {
+        ActionError::conflict(
+            "FETCH_NOT_RESUMABLE",
+            format!("{user:?}'s read {:?} cannot resume: {why}", input.fetch_id),
+        )
+    };
+    if conn.needs_reauth {
+        return Err(not_resumable("the user must connect again"));
+    }
+    let fetch = rows::read::<FetchRow, _>(view, FETCH, &user)?
+        .filter(|f| f.fetch_id == input.fetch_id)
+        .ok_or_else(|| not_resumable("it is not the user's latest read"))?;
+    if !resumable(view, &user, &fetch)? {
+        return Err(not_resumable("it did not stop for a rate limit with a checkpoint"));
+    }
+    if let Some(retry_at) = fetch.retry_at.as_deref().and_then(parse_rfc3339) {
+        if retry_at > ctx.now {
+            return Err(not_resumable(&format!(
+                "{} asked to wait until {}",
+                S::SERVICE,
+                format_rfc3339(&retry_at)
+            )));
+        }
+    }
+    let out = FetchOutput {
+        user_id: user.clone(),
+        fetch_id: fetch.fetch_id.clone(),
+        mode: fetch.mode,
+        running: false,
+    };
+    Ok((
+        user,
+        vec![SourceEvent::FetchResumed {
+            fetch_id: fetch.fetch_id,
+        }],
+        out,
+    ))
 }
 
 /// The update action ([`Source::UPDATE_ACTION`]): `userId` plus the fields of `S::Update`.

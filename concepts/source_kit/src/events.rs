@@ -2,7 +2,7 @@
 //! credentials), `ConnectionUpdated` (e.g. a renewed token) and `Resealed`, sealed
 //! ([`crate::secrets`]); no query returns them and the engine's records redact them.
 
-use crate::model::{Counts, Mode};
+use crate::model::{Checkpoint, Counts, Mode};
 use serde::{Deserialize, Serialize};
 
 /// `C` the source's credentials, `U` its credential updates, `K` its cursor.
@@ -29,11 +29,17 @@ pub enum SourceEvent<C, U, K> {
         phase: String,
         current: u64,
         total: u64,
+        /// The end of a rate-limit wait (phase `waiting`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
     FetchFinished {
         fetch_id: String,
         complete: bool,
+        /// What the read did; absent in events from before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<Mode>,
         counts: Counts,
         cursor: K,
     },
@@ -44,6 +50,14 @@ pub enum SourceEvent<C, U, K> {
         error: String,
         retry_at: Option<String>,
         needs_reauth: bool,
+        /// The pages read before a rate limit stopped the read (with `retryAt` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<Checkpoint>,
+    },
+    /// The read a rate limit stopped runs again from its checkpoint (at `retryAt`).
+    #[serde(rename_all = "camelCase")]
+    FetchResumed {
+        fetch_id: String,
     },
     #[serde(rename_all = "camelCase")]
     CursorConfirmed {
@@ -64,6 +78,7 @@ impl<C, U, K> SourceEvent<C, U, K> {
             SourceEvent::FetchProgressed { .. } => "FetchProgressed",
             SourceEvent::FetchFinished { .. } => "FetchFinished",
             SourceEvent::FetchFailed { .. } => "FetchFailed",
+            SourceEvent::FetchResumed { .. } => "FetchResumed",
             SourceEvent::CursorConfirmed { .. } => "CursorConfirmed",
             SourceEvent::Resealed(_) => "Resealed",
         }

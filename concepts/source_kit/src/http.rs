@@ -1,8 +1,12 @@
-//! HTTP for sources: a GET that retries 5xx answers and network errors with exponential backoff
-//! and reports a 429 with its `Retry-After` (never waited out here: the wait is `fetch`'s to
-//! honour, through `failed`'s `retryAt`), every other answer that is not 2xx as it is.
+//! HTTP for sources: a GET, in a read's [`Session`], that retries 5xx answers and network errors
+//! with exponential backoff, waits out a rate limit (a 429 with its `Retry-After`, or an answer
+//! the source tells is one) of up to the session's bound on the engine's clock and asks again,
+//! and reports a longer one with its wait (which becomes `failed`'s `retryAt`); every other
+//! answer that is not 2xx is reported as it is. Each answer used is kept in the session (a
+//! resumed read gets it from there instead of from the service).
 
 use crate::read::Failure;
+use crate::session::{call_key, Session, MAX_THROTTLED};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -126,12 +130,25 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The wait assumed when a 429 carries no readable Retry-After.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// An answer body that says "rate limited" though its status may not (Last.fm's error 29):
+/// the wait it asks for.
+pub type RateLimitedBody = fn(&Value) -> Option<Duration>;
+
+/// Drops what a source never reads from an answer (e.g. Spotify's `available_markets`), before
+/// the read sees it and before it is kept for a checkpoint, so a checkpoint stays small and a
+/// replayed answer is the one the read saw.
+pub type Trim = fn(&mut Value);
+
 /// An HTTP client for one service.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     service: &'static str,
     retry: Retry,
+    /// Headers that tell calls apart (besides path and query), e.g. paging headers.
+    key_headers: &'static [&'static str],
+    rate_limited_body: Option<RateLimitedBody>,
+    trim: Option<Trim>,
 }
 
 impl Http {
@@ -141,7 +158,33 @@ impl Http {
             .user_agent(concat!("librarycache/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Http { client, service, retry }
+        Http {
+            client,
+            service,
+            retry,
+            key_headers: &[],
+            rate_limited_body: None,
+            trim: None,
+        }
+    }
+
+    /// Calls differ by these headers too (a service that pages with headers).
+    pub fn keyed_by_headers(mut self, headers: &'static [&'static str]) -> Self {
+        self.key_headers = headers;
+        self
+    }
+
+    /// Answers whose body says "rate limited" (with the wait) are rate limits whatever their
+    /// status.
+    pub fn rate_limited_body(mut self, check: RateLimitedBody) -> Self {
+        self.rate_limited_body = Some(check);
+        self
+    }
+
+    /// Every answer is trimmed of what the source never reads.
+    pub fn trimmed(mut self, trim: Trim) -> Self {
+        self.trim = Some(trim);
+        self
     }
 
     /// The underlying client, for calls that are not retried GETs (e.g. a token grant).
@@ -153,43 +196,89 @@ impl Http {
         self.service
     }
 
-    /// Sends the request `build` makes (once per attempt) and decodes a 2xx answer's JSON body;
-    /// 5xx answers and network errors are retried with backoff. `path` names the call in
-    /// messages.
+    /// Sends the request `build` makes (once per attempt) in the read's `session` and decodes a
+    /// 2xx answer's JSON body; 5xx answers and network errors are retried with backoff; a rate
+    /// limit the session may wait out is waited out (up to [`MAX_THROTTLED`] times in a row)
+    /// and the call made again; a longer one is [`Problem::RateLimited`]. An answer the session
+    /// holds from a checkpoint is answered from there. `path` names the call in messages.
     pub async fn json(
         &self,
+        session: &Session,
         path: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<Value, HttpError> {
-        let mut attempt = 0;
+        let request = build(&self.client).build().map_err(|e| {
+            self.error(
+                path,
+                Problem::Unexpected(format!("the request cannot be made: {}", e.without_url())),
+            )
+        })?;
+        let call = call_key(&request, self.key_headers);
+        if let Some(answer) = session.replayed(&call) {
+            return Ok(answer);
+        }
+        let (mut attempt, mut throttled) = (0, 0);
         loop {
-            let problem = match build(&self.client).send().await {
+            let problem = match self
+                .client
+                .execute(build(&self.client).build().map_err(|e| {
+                    self.error(
+                        path,
+                        Problem::Unexpected(format!("the request cannot be made: {}", e.without_url())),
+                    )
+                })?)
+                .await
+            {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let header_wait = (status == 429).then(|| retry_after(response.headers()));
                     match status {
                         200..=299 => {
-                            return response
+                            let mut answer = response
                                 .json::<Value>()
                                 .await
-                                .map_err(|e| HttpError::unexpected(self.service, path, e.without_url()))
+                                .map_err(|e| HttpError::unexpected(self.service, path, e.without_url()))?;
+                            match self.rate_limited_body.and_then(|check| check(&answer)) {
+                                Some(retry_after) => Problem::RateLimited { retry_after },
+                                None => {
+                                    if let Some(trim) = self.trim {
+                                        trim(&mut answer);
+                                    }
+                                    session.record(&call, &answer);
+                                    return Ok(answer);
+                                }
+                            }
                         }
-                        429 => {
-                            let retry_after = retry_after(response.headers());
-                            return Err(self.error(path, Problem::RateLimited { retry_after }));
-                        }
-                        500..=599 => Problem::Status {
-                            status,
-                            body: body_text(response).await,
-                        },
                         _ => {
                             let body = body_text(response).await;
-                            return Err(self.error(path, Problem::Status { status, body }));
+                            let body_wait = self
+                                .rate_limited_body
+                                .and_then(|check| check(&serde_json::from_str(&body).unwrap_or(Value::Null)));
+                            match (header_wait, body_wait) {
+                                (Some(retry_after), _) | (None, Some(retry_after)) => {
+                                    Problem::RateLimited { retry_after }
+                                }
+                                _ => Problem::Status { status, body },
+                            }
                         }
                     }
                 }
                 Err(e) => Problem::Network(e.without_url().to_string()),
             };
             let error = self.error(path, problem);
+            match &error.problem {
+                Problem::RateLimited { retry_after } => {
+                    if throttled >= MAX_THROTTLED || !session.may_wait(*retry_after) {
+                        return Err(error);
+                    }
+                    tracing::info!(service = self.service, path = %error.path, wait_s = retry_after.as_secs(), "rate limited: waiting it out");
+                    session.wait(*retry_after).await;
+                    throttled += 1;
+                    continue;
+                }
+                Problem::Status { status, .. } if !(500..=599).contains(status) => return Err(error),
+                _ => {}
+            }
             if attempt >= self.retry.retries {
                 return Err(error);
             }
@@ -200,6 +289,7 @@ impl Http {
                 _ => "no answer".to_string(),
             };
             tracing::info!(service = self.service, path = %error.path, attempt, wait_ms = wait.as_millis() as u64, problem, "retrying a call");
+            // Backoff between retries paces the calls; it is no time the read decides on.
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

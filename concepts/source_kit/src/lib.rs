@@ -19,14 +19,20 @@
 //! - The credential fields a source names in [`Source::SECRETS`] are sealed ([`secrets`])
 //!   before they enter an event; the system action `rekey (userId)` seals them again with the
 //!   current key (`librarycache rotate-key`).
-//! - system actions `progressed`, `fetched`, `failed`, and [`Source::UPDATE_ACTION`] when the
-//!   source has one (a renewed token); queries `_getFetch`, `_getConnection` (what
+//! - system actions `progressed`, `fetched`, `failed`, `resume`, and [`Source::UPDATE_ACTION`]
+//!   when the source has one (a renewed token); queries `_getFetch`, `_getConnection` (what
 //!   [`Source::describe`] tells, never a secret), `_getConnections`.
 //!
 //! The background work ([`worker`]) scans the reads the store shows running, runs one task per
 //! user (a read a restart interrupted is started over under the same fetchId), wakes when
 //! `connect`/`fetch`/`disconnect` commit, raises progress coalesced (only the newest of several
 //! waiting) and ends each read with `fetched` or `failed`.
+//!
+//! Rate limits ([`session`]): a read waits out a wait of up to [`Source::max_wait`] itself, on
+//! the engine's clock, with progress `waiting` until its end; a longer one ends it `failed` with
+//! `retryAt` and the pages it had read as a checkpoint in the store, and at `retryAt` the
+//! background work raises `resume` and the read goes on from the checkpoint (its pages are
+//! answered from it, not asked for again). `fetch` after `retryAt` resumes it too.
 //!
 //! # Writing a source
 //!
@@ -38,10 +44,13 @@
 //!    compares against: it travels in `fetched`), `ConnectionOutput` (`_getConnection`'s answer)
 //!    and `Update` (a change the read makes to the stored credentials, or [`NoUpdate`]).
 //! 2. `impl Source for MySource`, with `async fn read(&self, job, report)`: read the service
-//!    (use [`http::Http`] for GETs with retries; map its [`http::HttpError`] to a [`Failure`]
-//!    with `From`, or a code of your own), call `report.progress(phase, current, total)` as pages
-//!    come, and return an [`Outcome`] in LibraryCache's shapes (`complete: true` when the read
-//!    holds the whole library).
+//!    (use [`http::Http`] for GETs with retries, passing it the job's [`ReadJob::session`] on
+//!    every call, so rate limits are waited out and pages checkpointed; map its
+//!    [`http::HttpError`] to a [`Failure`] with `From`, or a code of your own), call
+//!    `report.progress(phase, current, total)` as pages come, and return an [`Outcome`] in
+//!    LibraryCache's shapes (`complete: true` when the read holds the whole library, `mode` what
+//!    it did). A read must be a function of its job and of the answers it gets (no time but
+//!    `job.now`, no randomness): a resumed read is the same read replayed from its checkpoint.
 //! 3. `pub type MySourceConcept = SourceConcept<MySource>;`, registered with `Typed::new`.
 //! 4. A spec `MySource.concept` beside the crate's Cargo.toml, and a sync file that turns
 //!    `fetched` into the cache's actions and then `confirm` (see `syncs/spotify.sync`).
@@ -74,6 +83,7 @@ pub mod queries;
 pub mod read;
 pub mod rows;
 pub mod secrets;
+pub mod session;
 pub mod worker;
 
 pub use concept::SourceConcept;
@@ -81,6 +91,7 @@ pub use model::{Counts, Mode};
 pub use read::{Failure, NoUpdate, Outcome, ReadJob, Reporter};
 pub use rows::Connection;
 pub use secrets::{SecretKey, Secrets, SecretsError};
+pub use session::Session;
 
 use concept_core::ActionError;
 use schemars::JsonSchema;
@@ -133,6 +144,13 @@ pub trait Source: Send + Sync + Sized + 'static {
 
     /// How old the last full read may be before a read without a `mode` is full again.
     fn full_every(&self) -> chrono::Duration;
+
+    /// The longest rate-limit wait a read waits out itself ([`session::DEFAULT_MAX_WAIT`]
+    /// unless the source's settings say otherwise); a longer one ends the read with `retryAt`
+    /// and a checkpoint.
+    fn max_wait(&self) -> std::time::Duration {
+        session::DEFAULT_MAX_WAIT
+    }
 
     /// One read of the user's library. Runs in the background; may take long; reports progress
     /// and credential updates through `report` and ends with the read or why it failed.

@@ -59,7 +59,8 @@ pub struct FetchOutput {
     pub running: bool,
 }
 
-/// `progressed` (system): how far a running read is.
+/// `progressed` (system): how far a running read is. While the read waits out a rate limit,
+/// `phase` is `waiting` and `until` the time it waits for.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProgressInput {
@@ -68,6 +69,9 @@ pub struct ProgressInput {
     pub phase: String,
     pub current: u64,
     pub total: u64,
+    /// RFC 3339: the end of the wait (phase `waiting` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// `fetched` (system): a read ended. `complete` reads replace the cached collections; others
@@ -79,6 +83,11 @@ pub struct FetchedInput<K> {
     pub user_id: String,
     pub fetch_id: String,
     pub complete: bool,
+    /// What the read did (`full` or `incremental`), which may differ from what was asked: an
+    /// increment that found a removal reads in full. Absent in reads recorded before it was
+    /// given: `full` when complete, else the mode asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     pub tracks: Vec<Map<String, Value>>,
     pub likes: Vec<Map<String, Value>>,
     pub plays: Vec<Map<String, Value>>,
@@ -128,6 +137,37 @@ pub struct FailedInput {
     /// The user must connect again (the service refused the credentials).
     #[serde(default)]
     pub needs_reauth: bool,
+    /// What the read had read when it stopped (with `retryAt` only): the read resumes from it
+    /// at `retryAt` without asking the service for those pages again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// The pages a read had read when a rate limit stopped it, in the order it read them: a
+/// resumed read gets these answers back instead of asking the service (see
+/// `source_kit::session`). No credential is in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Checkpoint {
+    pub pages: Vec<CheckpointPage>,
+}
+
+/// One answer of a checkpoint: the call (`GET /path?query`, credentials left out) and the
+/// service's answer (as the source reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckpointPage {
+    pub call: String,
+    pub answer: Value,
+}
+
+/// `resume` (system): the read a rate limit stopped goes on from its checkpoint (the
+/// background work raises it at the read's `retryAt`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResumeInput {
+    pub user_id: String,
+    pub fetch_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -166,8 +206,9 @@ pub struct FetchStatus {
     /// The flow the read reports in (`GET /api/flows/{flow}` tells its story).
     pub flow: Option<String>,
     pub mode: Option<Mode>,
-    /// `idle` (no read yet), `starting`, the source's own phases (e.g. `likes`, `playlists`,
-    /// `plays`), `done` or `failed`.
+    /// `idle` (no read yet), `starting`, `resuming` (from a checkpoint), the source's own
+    /// phases (e.g. `likes`, `playlists`, `plays`), `waiting` (a rate limit waited out inside
+    /// the read, until `until`), `done` or `failed`.
     pub phase: String,
     pub current: u64,
     pub total: u64,
@@ -178,6 +219,11 @@ pub struct FetchStatus {
     pub code: Option<String>,
     pub error: Option<String>,
     pub retry_at: Option<String>,
+    /// While `phase` is `waiting`: the end of the rate-limit wait the read waits out.
+    pub until: Option<String>,
+    /// A read stopped by a rate limit: how many pages it had read, kept in the store until it
+    /// resumes at `retryAt` (by itself, or on `fetch`).
+    pub checkpoint_pages: Option<u64>,
     pub needs_reauth: bool,
     /// Whether the user is connected now.
     pub connected: bool,

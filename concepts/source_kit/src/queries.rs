@@ -2,7 +2,7 @@
 
 use crate::decide::{check_id, connection, not_connected};
 use crate::model::*;
-use crate::rows::{self, Connection, CursorRow, FetchRow, CONFIRMED, CONNECTION, FETCH};
+use crate::rows::{self, CheckpointRow, Connection, CursorRow, FetchRow, CHECKPOINT, CONFIRMED, CONNECTION, FETCH};
 use crate::Source;
 use concept_core::{ActionError, ProjectionRead};
 
@@ -40,6 +40,10 @@ pub fn get_fetch<S: Source>(view: &dyn ProjectionRead, input: UserInput) -> Resu
         status.code = f.code;
         status.error = f.error;
         status.retry_at = f.retry_at;
+        status.until = f.until;
+        status.checkpoint_pages = rows::read::<CheckpointRow, _>(view, CHECKPOINT, &status.user_id)?
+            .filter(|c| status.fetch_id.as_deref() == Some(c.fetch_id.as_str()))
+            .map(|c| c.checkpoint.pages.len() as u64);
     }
     Ok(status)
 }

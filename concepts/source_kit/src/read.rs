@@ -4,6 +4,7 @@
 
 use crate::model::Mode;
 use crate::rows::Connection;
+use crate::session::Session;
 use chrono::{DateTime, Utc};
 use concept_core::SharedClock;
 use schemars::JsonSchema;
@@ -21,11 +22,17 @@ pub struct ReadJob<C, K> {
     pub connection: Connection<C>,
     /// The cursor of the last read the consumer confirmed.
     pub cursor: Option<K>,
-    /// When the read starts.
+    /// When the read started: for a read resumed from a checkpoint, the start of the read it
+    /// continues (so a read pinned to its start asks what it asked before).
     pub now: DateTime<Utc>,
     /// The engine's clock, for any later time the read needs (a renewed token's expiry) and
     /// for waits: never the system clock.
     pub clock: SharedClock,
+    /// The read's HTTP session: every call of the read goes through it (the kit's [`crate::http::Http`]
+    /// takes it), so a rate limit is waited out on [`ReadJob::clock`] and the pages read are
+    /// kept for a checkpoint — and a resumed read gets its pages back from it, not from the
+    /// service.
+    pub session: Session,
 }
 
 impl<C, K> ReadJob<C, K> {
@@ -41,7 +48,17 @@ impl<C, K> ReadJob<C, K> {
 /// What a read reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Note<U> {
-    Progress { phase: String, current: u64, total: u64 },
+    Progress {
+        phase: String,
+        current: u64,
+        total: u64,
+    },
+    /// The read waits out a rate limit until this time (progress shows `phase: "waiting"`).
+    Waiting {
+        until: DateTime<Utc>,
+    },
+    /// The wait is over: progress shows the phase it was in again.
+    Resumed,
     Update(U),
 }
 
@@ -73,6 +90,16 @@ impl<U> Reporter<U> {
         self.send(Note::Update(update));
     }
 
+    /// The read waits out a rate limit until `until`.
+    pub fn waiting(&self, until: DateTime<Utc>) {
+        self.send(Note::Waiting { until });
+    }
+
+    /// The read goes on after a wait.
+    pub fn resumed(&self) {
+        self.send(Note::Resumed);
+    }
+
     fn send(&self, note: Note<U>) {
         // The receiver only goes away when the read is abandoned.
         let _ = self.notes.send(note);
@@ -85,10 +112,14 @@ impl<U> Reporter<U> {
 pub struct NoUpdate {}
 
 /// A finished read, in LibraryCache's shapes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Outcome<K> {
     /// The read holds the whole library (the consumer may replace its copy with it).
     pub complete: bool,
+    /// What the read did: `full` when it read everything it reads (also when it was asked for an
+    /// increment and found it could not make one), `incremental` when it read from the cursor.
+    /// `_getFetch.mode` shows it once the read is done.
+    pub mode: Mode,
     pub tracks: Vec<Map<String, Value>>,
     pub likes: Vec<Map<String, Value>>,
     pub plays: Vec<Map<String, Value>>,

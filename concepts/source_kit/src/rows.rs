@@ -8,8 +8,9 @@
 //! | `r\0user` | present while the user's read runs (what the background work scans) |
 //! | `k\0user` | [`CursorRow`]: the cursor of the last read the consumer confirmed |
 //! | `p\0user` | [`CursorRow`]: the cursor of the last finished read, until confirmed |
+//! | `x\0user` | [`CheckpointRow`]: the pages of a read a rate limit stopped, until it resumes |
 
-use crate::model::{Counts, Mode};
+use crate::model::{Checkpoint, Counts, Mode};
 use concept_core::{ProjectionRead, StoreFault};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -18,6 +19,7 @@ pub const FETCH: u8 = b'f';
 pub const RUNNING: u8 = b'r';
 pub const CONFIRMED: u8 = b'k';
 pub const PENDING: u8 = b'p';
+pub const CHECKPOINT: u8 = b'x';
 
 pub fn key(space: u8, user: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(user.len() + 2);
@@ -59,6 +61,18 @@ pub struct FetchRow {
     pub code: Option<String>,
     pub error: Option<String>,
     pub retry_at: Option<String>,
+    /// The end of the rate-limit wait the read is in (phase `waiting`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A read a rate limit stopped: what it had read, and when it may go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointRow {
+    pub fetch_id: String,
+    pub retry_at: String,
+    pub checkpoint: Checkpoint,
 }
 
 impl FetchRow {

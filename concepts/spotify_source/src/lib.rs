@@ -34,6 +34,9 @@ pub struct Settings {
     pub retry_base: Duration,
     /// How many times a 5xx answer is retried before the read fails.
     pub retries: u32,
+    /// The longest rate-limit wait a read waits out itself; a longer one ends it with
+    /// `retryAt` and a checkpoint.
+    pub max_wait: Duration,
 }
 
 pub const DEFAULT_API_BASE: &str = "https://api.spotify.com/v1";
@@ -47,6 +50,7 @@ impl Default for Settings {
             full_every: chrono::Duration::hours(24),
             retry_base: Duration::from_millis(500),
             retries: 3,
+            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -133,6 +137,10 @@ impl Source for Spotify {
 
     fn full_every(&self) -> chrono::Duration {
         self.settings.full_every
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.settings.max_wait
     }
 
     async fn read(

@@ -13,7 +13,7 @@ use crate::web_api::{ApiError, WebApi};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::SharedClock;
 use serde_json::{json, Map, Value};
-use source_kit::{Mode, ReadJob, Reporter};
+use source_kit::{Mode, ReadJob, Reporter, Session};
 use std::collections::HashSet;
 
 /// How many of the newest likes the cursor keeps.
@@ -40,7 +40,7 @@ pub async fn run(
     let creds = job.connection.credentials.clone();
     let expires = creds.expires_at.as_deref().and_then(parse_rfc3339);
     let renew_first = expires.is_some_and(|t| t - RENEW_MARGIN <= job.now) && creds.refresh_token.is_some();
-    let mut read = Read::new(api, creds, report, job.clock.clone());
+    let mut read = Read::new(api, creds, report, job.clock.clone(), job.session.clone());
     if renew_first {
         read.renew().await?;
     }
@@ -56,19 +56,28 @@ pub struct Read<'a> {
     report: Reporter<TokenRefresh>,
     /// The engine's clock (a renewed token expires relative to it).
     clock: SharedClock,
+    /// The read's HTTP session (rate limits waited out, pages kept for a checkpoint).
+    session: Session,
     tracks: Vec<Map<String, Value>>,
     seen_tracks: HashSet<String>,
     skipped: u64,
 }
 
 impl<'a> Read<'a> {
-    pub fn new(api: &'a WebApi, creds: Credentials, report: Reporter<TokenRefresh>, clock: SharedClock) -> Self {
+    pub fn new(
+        api: &'a WebApi,
+        creds: Credentials,
+        report: Reporter<TokenRefresh>,
+        clock: SharedClock,
+        session: Session,
+    ) -> Self {
         Read {
             api,
             creds,
             refreshed: false,
             report,
             clock,
+            session,
             tracks: Vec::new(),
             seen_tracks: HashSet::new(),
             skipped: 0,
@@ -81,6 +90,7 @@ impl<'a> Read<'a> {
         let renewed = self
             .api
             .refresh(
+                &self.session,
                 &refresh,
                 self.creds.client_id.as_deref(),
                 self.creds.client_secret.as_deref(),
@@ -125,7 +135,7 @@ impl<'a> Read<'a> {
         let plays = self.plays().await?;
         let head = head_of(&likes, &[]);
         Ok(self.outcome(
-            true,
+            Mode::Full,
             likes,
             plays,
             playlists,
@@ -154,7 +164,7 @@ impl<'a> Read<'a> {
         let plays = self.plays().await?;
         let head = head_of(&likes, &base.head);
         Ok(Some(self.outcome(
-            false,
+            Mode::Incremental,
             likes,
             plays,
             playlists,
@@ -168,9 +178,10 @@ impl<'a> Read<'a> {
         )))
     }
 
+    /// A full read is complete (it holds the whole library); an increment is not.
     fn outcome(
         &mut self,
-        complete: bool,
+        mode: Mode,
         likes: Vec<Like>,
         plays: Vec<Map<String, Value>>,
         playlists: Vec<Map<String, Value>>,
@@ -178,7 +189,8 @@ impl<'a> Read<'a> {
         cursor: Cursor,
     ) -> Outcome {
         Outcome {
-            complete,
+            complete: mode == Mode::Full,
+            mode,
             tracks: std::mem::take(&mut self.tracks),
             likes: likes
                 .into_iter()
@@ -200,10 +212,10 @@ impl<'a> Read<'a> {
 
     /// An authorised GET; a 401 renews the token once per read and retries.
     async fn get(&mut self, path: &str) -> Result<Value, ApiError> {
-        match self.api.get(&self.creds.access_token, path).await {
+        match self.api.get(&self.session, &self.creds.access_token, path).await {
             Err(ApiError::Unauthorized) if !self.refreshed && self.creds.refresh_token.is_some() => {
                 self.renew().await?;
-                self.api.get(&self.creds.access_token, path).await
+                self.api.get(&self.session, &self.creds.access_token, path).await
             }
             other => other,
         }

@@ -5,7 +5,7 @@
 use crate::Settings;
 use serde_json::Value;
 use source_kit::http::{self, Http, HttpError, Problem, Retry};
-use source_kit::Failure;
+use source_kit::{Failure, Session};
 
 const SERVICE: &str = "Spotify";
 
@@ -52,6 +52,27 @@ pub struct Refreshed {
     pub expires_in: Option<u64>,
 }
 
+/// What the read never uses of Spotify's answers, dropped before it sees them (and before they
+/// are kept for a checkpoint): market lists and images are most of a track's bytes.
+fn trim(answer: &mut Value) {
+    match answer {
+        Value::Object(o) => {
+            for key in [
+                "available_markets",
+                "images",
+                "external_urls",
+                "preview_url",
+                "linked_from",
+            ] {
+                o.remove(key);
+            }
+            o.values_mut().for_each(trim);
+        }
+        Value::Array(items) => items.iter_mut().for_each(trim),
+        _ => {}
+    }
+}
+
 #[derive(Clone)]
 pub struct WebApi {
     http: Http,
@@ -65,16 +86,17 @@ impl WebApi {
             retries: settings.retries,
         };
         WebApi {
-            http: Http::new(SERVICE, retry),
+            http: Http::new(SERVICE, retry).trimmed(trim),
             settings,
         }
     }
 
-    /// `GET {api_base}{path}` with the access token (retried as the kit's HTTP does).
-    pub async fn get(&self, token: &str, path: &str) -> Result<Value, ApiError> {
+    /// `GET {api_base}{path}` with the access token, in the read's session (retried and rate
+    /// limits waited out as the kit's HTTP does).
+    pub async fn get(&self, session: &Session, token: &str, path: &str) -> Result<Value, ApiError> {
         let url = format!("{}{}", self.settings.api_base.trim_end_matches('/'), path);
         self.http
-            .json(path, |c| c.get(&url).bearer_auth(token))
+            .json(session, path, |c| c.get(&url).bearer_auth(token))
             .await
             .map_err(|e| match e.status() {
                 Some(401) => ApiError::Unauthorized,
@@ -83,9 +105,12 @@ impl WebApi {
             })
     }
 
-    /// Exchanges a refresh token for a new access token (`POST {accounts_base}/api/token`).
+    /// Exchanges a refresh token for a new access token (`POST {accounts_base}/api/token`),
+    /// waiting out a short rate limit in the read's session. (Never kept for a checkpoint: a
+    /// token is asked for again, not replayed.)
     pub async fn refresh(
         &self,
+        session: &Session,
         refresh_token: &str,
         client_id: Option<&str>,
         client_secret: Option<&str>,
@@ -94,23 +119,31 @@ impl WebApi {
         let fail = |problem| ApiError::Http(HttpError::new(SERVICE, path, problem));
         let url = format!("{}{}", self.settings.accounts_base.trim_end_matches('/'), path);
         let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
-        let mut request = self.http.client().post(&url);
-        match (client_id, client_secret) {
-            (Some(id), Some(secret)) => request = request.basic_auth(id, Some(secret)),
-            (Some(id), None) => form.push(("client_id", id)),
-            _ => {}
+        if let (Some(id), None) = (client_id, client_secret) {
+            form.push(("client_id", id));
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| fail(Problem::Network(e.without_url().to_string())))?;
+        let mut throttled = 0;
+        let response = loop {
+            let mut request = self.http.client().post(&url);
+            if let (Some(id), Some(secret)) = (client_id, client_secret) {
+                request = request.basic_auth(id, Some(secret));
+            }
+            let response = request
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| fail(Problem::Network(e.without_url().to_string())))?;
+            if response.status().as_u16() != 429 {
+                break response;
+            }
+            let retry_after = http::retry_after(response.headers());
+            if throttled >= source_kit::session::MAX_THROTTLED || !session.may_wait(retry_after) {
+                return Err(fail(Problem::RateLimited { retry_after }));
+            }
+            session.wait(retry_after).await;
+            throttled += 1;
+        };
         let status = response.status().as_u16();
-        if status == 429 {
-            return Err(fail(Problem::RateLimited {
-                retry_after: http::retry_after(response.headers()),
-            }));
-        }
         let text = http::body_text(response).await;
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status == 400 || status == 401 {

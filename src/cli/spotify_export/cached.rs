@@ -24,6 +24,8 @@ pub struct Cached {
 
 /// Plays this far outside the export's first and last are read too (the widest dedup window).
 const MARGIN: Duration = Duration::minutes(2);
+/// Plays asked for per page.
+const PAGE: u64 = 10_000;
 
 /// Reads the user's library; `window` is the export's first and last play.
 pub fn load(
@@ -48,16 +50,22 @@ pub fn load(
             cached.tracks.insert(id.to_string(), meta.clone());
         }
     }
-    if let Some((first, last)) = window {
-        let plays = q(
-            "_getPlays",
-            json!({"userId": user, "since": format_rfc3339(&(first - MARGIN)),
-                   "until": format_rfc3339(&(last + MARGIN)), "limit": count("plays")}),
-        )?;
+    let mut window_input = window.map(|(first, last)| {
+        json!({"userId": user, "since": format_rfc3339(&(first - MARGIN)),
+               "until": format_rfc3339(&(last + MARGIN)), "limit": PAGE})
+    });
+    // Page by page, following the cursor: plays sharing a time are neither skipped nor repeated.
+    while let Some(input) = window_input.take() {
+        let plays = q("_getPlays", input.clone())?;
         for p in plays["plays"].as_array().into_iter().flatten() {
             if let (Some(id), Some(at)) = (p["trackId"].as_str(), p["playedAt"].as_str().and_then(parse_rfc3339)) {
                 cached.plays.push((id.to_string(), at));
             }
+        }
+        if let Some(next) = plays["nextCursor"].as_str() {
+            let mut input = input;
+            input["cursor"] = json!(next);
+            window_input = Some(input);
         }
     }
     let playlists = q("_getPlaylists", json!({ "userId": user }))?;

@@ -6,15 +6,19 @@
 //!   artistName, albumName, trackUri} | null, episode: {episodeName, showName, episodeUri} | null,
 //!   localTrack: {uri} | null, addedDate}]}]}`;
 //! - `StreamingHistory*.json`: `[{endTime: "YYYY-MM-DD HH:MM" (UTC), artistName, trackName,
-//!   msPlayed}]`, podcast rows with `podcastName`/`episodeName` instead;
+//!   msPlayed}]`, podcast rows with `podcastName`/`episodeName` instead, audiobook rows (2024
+//!   exports' `StreamingHistory_audiobook_*.json`) with `audiobookName`, `chapterName`,
+//!   `authorName`;
 //! - `Streaming_History_Audio_*.json`, `endsong_*.json`: `[{ts (RFC 3339), ms_played,
 //!   master_metadata_track_name, master_metadata_album_artist_name,
 //!   master_metadata_album_album_name, spotify_track_uri, episode_name, spotify_episode_uri, …}]`.
 //!
 //! Items are identified by their Spotify URI (`spotify:track:…`, `spotify:episode:…`,
 //! `spotify:local:…`): the id SpotifySource gives the same item, so an export and a Web API read
-//! agree. Fields not listed are ignored; a listed field of the wrong type, a time that does not
-//! parse or a URI that is not `spotify:…` stops the import with the file, line:column and field.
+//! agree. Fields not listed are ignored. A history row that is not music (a podcast, an
+//! audiobook chapter, a row that names no track) is skipped and counted, never an error; a listed
+//! field of the wrong type, a time that does not parse or a URI that is not `spotify:…` stops the
+//! import with the file, line:column and field.
 
 use super::files::{ExportFile, Kind};
 use crate::cli::json_file::{self, JsonFileError};
@@ -83,7 +87,9 @@ pub struct Export {
     pub under_30s: u64,
     /// Podcast rows (no track).
     pub podcasts: u64,
-    /// Other rows with no track (audiobooks, items Spotify no longer names).
+    /// Audiobook rows (chapters, no track).
+    pub audiobooks: u64,
+    /// Other rows with no track (videos, items Spotify no longer names).
     pub without_track: u64,
     /// Playlist items with no track, episode or local file.
     pub empty_items: u64,
@@ -94,13 +100,6 @@ pub struct Export {
 pub enum FormatError {
     #[error(transparent)]
     File(#[from] JsonFileError),
-    /// A row that parses but says nothing usable, with its place (`[12]`).
-    #[error("{path}: at {field}: {message}")]
-    Row {
-        path: String,
-        field: String,
-        message: String,
-    },
 }
 
 impl Export {
@@ -128,39 +127,40 @@ impl Export {
             }
             Kind::AccountHistory => {
                 let rows: Vec<AccountRow> = json_file::parse(path, bytes)?;
-                let mut plays = Vec::new();
-                let mut podcasts = 0;
-                for (i, row) in rows.iter().enumerate() {
+                self.rows += rows.len() as u64;
+                for row in rows {
+                    let named = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
                     match (&row.artist_name, &row.track_name) {
-                        (Some(artist), Some(title)) if row.ms_played >= MIN_PLAYED_MS => plays.push(Play {
-                            heard: Heard::Name {
-                                artist: artist.clone(),
-                                title: title.clone(),
-                            },
-                            at: row.end_time.0,
-                            minute: true,
-                        }),
-                        (Some(_), Some(_)) => self.under_30s += 1,
-                        _ if row.podcast_name.is_some() || row.episode_name.is_some() => podcasts += 1,
-                        _ => {
-                            return Err(FormatError::Row {
-                                path: path.display().to_string(),
-                                field: format!("[{i}]"),
-                                message: "a row needs artistName and trackName (or podcastName for a podcast)".into(),
+                        (Some(artist), Some(title)) if named(&row.artist_name) && named(&row.track_name) => {
+                            if row.ms_played < MIN_PLAYED_MS {
+                                self.under_30s += 1;
+                                continue;
+                            }
+                            self.plays.push(Play {
+                                heard: Heard::Name {
+                                    artist: artist.clone(),
+                                    title: title.clone(),
+                                },
+                                at: row.end_time.0,
+                                minute: true,
                             })
                         }
+                        _ if named(&row.audiobook_name) || named(&row.chapter_name) || named(&row.author_name) => {
+                            self.audiobooks += 1
+                        }
+                        _ if named(&row.podcast_name) || named(&row.episode_name) => self.podcasts += 1,
+                        _ => self.without_track += 1,
                     }
                 }
-                self.rows += rows.len() as u64;
-                self.podcasts += podcasts;
-                self.plays.extend(plays);
             }
             Kind::ExtendedHistory => {
                 let rows: Vec<ExtendedRow> = json_file::parse(path, bytes)?;
                 self.rows += rows.len() as u64;
                 for row in rows {
                     let Some(uri) = row.spotify_track_uri else {
-                        if row.spotify_episode_uri.is_some() || row.episode_name.is_some() {
+                        if row.audiobook_uri.is_some() || row.audiobook_title.is_some() {
+                            self.audiobooks += 1;
+                        } else if row.spotify_episode_uri.is_some() || row.episode_name.is_some() {
                             self.podcasts += 1;
                         } else {
                             self.without_track += 1;
@@ -325,6 +325,9 @@ struct AccountRow {
     track_name: Option<String>,
     podcast_name: Option<String>,
     episode_name: Option<String>,
+    audiobook_name: Option<String>,
+    chapter_name: Option<String>,
+    author_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +341,10 @@ struct ExtendedRow {
     spotify_track_uri: Option<Uri>,
     episode_name: Option<String>,
     spotify_episode_uri: Option<String>,
+    #[serde(default)]
+    audiobook_title: Option<String>,
+    #[serde(default)]
+    audiobook_uri: Option<String>,
 }
 
 /// A Spotify URI, usable as an id.
@@ -444,11 +451,11 @@ mod tests {
         );
         let e = read(
             Kind::AccountHistory,
-            r#"[{"endTime": "2021-03-04 12:34", "msPlayed": 1}]"#,
+            "[\n{\"endTime\": \"2021-03-04 12:34\", \"msPlayed\": 1},\n{\"endTime\": \"2021-03-04 12:40\"}\n]",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("f.json: at [0]: a row needs artistName"), "{e}");
+        assert!(e.starts_with("f.json:3:1: at [1]: missing field `msPlayed`"), "{e}");
         let e = read(
             Kind::Playlists,
             r#"{"playlists": [{"name": "P", "items": [{"track": {"trackUri": "http://x"}}]}]}"#,
@@ -459,6 +466,29 @@ mod tests {
             e.contains("at playlists[0].items[0].track.trackUri: expected a Spotify URI"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rows_that_are_not_music_are_skipped_and_counted_never_refused() {
+        // A 2024 account-data export's StreamingHistory_audiobook_0.json, and rows naming nothing.
+        let e = read(
+            Kind::AccountHistory,
+            r#"[{"endTime": "2024-05-01 20:00", "audiobookName": "A Book", "chapterName": "Chapter 1",
+                 "authorName": "An Author", "msPlayed": 1800000},
+                {"endTime": "2024-05-01 21:00", "msPlayed": 50000},
+                {"endTime": "2024-05-01 22:00", "artistName": "", "trackName": "", "msPlayed": 50000},
+                {"endTime": "2024-05-01 23:00", "artistName": "A", "trackName": "T", "msPlayed": 50000}]"#,
+        )
+        .unwrap();
+        assert_eq!((e.rows, e.audiobooks, e.without_track, e.plays.len()), (4, 1, 2, 1));
+        let e = read(
+            Kind::ExtendedHistory,
+            r#"[{"ts": "2024-05-01T20:00:00Z", "ms_played": 1800000, "spotify_track_uri": null,
+                 "audiobook_title": "A Book", "audiobook_uri": "spotify:audiobook:1",
+                 "audiobook_chapter_uri": "spotify:chapter:1", "audiobook_chapter_title": "Chapter 1"}]"#,
+        )
+        .unwrap();
+        assert_eq!((e.rows, e.audiobooks, e.plays.len()), (1, 1, 0));
     }
 
     #[test]

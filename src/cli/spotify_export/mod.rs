@@ -2,7 +2,10 @@
 //! extended streaming history) export merged into the user's cached library, in one LibraryCache
 //! action run through the engine — `merge`, or `ingest` for a user with no library yet — so it is
 //! recorded, synced and durable like any other, and all or nothing: a file that does not parse
-//! stops the import before anything is written.
+//! stops the import before anything is written. Then `LibraryCache.rekeyNamed` gives the tracks
+//! the library knew only by name (from an earlier import) the Spotify ids this one brought, so
+//! two exports imported one after the other, in either order, leave the library one import of
+//! both would. An import that finds nothing new records nothing.
 //!
 //! `files` finds the export's files, `formats` reads them, `cached` reads what the cache holds,
 //! `names` and `plays` decide which track each play is of and which plays are already known,
@@ -21,7 +24,7 @@ use files::{FindError, Kind};
 use formats::{Export, FormatError};
 use indicatif::{ProgressBar, ProgressStyle};
 use plan::PlanCounts;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -42,6 +45,13 @@ pub enum ImportError {
         code: String,
         message: String,
     },
+    /// The export was imported, but the tracks known only by name were not re-keyed.
+    #[error("the export was imported (version {version}), but LibraryCache.rekeyNamed refused: {code}: {message} (importing it again re-keys them)")]
+    Rekey {
+        version: u64,
+        code: String,
+        message: String,
+    },
 }
 
 /// What an import read and did.
@@ -54,11 +64,14 @@ pub struct Summary {
     pub rows: u64,
     pub under_30s: u64,
     pub podcasts: u64,
+    pub audiobooks: u64,
     pub without_track: u64,
     pub empty_items: u64,
     pub plan: PlanCounts,
     /// The action's output (`{userId, version, added, removed, updated}`).
     pub output: Value,
+    /// `rekeyNamed`'s output (`{userId, version, rekeyed, plays, likes}`).
+    pub rekeyed: Value,
 }
 
 /// Reads the export in `dir` and merges it into `user`'s library, with a progress bar on stderr.
@@ -92,6 +105,15 @@ pub fn run(engine: &Engine, user: &str, dir: &Path) -> Result<Summary, ImportErr
         code: e.code,
         message: e.message,
     })?;
+    let rekey = json!({"userId": user, "prefix": names::DERIVED_PREFIX});
+    let rekeyed = engine
+        .invoke("LibraryCache", "rekeyNamed", rekey)
+        .result
+        .map_err(|e| ImportError::Rekey {
+            version: output["version"].as_u64().unwrap_or(0),
+            code: e.code,
+            message: e.message,
+        })?;
     Ok(Summary {
         dir: dir.display().to_string(),
         action,
@@ -99,10 +121,12 @@ pub fn run(engine: &Engine, user: &str, dir: &Path) -> Result<Summary, ImportErr
         rows: export.rows,
         under_30s: export.under_30s,
         podcasts: export.podcasts,
+        audiobooks: export.audiobooks,
         without_track: export.without_track,
         empty_items: export.empty_items,
         plan: plan.counts,
         output,
+        rekeyed,
     })
 }
 
@@ -115,7 +139,7 @@ impl fmt::Display for Summary {
         let added = |k: &str| self.output["added"][k].as_u64().unwrap_or(0);
         writeln!(
             f,
-            "plays: {} history rows; {} counted and new, {} under 30 s, {} duplicates ({} already cached, {} twice in the export), {} podcasts skipped, {} rows without a track skipped",
+            "plays: {} history rows; {} counted and new, {} under 30 s, {} duplicates ({} already cached, {} twice in the export), {} podcasts skipped, {} audiobook rows skipped, {} rows without a track skipped",
             self.rows,
             p.plays,
             self.under_30s,
@@ -123,8 +147,16 @@ impl fmt::Display for Summary {
             p.already_cached,
             p.repeated,
             self.podcasts,
+            self.audiobooks,
             self.without_track
         )?;
+        if p.precise > 0 {
+            writeln!(
+                f,
+                "plays cached to the minute given their time to the second: {}",
+                p.precise
+            )?;
+        }
         if p.by_name + p.derived > 0 {
             writeln!(
                 f,
@@ -142,6 +174,16 @@ impl fmt::Display for Summary {
             p.playlists_kept,
             self.empty_items
         )?;
+        let rekeyed = |k: &str| self.rekeyed[k].as_u64().unwrap_or(0);
+        if rekeyed("rekeyed") > 0 {
+            writeln!(
+                f,
+                "tracks known only by name given their Spotify id: {} ({} plays and {} likes moved)",
+                rekeyed("rekeyed"),
+                rekeyed("plays"),
+                rekeyed("likes")
+            )?;
+        }
         write!(
             f,
             "LibraryCache.{}: {} plays, {} likes, {} tracks added; version {}",
@@ -149,7 +191,7 @@ impl fmt::Display for Summary {
             added("plays"),
             added("likes"),
             added("tracks"),
-            self.output["version"]
+            self.rekeyed["version"]
         )
     }
 }

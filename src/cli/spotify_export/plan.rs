@@ -30,7 +30,7 @@ pub struct Plan {
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PlanCounts {
-    /// New plays, to merge.
+    /// New plays, to merge (besides those replacing cached ones).
     pub plays: u64,
     /// Plays the cache already holds.
     pub already_cached: u64,
@@ -46,6 +46,8 @@ pub struct PlanCounts {
     pub playlists: u64,
     /// Playlists left out: the library holds one of that name read from Spotify.
     pub playlists_kept: u64,
+    /// Cached plays to the minute replaced by the export's record of them to the second.
+    pub precise: u64,
 }
 
 /// Decides the input. `metadata` answers the shared metadata of a track outside the user's
@@ -115,26 +117,37 @@ pub fn plan(
     }
 
     let mut seen = Seen::default();
-    for (id, at) in &cached.plays {
+    for (n, (id, at)) in cached.plays.iter().enumerate() {
         let song = names.song(id);
-        seen.insert(song, When::cached(*at), Origin::Cache);
+        seen.insert(song, When::cached(*at), Origin::Cache(n));
     }
-    // Precise records first, so a play in both history formats keeps its precise time.
+    // Precise records first, so a play in both history formats keeps its precise time — also
+    // when the record to the minute came in an earlier import (or a track known only by name
+    // then): that cached play is replaced by the precise one.
     heard.sort_by_key(|(_, when)| when.minute);
     let mut plays = Vec::new();
+    let mut replaced = Vec::new();
     for (id, when) in heard {
         let song = names.song(&id);
         match seen.find(song, when) {
-            Some(Origin::Cache) => counts.already_cached += 1,
+            Some(Origin::Cache(n))
+                if !when.minute && seen.is_minute(song, Origin::Cache(n)) && replaceable(&cached.plays[n].0) =>
+            {
+                seen.remove(song, Origin::Cache(n));
+                seen.insert(song, when, Origin::Export);
+                replaced.push(cached.plays[n].clone());
+                counts.precise += 1;
+                plays.push((id, when.at));
+            }
+            Some(Origin::Cache(_)) => counts.already_cached += 1,
             Some(Origin::Export) => counts.repeated += 1,
             None => {
                 seen.insert(song, when, Origin::Export);
                 plays.push((id, when.at));
+                counts.plays += 1;
             }
         }
     }
-    plays.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    counts.plays = plays.len() as u64;
 
     let mut liked = HashSet::new();
     let likes: Vec<&String> = export.likes.iter().filter(|id| liked.insert(id.as_str())).collect();
@@ -165,13 +178,19 @@ pub fn plan(
         }
     }
 
-    let input = json!({
+    let play =
+        |(id, at): &(String, chrono::DateTime<chrono::Utc>)| json!({"trackId": id, "playedAt": format_rfc3339(at)});
+    let mut input = json!({
         "userId": user,
         "tracks": tracks,
         "likes": likes.iter().map(|id| json!({ "trackId": id })).collect::<Vec<_>>(),
-        "plays": plays.iter().map(|(id, at)| json!({"trackId": id, "playedAt": format_rfc3339(at)})).collect::<Vec<_>>(),
+        "plays": plays.iter().map(play).collect::<Vec<_>>(),
         "playlists": playlists,
     });
+    // Only a cached library has plays to replace (and only a merge removes).
+    if !replaced.is_empty() {
+        input["removedPlays"] = replaced.iter().map(play).collect();
+    }
     Plan { input, counts }
 }
 
@@ -209,6 +228,13 @@ fn playlists(user: &str, export: &Export, cached: &Cached, counts: &mut PlanCoun
     }
     counts.playlists = out.len() as u64;
     out
+}
+
+/// Whether a cached play of `id` to the minute may give way to the export's precise record of
+/// it: a play of a Spotify id or of a track known only by name (what this import, or an earlier
+/// one, recorded), never another source's.
+fn replaceable(id: &str) -> bool {
+    id.starts_with("spotify:") || names::is_derived(id)
 }
 
 /// A text field of track metadata.

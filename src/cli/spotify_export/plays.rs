@@ -55,10 +55,10 @@ fn in_minute(t: DateTime<Utc>, minute: DateTime<Utc>) -> bool {
     minute - BEFORE <= t && t < minute + AFTER
 }
 
-/// Where a known play came from.
+/// Where a known play came from: the cache (the `n`-th cached play) or the export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    Cache,
+    Cache(usize),
     Export,
 }
 
@@ -72,15 +72,26 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// Where the play of `song` at `when` is already known from, if it is.
+    /// Where the play of `song` at `when` is already known from, if it is: a precise record
+    /// before one to the minute.
     pub fn find(&self, song: usize, when: When) -> Option<Origin> {
         let times = self.songs.get(&song)?;
         let reach = AFTER.max(NEAR);
-        times
+        let mut found: Vec<(bool, Origin)> = times
             .range(when.at - reach..=when.at + reach)
             .flat_map(|(at, marks)| marks.iter().map(move |&(minute, origin)| (*at, minute, origin)))
-            .find(|&(at, minute, _)| same(when, When { at, minute }))
-            .map(|(_, _, origin)| origin)
+            .filter(|&(at, minute, _)| same(when, When { at, minute }))
+            .map(|(_, minute, origin)| (minute, origin))
+            .collect();
+        found.sort_by_key(|(minute, _)| *minute);
+        found.first().map(|(_, origin)| *origin)
+    }
+
+    /// Whether the play known from `origin` is to the minute only.
+    pub fn is_minute(&self, song: usize, origin: Origin) -> bool {
+        self.songs
+            .get(&song)
+            .is_some_and(|times| times.values().flatten().any(|&(minute, o)| o == origin && minute))
     }
 
     pub fn insert(&mut self, song: usize, when: When, origin: Origin) {
@@ -90,6 +101,16 @@ impl Seen {
             .entry(when.at)
             .or_default()
             .push((when.minute, origin));
+    }
+
+    /// Forgets the play known from `origin` (a cached play replaced by a precise record).
+    pub fn remove(&mut self, song: usize, origin: Origin) {
+        if let Some(times) = self.songs.get_mut(&song) {
+            for marks in times.values_mut() {
+                marks.retain(|&(_, o)| o != origin);
+            }
+            times.retain(|_, marks| !marks.is_empty());
+        }
     }
 }
 
@@ -138,11 +159,18 @@ mod tests {
     #[test]
     fn seen_plays_are_found_by_song_and_time() {
         let mut seen = Seen::default();
-        seen.insert(1, When::cached(at("2021-03-04T12:34:00Z")), Origin::Cache);
+        seen.insert(1, When::cached(at("2021-03-04T12:34:00Z")), Origin::Cache(0));
         seen.insert(1, precise("2021-03-04T13:00:00.5Z"), Origin::Export);
-        assert_eq!(seen.find(1, precise("2021-03-04T12:34:40Z")), Some(Origin::Cache));
+        assert_eq!(seen.find(1, precise("2021-03-04T12:34:40Z")), Some(Origin::Cache(0)));
+        assert!(seen.is_minute(1, Origin::Cache(0)));
         assert_eq!(seen.find(1, precise("2021-03-04T13:00:10Z")), Some(Origin::Export));
         assert_eq!(seen.find(2, precise("2021-03-04T12:34:40Z")), None);
         assert_eq!(seen.find(1, precise("2021-03-04T14:00:00Z")), None);
+        // A precise record is found before a minute one; a removed play is found no more.
+        seen.insert(1, precise("2021-03-04T12:34:45Z"), Origin::Cache(1));
+        assert_eq!(seen.find(1, precise("2021-03-04T12:34:40Z")), Some(Origin::Cache(1)));
+        seen.remove(1, Origin::Cache(1));
+        seen.remove(1, Origin::Cache(0));
+        assert_eq!(seen.find(1, precise("2021-03-04T12:34:40Z")), None);
     }
 }
