@@ -302,3 +302,23 @@ fn one_instance_runs_the_background_work_and_another_takes_over() {
         }
     });
 }
+
+/// Leases are advisory locks, which are database-wide; two stores in two schemas of one
+/// database are two deployments, and neither holds the other's leases.
+#[test]
+fn stores_in_two_schemas_of_one_database_hold_their_leases_apart() {
+    let Some(first) = TestStore::postgres() else {
+        return;
+    };
+    let second = first.sibling();
+    let (a, b) = (first.open(), second.open());
+    let held = a.lease("background SpotifySource").expect("lease").expect("granted");
+    let other = b
+        .lease("background SpotifySource")
+        .expect("lease")
+        .expect("the other schema's lease is its own");
+    // Within one schema the lease is still exclusive.
+    let again = first.open();
+    assert!(again.lease("background SpotifySource").expect("lease").is_none());
+    drop((held, other));
+}

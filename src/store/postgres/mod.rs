@@ -62,6 +62,9 @@ pub struct PgStore {
     generation: AtomicU64,
     /// The URL with any password removed, for messages.
     shown: String,
+    /// The schema the tables are in: leases (database-wide advisory locks) are named within it,
+    /// so stores in two schemas of one database never hold each other's leases.
+    schema: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -78,10 +81,11 @@ impl PgStore {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Fault(StoreFault::new(format!("{}: {e}", redact(url)))))?;
-        let store = PgStore {
+        let mut store = PgStore {
             pool: Pool::new(config),
             generation: AtomicU64::new(0),
             shown: redact(url),
+            schema: String::new(),
         };
         let mut client = store.pool.connect_raw()?;
         let mut txn = client.transaction().map_err(fault)?;
@@ -109,7 +113,10 @@ impl PgStore {
                 .map_err(fault)?;
         }
         txn.batch_execute(SCHEMA).map_err(fault)?;
+        let schema: Option<String> = txn.query_one("SELECT current_schema()", &[]).map_err(fault)?.get(0);
         txn.commit().map_err(fault)?;
+        drop(client);
+        store.schema = schema.unwrap_or_default();
         Ok(store)
     }
 
@@ -379,7 +386,7 @@ pub fn redact(url: &str) -> String {
 
 impl Store for PgStore {
     fn lease(&self, name: &str) -> Result<Option<crate::store::Lease>, StoreError> {
-        lease::try_lease(self.pool.config(), name)
+        lease::try_lease(self.pool.config(), &format!("{}.{name}", self.schema))
     }
 
     fn view<'a>(&'a self, concept: &str) -> Box<dyn ProjectionRead + 'a> {
