@@ -107,23 +107,32 @@ fn decode_bytes<T: DeserializeOwned>(action: &str, bytes: &[u8]) -> Result<T, Ac
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
         return Err(not_an_object(action, kind));
     }
+    // The fast path decodes without tracking where it is; only a refused input is decoded
+    // again to name the field at fault (and to tell text that is not JSON from a misfit).
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(inner),
-            // A misfit found before the end of the text: text that is not JSON further on is
-            // reported as such (it is the first thing to fix). Only a refused input pays for
-            // this second pass.
-            _ => match serde_json::from_slice::<Value>(bytes) {
-                Err(syntax) => malformed(syntax),
-                Ok(_) => invalid(action, path, inner.to_string()),
-            },
+    let refusal = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(_) => match de.end() {
+            Ok(()) => ActionError::internal(format!("the input of {action} decodes only on the second try")),
+            Err(e) => malformed(e),
+        },
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => malformed(inner),
+                // A misfit found before the end of the text: text that is not JSON further on
+                // is reported as such (it is the first thing to fix).
+                _ => match serde_json::from_slice::<Value>(bytes) {
+                    Err(syntax) => malformed(syntax),
+                    Ok(_) => invalid(action, path, inner.to_string()),
+                },
+            }
         }
-    })?;
-    de.end().map_err(malformed)?;
-    Ok(value)
+    };
+    Err(refusal)
 }
 
 fn malformed_text(why: &str) -> ActionError {

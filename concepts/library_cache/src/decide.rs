@@ -182,15 +182,20 @@ struct Groups {
 
 impl Groups {
     fn of<'a>(n: usize, id: impl Fn(usize) -> &'a str) -> Self {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|a, b| id(*a).cmp(id(*b)).then(a.cmp(b)));
+        // Sorted as (id, position) pairs: the ids' bytes are compared in place, without going
+        // through the items for each comparison.
+        let mut keyed: Vec<(&'a str, u32)> = (0..n).map(|i| (id(i), i as u32)).collect();
+        keyed.sort_unstable();
         let mut starts = Vec::with_capacity(n);
-        for (k, &i) in order.iter().enumerate() {
-            if k == 0 || id(order[k - 1]) != id(i) {
+        for k in 0..keyed.len() {
+            if k == 0 || keyed[k - 1].0 != keyed[k].0 {
                 starts.push(k);
             }
         }
-        Groups { order, starts }
+        Groups {
+            order: keyed.into_iter().map(|(_, i)| i as usize).collect(),
+            starts,
+        }
     }
 
     /// Each id's positions, ascending; the runs in id order.

@@ -177,38 +177,52 @@ pub fn decode_block(first_seq: u64, stored: &[u8]) -> Result<Vec<StoredEvent>, S
 }
 
 /// The rows that store one commit's events (consecutive seqs): the blocks' pieces and the
-/// stream-index rows.
+/// stream-index rows, handed to `write` block by block (each block's events are dropped once
+/// encoded, so a large commit is not held twice).
+pub fn write_rows(events: Vec<StoredEvent>, write: &mut dyn FnMut(Vec<u8>, Vec<u8>)) {
+    let mut events = events.into_iter().peekable();
+    let mut block: Vec<StoredEvent> = Vec::new();
+    let mut size = 0;
+    while let Some(event) = events.next() {
+        if !block.is_empty() && size + event.data.len() > BLOCK_TARGET {
+            write_block(std::mem::take(&mut block), write);
+            size = 0;
+        }
+        size += event.data.len();
+        block.push(event);
+        if events.peek().is_none() {
+            write_block(std::mem::take(&mut block), write);
+        }
+    }
+}
+
+fn write_block(block: Vec<StoredEvent>, write: &mut dyn FnMut(Vec<u8>, Vec<u8>)) {
+    let Some(first) = block.first() else { return };
+    let first_seq = first.meta.seq;
+    // The first version of each stream in the block.
+    let mut firsts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for e in &block {
+        firsts
+            .entry((e.concept.clone(), e.meta.stream.clone()))
+            .or_insert(e.meta.version);
+    }
+    let stored = encode_events(&block);
+    drop(block);
+    for (i, piece) in stored.chunks(PIECE).enumerate() {
+        write(keys::log_piece(first_seq, i as u16), piece.to_vec());
+    }
+    for ((concept, stream), version) in firsts {
+        write(
+            keys::stream_index(&concept, &stream, version),
+            first_seq.to_be_bytes().to_vec(),
+        );
+    }
+}
+
+/// [`write_rows`] collected (for tests and tools).
 pub fn rows_of(events: &[StoredEvent]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut rows = Vec::new();
-    let mut start = 0;
-    while start < events.len() {
-        let mut end = start;
-        let mut size = 0;
-        while end < events.len() && (end == start || size + events[end].data.len() <= BLOCK_TARGET) {
-            size += events[end].data.len();
-            end += 1;
-        }
-        let block = &events[start..end];
-        let first_seq = block[0].meta.seq;
-        let stored = encode_events(block);
-        for (i, piece) in stored.chunks(PIECE).enumerate() {
-            rows.push((keys::log_piece(first_seq, i as u16), piece.to_vec()));
-        }
-        // The first version of each stream in the block.
-        let mut firsts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for e in block {
-            firsts
-                .entry((e.concept.as_str(), e.meta.stream.as_str()))
-                .or_insert(e.meta.version);
-        }
-        for ((concept, stream), version) in firsts {
-            rows.push((
-                keys::stream_index(concept, stream, version),
-                first_seq.to_be_bytes().to_vec(),
-            ));
-        }
-        start = end;
-    }
+    write_rows(events.to_vec(), &mut |k, v| rows.push((k, v)));
     rows
 }
 

@@ -218,38 +218,45 @@ impl Store for SledStore {
         let mut counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let prepared = commit::prepare(commit, &self.base(), *counters)?;
         let generation = self.generation();
+        // Each part of the commit is moved into the batch and dropped there, so a large commit
+        // is not held twice (sled copies what it is given).
+        let commit::Prepared {
+            receipt,
+            next,
+            concept,
+            events,
+            heads,
+            rows,
+            record,
+            guards,
+        } = prepared;
         let mut batch = sled::Batch::default();
-        for (key, value) in log::rows_of(&prepared.events) {
-            batch.insert(key, value);
-        }
-        for ((concept, stream), version) in &prepared.heads {
+        log::write_rows(events, &mut |key, value| batch.insert(key, value));
+        for ((concept, stream), version) in &heads {
             batch.insert(keys::head(concept, stream), &version.to_be_bytes());
         }
-        for (key, value) in &prepared.rows {
-            let key = keys::physical(generation, key);
+        for (key, value) in rows {
+            let key = keys::physical(generation, &key);
             match value {
                 Some(v) => batch.insert(key, v.as_ref()),
                 None => batch.remove(key),
             }
         }
-        if prepared.receipt.events > 0 {
-            batch.insert(
-                super::keys::checkpoint(&prepared.concept),
-                &prepared.receipt.last_seq.to_be_bytes(),
-            );
+        if receipt.events > 0 {
+            batch.insert(super::keys::checkpoint(&concept), &receipt.last_seq.to_be_bytes());
         }
-        if let Some(record) = &prepared.record {
+        if let Some(record) = &record {
             let bytes = serde_json::to_vec(record).map_err(StoreFault::new)?;
             batch.insert(keys::record(record.id), bytes);
             batch.insert(keys::flow(record.flow, record.id), &[]);
         }
-        for (_, key, value) in &prepared.guards {
-            batch.insert(key.as_slice(), value.as_slice());
+        for (_, key, value) in guards {
+            batch.insert(key, value);
         }
-        batch.insert(keys::GLOBAL, Self::global_value(&prepared.next));
+        batch.insert(keys::GLOBAL, Self::global_value(&next));
         self.apply_exclusive(batch)?;
-        *counters = prepared.next;
-        let mut receipt = prepared.receipt;
+        *counters = next;
+        let mut receipt = receipt;
         receipt.generation = self.durable.committed();
         Ok(receipt)
     }
@@ -361,10 +368,13 @@ impl Store for SledStore {
             );
         }
         // Each action's events as one commit's blocks.
-        for group in copy.events.chunk_by(|a, b| a.meta.action == b.meta.action) {
-            for (key, value) in log::rows_of(group) {
-                batch.insert(key, value);
-            }
+        let mut events = copy.events;
+        while !events.is_empty() {
+            let action = events[0].meta.action;
+            let n = events.iter().take_while(|e| e.meta.action == action).count();
+            let rest = events.split_off(n);
+            log::write_rows(events, &mut |key, value| batch.insert(key, value));
+            events = rest;
         }
         for record in copy.records {
             let bytes = serde_json::to_vec(&record).map_err(StoreFault::new)?;
