@@ -44,12 +44,19 @@ pub fn normal_form(form: Form, answer: &[u8]) -> Result<Vec<u8>, BenchError> {
         }
         Form::Status => {
             let keep = ["userId", "tracks", "likes", "plays", "playlists", "stale"];
-            json!(keep.iter().map(|k| value.get(*k).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>())
+            json!(keep
+                .iter()
+                .map(|k| value.get(*k).cloned().unwrap_or(Value::Null))
+                .collect::<Vec<_>>())
         }
         Form::Changes => {
             let mut groups: Vec<Vec<Value>> = Vec::new();
             let mut current: Option<&Value> = None;
-            let changes = value.get("changes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let changes = value
+                .get("changes")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             for c in changes {
                 let version = c.get("version");
                 if current != version || groups.is_empty() {
@@ -58,7 +65,12 @@ pub fn normal_form(form: Form, answer: &[u8]) -> Result<Vec<u8>, BenchError> {
                 }
                 let field = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
                 if let Some(group) = groups.last_mut() {
-                    group.push(json!([field("kind"), field("trackId"), field("playlistId"), field("time")]));
+                    group.push(json!([
+                        field("kind"),
+                        field("trackId"),
+                        field("playlistId"),
+                        field("time")
+                    ]));
                 }
             }
             for g in &mut groups {
@@ -121,7 +133,9 @@ pub fn tracks_answer(w: &Workload, limit: usize) -> Result<Vec<u8>, BenchError> 
     let mut tracks: Vec<&Track> = w.tracks.iter().collect();
     tracks.sort_by(|a, b| a.id.cmp(&b.id));
     tracks.truncate(limit);
-    Ok(serde_json::to_vec(&json!({ "tracks": tracks, "total": w.tracks.len() }))?)
+    Ok(serde_json::to_vec(
+        &json!({ "tracks": tracks, "total": w.tracks.len() }),
+    )?)
 }
 
 #[cfg(test)]

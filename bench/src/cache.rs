@@ -201,9 +201,12 @@ pub fn strings(answer: &[u8], field: &str) -> Result<Vec<String>, BenchError> {
 /// A field of a JSON answer as a number (e.g. `version`).
 pub fn number(answer: &[u8], field: &str) -> Result<u64, BenchError> {
     let value: Value = serde_json::from_slice(answer)?;
-    value.get(field).and_then(Value::as_u64).ok_or_else(|| BenchError::WrongAnswer {
-        cache: "a cache".to_owned(),
-        operation: field.to_owned(),
-        detail: format!("the answer has no number `{field}`"),
-    })
+    value
+        .get(field)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| BenchError::WrongAnswer {
+            cache: "a cache".to_owned(),
+            operation: field.to_owned(),
+            detail: format!("the answer has no number `{field}`"),
+        })
 }

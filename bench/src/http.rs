@@ -264,7 +264,12 @@ async fn run_clients(
         latencies.append(&mut l);
         bytes += b;
     }
-    Ok(HttpFigures::of(clients, &latencies, start.elapsed().as_secs_f64(), bytes))
+    Ok(HttpFigures::of(
+        clients,
+        &latencies,
+        start.elapsed().as_secs_f64(),
+        bytes,
+    ))
 }
 
 /// Figures of requests sent one at a time (one client), from their latencies.

@@ -22,8 +22,8 @@ pub mod sqlite_baseline;
 pub mod stats;
 pub mod suite;
 pub mod svg;
-pub mod worker;
 pub mod words;
+pub mod worker;
 pub mod workload;
 
 pub use cache::{Cache, CacheKind, Query, Reader};

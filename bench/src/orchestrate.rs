@@ -19,8 +19,7 @@ use crate::http::{self, Client, Request};
 use crate::machine::Machine;
 use crate::plan::{read_body, read_lines, Expected, Plan, PlanSettings, Reps};
 use crate::report::{
-    DiskSize, GrowthFigures, MemoryFigures, ReadsDuringWrite, RebuildFigures, Report, Side, BASELINE,
-    BASELINE_NORMAL,
+    DiskSize, GrowthFigures, MemoryFigures, ReadsDuringWrite, RebuildFigures, Report, Side, BASELINE, BASELINE_NORMAL,
 };
 use crate::sqlite_baseline::Durability;
 use crate::stats::{median, Digest, Summary};
@@ -169,7 +168,10 @@ pub fn run(opts: &Options, machine: &Machine) -> Result<Vec<(String, Report)>, B
             body: plan.ingest(),
             reps: opts.ingest_runs.max(3),
         })?;
-        floors.push((format!("{label}/parse_ingest_json"), median(&mut parsed.typed_ms.clone())));
+        floors.push((
+            format!("{label}/parse_ingest_json"),
+            median(&mut parsed.typed_ms.clone()),
+        ));
         floors.push((
             format!("{label}/parse_ingest_json_value"),
             median(&mut parsed.value_ms.clone()),
@@ -189,7 +191,10 @@ pub fn run(opts: &Options, machine: &Machine) -> Result<Vec<(String, Report)>, B
                 },
                 Clone::clone,
             );
-            let ours = runs.get(&(label.clone(), "ours".to_owned())).cloned().unwrap_or_default();
+            let ours = runs
+                .get(&(label.clone(), "ours".to_owned()))
+                .cloned()
+                .unwrap_or_default();
             let http = measure_http(opts, &h, &plan, expected, &ours.suite, &work)?;
             http_runs.insert(label.clone(), http);
         }
@@ -205,7 +210,12 @@ pub fn run(opts: &Options, machine: &Machine) -> Result<Vec<(String, Report)>, B
         let mut report = Report::new(machine.clone());
         report.durability.insert(
             ours.to_owned(),
-            if store == "sled" { OURS_DURABILITY } else { OURS_PG_DURABILITY }.to_owned(),
+            if store == "sled" {
+                OURS_DURABILITY
+            } else {
+                OURS_PG_DURABILITY
+            }
+            .to_owned(),
         );
         for d in [Durability::Full, Durability::Normal] {
             report.durability.insert(
@@ -247,7 +257,10 @@ fn measure_cache(
     let name = cache.name();
     let base = work.join(name);
     let mut run = CacheRun::default();
-    eprintln!("{label}: {name}: {} ingests, each in a fresh process", opts.ingest_runs.max(1));
+    eprintln!(
+        "{label}: {name}: {} ingests, each in a fresh process",
+        opts.ingest_runs.max(1)
+    );
     let mut dir = base.join("ingest-0");
     for i in 0..opts.ingest_runs.max(1) {
         if i > 0 {
@@ -316,7 +329,13 @@ fn check_run(cache: &CacheKind, run: &CacheRun, expected: &Expected, plan: &Plan
             format!("digest {got} instead of {want} ({} checks differ)", bad.len()),
         ));
     }
-    for must in ["liked/after_ingest", "liked/after_merges", "playlists", "plays/all", "tracks/first_page"] {
+    for must in [
+        "liked/after_ingest",
+        "liked/after_merges",
+        "playlists",
+        "plays/all",
+        "tracks/first_page",
+    ] {
         if !run.suite.checks.contains_key(must) {
             return Err(wrong(name, must, "the suite did not check it".to_owned()));
         }
@@ -324,12 +343,20 @@ fn check_run(cache: &CacheKind, run: &CacheRun, expected: &Expected, plan: &Plan
     let after = expected.checks.get("liked/after_merges");
     for c in run.cold_first.iter().chain(&run.cold) {
         if Some(&c.answer) != after {
-            return Err(wrong(name, "cold start", "the first _getLiked differs from the list after the run".to_owned()));
+            return Err(wrong(
+                name,
+                "cold start",
+                "the first _getLiked differs from the list after the run".to_owned(),
+            ));
         }
     }
     if let Some(g) = &run.growth {
         if Some(&g.liked) != expected.checks.get("liked/after_growth") {
-            return Err(wrong(name, "growth", "the liked list after the merges is not the one expected".to_owned()));
+            return Err(wrong(
+                name,
+                "growth",
+                "the liked list after the merges is not the one expected".to_owned(),
+            ));
         }
         if g.times_ms.len() != plan.growth.as_ref().map_or(0, |s| s.count) {
             return Err(wrong(name, "growth", "not every merge ran".to_owned()));
@@ -506,7 +533,10 @@ fn measure_http(
         let likes_only = read_body(&plan.likes_only())?;
         let likes_only_changed = read_body(&plan.likes_only_changed())?;
         let mut writes: Vec<(String, Vec<Request>)> = vec![
-            ("sync_unchanged".into(), (0..reps).map(|_| post(sync, &ingest)).collect()),
+            (
+                "sync_unchanged".into(),
+                (0..reps).map(|_| post(sync, &ingest)).collect(),
+            ),
             (
                 format!("sync_full_{k}_likes_changed"),
                 (0..reps)
@@ -551,8 +581,10 @@ fn measure_http(
                     return Err(wrong("ours over HTTP", "/api/like", "a like was not added".to_owned()));
                 }
             }
-            out.figures
-                .push(("like_request".into(), http::sequential_figures(&times, bytes_of(&answers))));
+            out.figures.push((
+                "like_request".into(),
+                http::sequential_figures(&times, bytes_of(&answers)),
+            ));
         }
         let liked = client.send("/LibraryCache/_getLiked", &user)?;
         if Digest::of(&liked) != expected.liked_after {
@@ -654,7 +686,8 @@ fn add_label(
                 disk_run.baseline_normal = after_run;
             }
         }
-        if let (Some(events), Some(step), Side::Ours) = (run.suite.rebuild_events, run.suite.steps.get("rebuild"), side) {
+        if let (Some(events), Some(step), Side::Ours) = (run.suite.rebuild_events, run.suite.steps.get("rebuild"), side)
+        {
             let ms = median(&mut step.times_ms.clone());
             report.rebuild.insert(
                 label.to_owned(),
@@ -665,11 +698,7 @@ fn add_label(
                 },
             );
         }
-        if let Some(i) = run
-            .ingests
-            .iter()
-            .max_by_key(|i| i.after.peak_bytes.unwrap_or(0))
-        {
+        if let Some(i) = run.ingests.iter().max_by_key(|i| i.after.peak_bytes.unwrap_or(0)) {
             if let (Some(b), Some(p)) = (i.before.rss_bytes, i.after.peak_bytes) {
                 ingest_memory.before_bytes.insert(name.to_owned(), b);
                 ingest_memory.peak_bytes.insert(name.to_owned(), p);
@@ -718,7 +747,9 @@ fn add_label(
     }
     disk_ingest.ratio = ratio(disk_ingest.ours, disk_ingest.baseline);
     disk_run.ratio = ratio(disk_run.ours, disk_run.baseline);
-    report.bytes_on_disk.insert(format!("{label}/after_ingest"), disk_ingest);
+    report
+        .bytes_on_disk
+        .insert(format!("{label}/after_ingest"), disk_ingest);
     report.bytes_on_disk.insert(format!("{label}/after_run"), disk_run);
     report.memory.insert(format!("{label}/ingest"), ingest_memory);
     report.memory.insert(format!("{label}/queries"), query_memory);

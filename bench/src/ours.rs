@@ -173,7 +173,9 @@ impl OursCache {
     /// the engine as they are); the answer, serialised as the server sends it, comes back only once
     /// the flow is durable.
     fn action(&self, action: &str, body: &Bytes) -> Result<Bytes, BenchError> {
-        let answer = self.engine.invoke(CONCEPT, action, concept_core::Input::Json(body.clone()));
+        let answer = self
+            .engine
+            .invoke(CONCEPT, action, concept_core::Input::Json(body.clone()));
         if let Some(e) = answer.flow_error {
             return Err(backend_error(e));
         }
@@ -218,7 +220,10 @@ impl OursReader {
         }
         let request = answer.result.as_ref().map_err(|e| backend_error(e.clone()))?;
         let respond = answer.cascade().iter().find(|c| {
-            c.concept == "Requesting" && c.action == "respond" && !c.failed && c.input.get("request") == request.get("request")
+            c.concept == "Requesting"
+                && c.action == "respond"
+                && !c.failed
+                && c.input.get("request") == request.get("request")
         });
         let Some(respond) = respond else {
             return Err(backend_error(ActionError::not_found(
@@ -230,7 +235,9 @@ impl OursReader {
         match (status, answer.get("code").and_then(Value::as_str)) {
             (200, _) => Ok(Bytes::from(serde_json::to_vec(&answer)?)),
             (_, Some("USER_NOT_FOUND")) => Err(BenchError::UnknownUser(subject(body))),
-            _ => Err(backend_error(ActionError::internal(format!("{path} answered {status}: {answer}")))),
+            _ => Err(backend_error(ActionError::internal(format!(
+                "{path} answered {status}: {answer}"
+            )))),
         }
     }
 }

@@ -104,10 +104,9 @@ impl Plan {
         dir.join("plan.json")
     }
 
-    /// Reads the plan written in `dir`.
-    pub fn read(dir: &Path) -> Result<Plan, BenchError> {
-        let path = Plan::file(dir);
-        let text = std::fs::read(&path).map_err(BenchError::io("read", &path))?;
+    /// Reads the plan file `path` ([`Plan::file`] of the plan's directory).
+    pub fn read(path: &Path) -> Result<Plan, BenchError> {
+        let text = std::fs::read(path).map_err(BenchError::io("read", path))?;
         Ok(serde_json::from_slice(&text)?)
     }
 }
@@ -320,7 +319,11 @@ impl Plan {
             };
             write_lines(
                 &step.file,
-                (0..s.like_requests).map(|i| Ok(json!({"userId": user, "trackId": fresh.track(next + i)}).to_string().into_bytes())),
+                (0..s.like_requests).map(|i| {
+                    Ok(json!({"userId": user, "trackId": fresh.track(next + i)})
+                        .to_string()
+                        .into_bytes())
+                }),
             )?;
             plan.like_requests = Some(step);
         }
@@ -386,7 +389,10 @@ impl Expected {
             "plays/all".into(),
             Digest::of(&answers::plays_answer(w, w.plays.len().max(1))?),
         );
-        checks.insert("tracks/first_page".into(), Digest::of(&answers::tracks_answer(w, TRACKS_PAGE)?));
+        checks.insert(
+            "tracks/first_page".into(),
+            Digest::of(&answers::tracks_answer(w, TRACKS_PAGE)?),
+        );
         checks.insert(
             "liked_request/after_ingest".into(),
             Digest::of(&answers::liked_request_answer(&plan.user, &original)?),

@@ -275,7 +275,11 @@ impl Report {
             );
         }
         for (name, c) in &self.operations {
-            if name.rsplit('/').next().is_some_and(|op| op.starts_with("merge_") && op.ends_with("_likes")) {
+            if name
+                .rsplit('/')
+                .next()
+                .is_some_and(|op| op.starts_with("merge_") && op.ends_with("_likes"))
+            {
                 at_most(
                     format!("{name} ours/sqlite"),
                     "merge of 10 likes <= SQLite FULL",
@@ -366,15 +370,7 @@ impl Report {
         let _ = writeln!(
             out,
             "{:<width$}  {:>10} {:>10}  {:>10} {:>10}  {:>7}  {:>10} {:>7}  {:>5}",
-            "operation (ms)",
-            "ours p50",
-            "ours p99",
-            "FULL p50",
-            "FULL p99",
-            "ratio",
-            "NORMAL p50",
-            "ratio",
-            "runs"
+            "operation (ms)", "ours p50", "ours p99", "FULL p50", "FULL p99", "ratio", "NORMAL p50", "ratio", "runs"
         );
         for (name, c) in &self.operations {
             if c.ours_ms.is_none() && c.baseline_ms.is_none() && c.baseline_normal_ms.is_none() {
@@ -456,7 +452,15 @@ impl Report {
                     let reads: Vec<String> = r
                         .reads
                         .iter()
-                        .map(|(q, s)| format!("{q} {} / {} / {} ({})", fmt_ms(s.p50), fmt_ms(s.p99), fmt_ms(s.max), s.n))
+                        .map(|(q, s)| {
+                            format!(
+                                "{q} {} / {} / {} ({})",
+                                fmt_ms(s.p50),
+                                fmt_ms(s.p99),
+                                fmt_ms(s.max),
+                                s.n
+                            )
+                        })
                         .collect();
                     let _ = writeln!(
                         out,
@@ -468,7 +472,10 @@ impl Report {
             }
         }
         if !self.growth.is_empty() {
-            let _ = writeln!(out, "\ngrowth: single-like merges, p50 / p99 (ms) of the first and last window, disk");
+            let _ = writeln!(
+                out,
+                "\ngrowth: single-like merges, p50 / p99 (ms) of the first and last window, disk"
+            );
             for (label, caches) in &self.growth {
                 for (cache, g) in caches {
                     let _ = writeln!(
@@ -583,7 +590,10 @@ mod tests {
         report.finish(Some("large"));
         assert_eq!(report.ingest_vs_parse["large"].ours, Some(4.0));
         let merge = &report.operations["large/merge_10_likes"];
-        assert_eq!((merge.ours_ms, merge.p99_ms.ours, merge.samples.ours), (Some(8.0), Some(9.0), Some(2)));
+        assert_eq!(
+            (merge.ours_ms, merge.p99_ms.ours, merge.samples.ours),
+            (Some(8.0), Some(9.0), Some(2))
+        );
         assert_eq!(merge.ratio_normal, Some(16.0));
         let met = |measure: &str, target: &str| {
             report
@@ -593,7 +603,10 @@ mod tests {
                 .map(|t| t.met)
         };
         assert_eq!(met("large/ingest ours/sqlite", "every operation"), Some(true));
-        assert_eq!(met("large/merge_10_likes ours/sqlite", "merge of 10 likes"), Some(false));
+        assert_eq!(
+            met("large/merge_10_likes ours/sqlite", "merge of 10 likes"),
+            Some(false)
+        );
         assert_eq!(met("large/ingest ours / typed parse", "typed parse"), Some(false));
         assert_eq!(met("large/rebuild ours / sqlite ingest", "rebuild"), Some(true));
         assert!(report.table().contains("MISSED"));

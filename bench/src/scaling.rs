@@ -283,7 +283,16 @@ impl ScalingReport {
         let _ = writeln!(
             out,
             "{:>6} {:>8} {:>9}  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
-            "size", "tracks", "body MB", "cache", "ingest ms", "rebuild ms", "cold 1st", "cold ms", "disk MB", "peak MB"
+            "size",
+            "tracks",
+            "body MB",
+            "cache",
+            "ingest ms",
+            "rebuild ms",
+            "cold 1st",
+            "cold ms",
+            "disk MB",
+            "peak MB"
         );
         for row in &self.sizes {
             for (cache, at) in &row.caches {
@@ -305,7 +314,10 @@ impl ScalingReport {
             }
         }
         if !self.syncs.is_empty() {
-            let _ = writeln!(out, "\nsync of the large library with k changed likes (ms, median of there and back)");
+            let _ = writeln!(
+                out,
+                "\nsync of the large library with k changed likes (ms, median of there and back)"
+            );
             let _ = writeln!(
                 out,
                 "{:>7}  {:>14} {:>14}  {:>14} {:>14}",
@@ -367,7 +379,12 @@ impl ScalingReport {
                 "ms (log)",
                 vec![
                     series("ours ingest", OURS, false, by("ours", &|a| Some(a.ingest_ms))),
-                    series("SQLite FULL ingest", SQLITE, false, by("sqlite-full", &|a| Some(a.ingest_ms))),
+                    series(
+                        "SQLite FULL ingest",
+                        SQLITE,
+                        false,
+                        by("sqlite-full", &|a| Some(a.ingest_ms)),
+                    ),
                     series("ours rebuild", OURS, true, by("ours", &|a| a.rebuild_ms)),
                 ],
             ),

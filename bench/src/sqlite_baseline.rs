@@ -270,7 +270,11 @@ impl Cache for SqliteCache {
         if let Some(tracks) = &body.tracks {
             w.add_tracks(&tx, tracks, false)?;
         }
-        w.merge_likes(&tx, body.likes.as_deref().unwrap_or_default(), body.unlikes.as_deref().unwrap_or_default())?;
+        w.merge_likes(
+            &tx,
+            body.likes.as_deref().unwrap_or_default(),
+            body.unlikes.as_deref().unwrap_or_default(),
+        )?;
         if let Some(plays) = &body.plays {
             w.add_plays(&tx, plays)?;
         }
@@ -474,7 +478,9 @@ impl<'a> Write<'a> {
             if !seen.insert(like.track_id.as_str()) {
                 continue;
             }
-            let cached: Option<i64> = find.query_row(params![self.user, like.track_id], |r| r.get(0)).optional()?;
+            let cached: Option<i64> = find
+                .query_row(params![self.user, like.track_id], |r| r.get(0))
+                .optional()?;
             let liked_at = match (&like.liked_at, cached) {
                 (Some(t), _) => micros(t)?,
                 (None, Some(at)) => at,
@@ -819,9 +825,13 @@ fn answer(conn: &Connection, query: Query, body: &[u8]) -> Result<Bytes, BenchEr
 
 /// Column `i` of `row` as text, borrowed from the row.
 fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, BenchError> {
-    row.get_ref(i)?
-        .as_str()
-        .map_err(|e| BenchError::Sqlite(rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))))
+    row.get_ref(i)?.as_str().map_err(|e| {
+        BenchError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ))
+    })
 }
 
 /// Appends `s` as a JSON string.
@@ -903,7 +913,9 @@ struct PlaylistAnswer<'a> {
 fn get_playlist(conn: &Connection, input: GetPlaylistInput) -> Result<Bytes, BenchError> {
     let id = input.playlist_id.as_str();
     let row = conn
-        .prepare_cached("SELECT name, owner, public, collaborative, snapshot_id, uri, extra FROM playlists WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT name, owner, public, collaborative, snapshot_id, uri, extra FROM playlists WHERE id = ?1",
+        )?
         .query_row([id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -1053,9 +1065,7 @@ fn get_changes(conn: &Connection, input: GetChangesInput) -> Result<Bytes, Bench
         .limit
         .map_or(DEFAULT_PAGE, |l| i64::try_from(l).unwrap_or(i64::MAX))
         .clamp(1, MAX_CHANGES);
-    let since = input
-        .since_version
-        .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+    let since = input.since_version.map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
     let mut stmt = conn.prepare_cached(
         "SELECT version, at, kind, track_id, playlist_id, time FROM changes
          WHERE user_id = ?1 AND version > ?2 ORDER BY version, seq LIMIT ?3",

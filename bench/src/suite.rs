@@ -115,7 +115,11 @@ pub fn run(kind: &CacheKind, dir: &Path, plan: &Plan, log: &mut dyn FnMut(&str))
         timer.run(|| cache.sync(&ingest))?;
     }
     out.steps.insert("sync_unchanged".into(), timer.done());
-    check(&mut out, "liked/after_sync_unchanged", cache.query(Query::GetLiked, &user)?);
+    check(
+        &mut out,
+        "liked/after_sync_unchanged",
+        cache.query(Query::GetLiked, &user)?,
+    );
     // Syncs that change k likes: alternate between the changed snapshot and the original, ending
     // on the original, so that every run changes exactly k likes.
     let k = plan.k;
@@ -136,11 +140,19 @@ pub fn run(kind: &CacheKind, dir: &Path, plan: &Plan, log: &mut dyn FnMut(&str))
         let mut timer = Timer::new(Form::Write);
         for _ in 0..reps {
             timer.run(|| cache.sync(&changed))?;
-            check(&mut out, &format!("liked/after_{point}_changed"), cache.query(Query::GetLiked, &user)?);
+            check(
+                &mut out,
+                &format!("liked/after_{point}_changed"),
+                cache.query(Query::GetLiked, &user)?,
+            );
             timer.run(|| cache.sync(&original))?;
         }
         out.steps.insert(name, timer.done());
-        check(&mut out, &format!("liked/after_{point}_back"), cache.query(Query::GetLiked, &user)?);
+        check(
+            &mut out,
+            &format!("liked/after_{point}_back"),
+            cache.query(Query::GetLiked, &user)?,
+        );
     }
     drop(ingest);
 

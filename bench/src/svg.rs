@@ -138,8 +138,14 @@ impl Axis {
 impl Chart {
     /// The chart's SVG elements, drawn in a `W`×`H` box at (`x`, `y`).
     fn render(&self, out: &mut String, x: f64, y: f64) {
-        let xa = Axis::of(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), self.log_x);
-        let ya = Axis::of(self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), self.log_y);
+        let xa = Axis::of(
+            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+            self.log_x,
+        );
+        let ya = Axis::of(
+            self.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+            self.log_y,
+        );
         let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
         let px = |v: f64| x + LEFT + xa.frac(v) * pw;
         let py = |v: f64| y + TOP + (1.0 - ya.frac(v)) * ph;

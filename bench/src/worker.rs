@@ -33,15 +33,35 @@ pub enum Task {
     /// Parse a body `reps` times into the typed input and into a `serde_json::Value`.
     Parse { body: PathBuf, reps: usize },
     /// One ingest of `body` into a new cache in `dir`, with the process's memory around it.
-    Ingest { cache: CacheKind, dir: PathBuf, body: PathBuf },
+    Ingest {
+        cache: CacheKind,
+        dir: PathBuf,
+        body: PathBuf,
+    },
     /// The in-process steps of the plan in `plan` on the cache in `dir` ([`suite::run`]).
-    Suite { cache: CacheKind, dir: PathBuf, plan: PathBuf },
+    Suite {
+        cache: CacheKind,
+        dir: PathBuf,
+        plan: PathBuf,
+    },
     /// A cold start: open the cache in `dir` and answer the first `_getLiked` of `user`.
-    Cold { cache: CacheKind, dir: PathBuf, user: String },
+    Cold {
+        cache: CacheKind,
+        dir: PathBuf,
+        user: String,
+    },
     /// The plan's growth merges on the cache in `dir`, each timed, and the disk before and after.
-    Growth { cache: CacheKind, dir: PathBuf, plan: PathBuf },
+    Growth {
+        cache: CacheKind,
+        dir: PathBuf,
+        plan: PathBuf,
+    },
     /// Reads during big writes ([`concurrent::run`]) on a new cache in `dir`.
-    Concurrent { cache: CacheKind, dir: PathBuf, plan: PathBuf },
+    Concurrent {
+        cache: CacheKind,
+        dir: PathBuf,
+        plan: PathBuf,
+    },
     /// A rebuild of the cache in `dir`.
     Rebuild { cache: CacheKind, dir: PathBuf },
     /// Syncs of the bodies given, in order, on the cache in `dir`, each timed.
@@ -271,7 +291,11 @@ fn run(task: &Task) -> Result<String, BenchError> {
                 let body = read_body(path)?;
                 let start = Instant::now();
                 let answer = opened.sync(&body)?;
-                syncs.push((name.clone(), elapsed_ms(start), Digest::of(&normal_form(Form::Write, &answer)?)));
+                syncs.push((
+                    name.clone(),
+                    elapsed_ms(start),
+                    Digest::of(&normal_form(Form::Write, &answer)?),
+                ));
             }
             drop(opened);
             cache.wait_closed(dir)?;
@@ -425,7 +449,10 @@ impl Served {
     /// Stops the server and waits for its process.
     pub fn stop(mut self) -> Result<(), BenchError> {
         let _: serde_json::Value = self.command("quit")?;
-        let status = self.child.wait().map_err(BenchError::io("wait for", "the server process"))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(BenchError::io("wait for", "the server process"))?;
         if status.success() {
             Ok(())
         } else {

@@ -319,7 +319,10 @@ impl FreshLikes {
         let mut ns: Vec<usize> = ns.into_iter().collect();
         ns.sort_unstable_by(|a, b| b.cmp(a));
         ns.dedup();
-        ns.into_iter().map(|n| self.track(n)).chain(before.iter().cloned()).collect()
+        ns.into_iter()
+            .map(|n| self.track(n))
+            .chain(before.iter().cloned())
+            .collect()
     }
 }
 
@@ -638,7 +641,11 @@ mod tests {
         let fresh = FreshLikes::of(&w);
         let liked: HashSet<&str> = w.likes.iter().map(|l| l.track_id.as_str()).collect();
         let (a, b) = (fresh.delta(0, 10), fresh.delta(10, 1));
-        assert!(a.likes.iter().chain(&b.likes).all(|l| !liked.contains(l.track_id.as_str())));
+        assert!(a
+            .likes
+            .iter()
+            .chain(&b.likes)
+            .all(|l| !liked.contains(l.track_id.as_str())));
         let at = |l: &Like| l.liked_at.as_deref().and_then(parse_time);
         assert!(at(&a.likes[0]) > at(&a.likes[9]) && at(&a.likes[9]) > Some(w.newest_liked_at()));
         assert!(at(&b.likes[0]) > at(&a.likes[0]));

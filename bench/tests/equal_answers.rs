@@ -50,7 +50,9 @@ fn every_step_of_the_suite_answers_alike_and_as_the_workload_says() -> Result<()
     for kind in kinds() {
         let dir = work.path().join(kind.name());
         let mut cache = kind.open(&dir)?;
-        let answer = cache.ingest(&Bytes::from(std::fs::read(plan.ingest()).map_err(BenchError::io("read", plan.ingest()))?))?;
+        let answer = cache.ingest(&Bytes::from(
+            std::fs::read(plan.ingest()).map_err(BenchError::io("read", plan.ingest()))?,
+        ))?;
         ingests.push(normal_form(Form::Write, &answer)?);
         drop(cache);
         kind.wait_closed(&dir)?;
@@ -86,7 +88,11 @@ fn every_step_of_the_suite_answers_alike_and_as_the_workload_says() -> Result<()
             if s.digest.is_empty() {
                 continue;
             }
-            assert_eq!(Some(&s.digest), ours.steps.get(step).map(|o| &o.digest), "{name}: {step}");
+            assert_eq!(
+                Some(&s.digest),
+                ours.steps.get(step).map(|o| &o.digest),
+                "{name}: {step}"
+            );
         }
     }
     assert!(results["sqlite-full"].rebuild_events.is_none());
@@ -130,16 +136,40 @@ fn changes_status_and_queries_agree_after_every_kind_of_write() -> Result<(), Be
     ];
     let queries: Vec<(Query, Bytes, Form)> = vec![
         (Query::GetLiked, user_body("u"), Form::Exact),
-        (Query::GetLiked, b(json!({"userId": "u", "limit": 1, "offset": 1})), Form::Exact),
+        (
+            Query::GetLiked,
+            b(json!({"userId": "u", "limit": 1, "offset": 1})),
+            Form::Exact,
+        ),
         (Query::GetPlays, b(json!({"userId": "u"})), Form::Exact),
-        (Query::GetPlays, b(json!({"userId": "u", "limit": 2, "since": "2024-06-01T10:00:00.5Z"})), Form::Exact),
+        (
+            Query::GetPlays,
+            b(json!({"userId": "u", "limit": 2, "since": "2024-06-01T10:00:00.5Z"})),
+            Form::Exact,
+        ),
         (Query::GetTracks, user_body("u"), Form::Exact),
-        (Query::GetTracks, b(json!({"userId": "u", "offset": 1, "limit": 2})), Form::Exact),
+        (
+            Query::GetTracks,
+            b(json!({"userId": "u", "offset": 1, "limit": 2})),
+            Form::Exact,
+        ),
         (Query::GetStatus, user_body("u"), Form::Status),
         (Query::GetChanges, user_body("u"), Form::Changes),
-        (Query::GetChanges, b(json!({"userId": "u", "sinceVersion": 0, "limit": 3})), Form::Changes),
-        (Query::ResolvePlaylist, b(json!({"userId": "u", "nameOrUri": " ROAD TRIP "})), Form::Exact),
-        (Query::ResolvePlaylist, b(json!({"userId": "u", "nameOrUri": "p3"})), Form::Exact),
+        (
+            Query::GetChanges,
+            b(json!({"userId": "u", "sinceVersion": 0, "limit": 3})),
+            Form::Changes,
+        ),
+        (
+            Query::ResolvePlaylist,
+            b(json!({"userId": "u", "nameOrUri": " ROAD TRIP "})),
+            Form::Exact,
+        ),
+        (
+            Query::ResolvePlaylist,
+            b(json!({"userId": "u", "nameOrUri": "p3"})),
+            Form::Exact,
+        ),
         (Query::GetPlaylist, b(json!({"playlistId": "p3"})), Form::Exact),
         (Query::LikedRequest, user_body("u"), Form::Exact),
     ];
@@ -154,11 +184,19 @@ fn changes_status_and_queries_agree_after_every_kind_of_write() -> Result<(), Be
                 "sync" => cache.sync(body)?,
                 _ => cache.merge(body)?,
             };
-            lines.push(format!("{action}: {}", String::from_utf8_lossy(&normal_form(Form::Write, &answer)?)));
+            lines.push(format!(
+                "{action}: {}",
+                String::from_utf8_lossy(&normal_form(Form::Write, &answer)?)
+            ));
             assert!(number(&answer, "version").is_ok());
             for (q, body, form) in &queries {
-                let answer = cache.query(*q, body)?;
-                lines.push(format!("  {q:?} {body:?}: {}", String::from_utf8_lossy(&normal_form(*form, &answer)?)));
+                // A refusal (a playlist not there yet, or removed) is part of the transcript too.
+                let text = match cache.query(*q, body) {
+                    Ok(answer) => String::from_utf8_lossy(&normal_form(*form, &answer)?).into_owned(),
+                    Err(e @ (BenchError::UnknownPlaylist(_) | BenchError::UnknownUser(_))) => format!("refused: {e}"),
+                    Err(e) => return Err(e),
+                };
+                lines.push(format!("  {q:?} {body:?}: {text}"));
             }
         }
         drop(cache);

@@ -127,7 +127,13 @@ fn ours_over_http_answers_the_small_workload() -> Result<(), BenchError> {
             body: Bytes::from(delta.merge_bytes(USER)?),
             expected: None,
         }])?;
-        assert_eq!((times.len(), librarycache_bench::cache::number(&answers[0], "version").is_ok()), (1, true));
+        assert_eq!(
+            (
+                times.len(),
+                librarycache_bench::cache::number(&answers[0], "version").is_ok()
+            ),
+            (1, true)
+        );
         server.stop()?;
     }
     kind.wait_closed(dir.path())?;
