@@ -3,6 +3,11 @@
 //! prepared statements, an index for every query, diffs computed in Rust so that a sync writes only
 //! what changed, and answers written as the service's JSON).
 //!
+//! - **Syncs write only what changed.** A track row carries a content hash of its fields; a
+//!   sync reads the user's track ids with their hashes in one query and writes only tracks that
+//!   are new to the user or whose hash differs. Plays: the cached plays in the time range of
+//!   those given are read in one query, and only new ones are inserted. Likes and playlists:
+//!   the user's rows are read once and diffed in Rust (playlists by snapshot id).
 //! - **Durability.** [`Durability::Full`] (`synchronous=FULL`: the WAL is fsynced at every commit,
 //!   as LibraryCache fsyncs before it answers) is the baseline; [`Durability::Normal`] (the WAL is
 //!   fsynced only at checkpoints) is reported beside it.
@@ -36,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{Cache, Query, Reader};
 use crate::error::BenchError;
 use crate::model::{format_time, parse_time, Body, Like, MergeInput, Play, Playlist, Track};
+use crate::stats::Digest;
 
 const DB_FILE: &str = "cache.db";
 /// The page of `_getTracks` and `_getPlays` when no `limit` is given (as the service's).
@@ -83,7 +89,7 @@ CREATE TABLE IF NOT EXISTS users(
 CREATE TABLE IF NOT EXISTS tracks(
     id TEXT PRIMARY KEY,
     title TEXT, artist TEXT, album TEXT, duration_ms INTEGER, year INTEGER, genres TEXT, isrc TEXT, uri TEXT,
-    extra TEXT
+    extra TEXT, hash INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS user_tracks(
     user_id TEXT NOT NULL, track_id TEXT NOT NULL,
@@ -115,15 +121,13 @@ CREATE TABLE IF NOT EXISTS changes(
 ) WITHOUT ROWID;
 ";
 
-const UPSERT_TRACK: &str = "INSERT INTO tracks(id, title, artist, album, duration_ms, year, genres, isrc, uri, extra)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+const UPSERT_TRACK: &str =
+    "INSERT INTO tracks(id, title, artist, album, duration_ms, year, genres, isrc, uri, extra, hash)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
     ON CONFLICT(id) DO UPDATE SET title = excluded.title, artist = excluded.artist, album = excluded.album,
         duration_ms = excluded.duration_ms, year = excluded.year, genres = excluded.genres,
-        isrc = excluded.isrc, uri = excluded.uri, extra = excluded.extra
-    WHERE title IS NOT excluded.title OR artist IS NOT excluded.artist OR album IS NOT excluded.album
-        OR duration_ms IS NOT excluded.duration_ms OR year IS NOT excluded.year
-        OR genres IS NOT excluded.genres OR isrc IS NOT excluded.isrc OR uri IS NOT excluded.uri
-        OR extra IS NOT excluded.extra";
+        isrc = excluded.isrc, uri = excluded.uri, extra = excluded.extra, hash = excluded.hash
+    WHERE hash <> excluded.hash";
 const UPSERT_PLAYLIST: &str =
     "INSERT INTO playlists(id, user_id, name, name_lower, owner, public, collaborative, snapshot_id, uri, extra, entry_count)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -215,7 +219,7 @@ impl Cache for SqliteCache {
         )?
         .execute(params![user, now])?;
         if let Some(tracks) = &body.tracks {
-            w.add_tracks(&tx, tracks, true)?;
+            w.add_tracks(&tx, tracks)?;
         }
         if let Some(likes) = &body.likes {
             w.replace_likes(&tx, likes)?;
@@ -268,7 +272,7 @@ impl Cache for SqliteCache {
         };
         let mut w = Write::new(user, row.version + 1, now);
         if let Some(tracks) = &body.tracks {
-            w.add_tracks(&tx, tracks, false)?;
+            w.add_tracks(&tx, tracks)?;
         }
         w.merge_likes(
             &tx,
@@ -379,29 +383,35 @@ impl<'a> Write<'a> {
     }
 
     /// Upserts the tracks' metadata and adds them to the user's set (merge and ingest).
-    fn add_tracks(&mut self, tx: &Transaction<'_>, tracks: &[Arc<Track>], fresh: bool) -> Result<(), BenchError> {
-        let held = user_track_set(tx, self.user, fresh)?;
-        let changed = upsert_tracks(tx, tracks)?;
+    fn add_tracks(&mut self, tx: &Transaction<'_>, tracks: &[Arc<Track>]) -> Result<(), BenchError> {
+        let mut upsert = tx.prepare_cached(UPSERT_TRACK)?;
         let mut add = tx.prepare_cached("INSERT OR IGNORE INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
-        for (t, changed) in last_of_each(tracks, |t| t.id.as_str()).zip(changed) {
-            if held.contains(t.id.as_str()) {
-                if changed {
-                    self.out.updated.tracks += 1;
-                    self.log.push("trackChanged", Some(&t.id), None, None);
-                }
-            } else if add.execute(params![self.user, t.id])? == 1 {
+        for t in last_of_each(tracks, |t| t.id.as_str()) {
+            let changed = upsert_track(&mut upsert, t)?;
+            if add.execute(params![self.user, t.id])? == 1 {
                 self.out.added.tracks += 1;
                 self.log.push("trackAdded", Some(&t.id), None, None);
+            } else if changed {
+                self.out.updated.tracks += 1;
+                self.log.push("trackChanged", Some(&t.id), None, None);
             }
         }
         Ok(())
     }
 
-    /// The user's set of tracks becomes `tracks` (sync).
+    /// The user's set of tracks becomes `tracks` (sync). The user's tracks are read once with
+    /// their content hashes; only tracks that are new to the user or whose hash differs are
+    /// written.
     fn replace_tracks(&mut self, tx: &Transaction<'_>, tracks: &[Arc<Track>]) -> Result<(), BenchError> {
-        let held = user_track_set(tx, self.user, false)?;
+        let held: HashMap<String, Option<i64>> = tx
+            .prepare_cached(
+                "SELECT u.track_id, t.hash FROM user_tracks u LEFT JOIN tracks t ON t.id = u.track_id
+                 WHERE u.user_id = ?1",
+            )?
+            .query_map([self.user], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         let given: HashSet<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
-        let mut gone: Vec<&String> = held.iter().filter(|id| !given.contains(id.as_str())).collect();
+        let mut gone: Vec<&String> = held.keys().filter(|id| !given.contains(id.as_str())).collect();
         gone.sort();
         let mut remove = tx.prepare_cached("DELETE FROM user_tracks WHERE user_id = ?1 AND track_id = ?2")?;
         for id in gone {
@@ -410,16 +420,23 @@ impl<'a> Write<'a> {
             self.log.push("trackRemoved", Some(id), None, None);
         }
         drop(remove);
-        let changed = upsert_tracks(tx, tracks)?;
+        let mut upsert = tx.prepare_cached(UPSERT_TRACK)?;
         let mut add = tx.prepare_cached("INSERT INTO user_tracks(user_id, track_id) VALUES (?1, ?2)")?;
-        for (t, changed) in last_of_each(tracks, |t| t.id.as_str()).zip(changed) {
-            if !held.contains(t.id.as_str()) {
-                add.execute(params![self.user, t.id])?;
-                self.out.added.tracks += 1;
-                self.log.push("trackAdded", Some(&t.id), None, None);
-            } else if changed {
-                self.out.updated.tracks += 1;
-                self.log.push("trackChanged", Some(&t.id), None, None);
+        for t in last_of_each(tracks, |t| t.id.as_str()) {
+            match held.get(&t.id) {
+                Some(Some(hash)) if *hash == track_hash(t)? => {}
+                Some(_) => {
+                    if upsert_track(&mut upsert, t)? {
+                        self.out.updated.tracks += 1;
+                        self.log.push("trackChanged", Some(&t.id), None, None);
+                    }
+                }
+                None => {
+                    upsert_track(&mut upsert, t)?;
+                    add.execute(params![self.user, t.id])?;
+                    self.out.added.tracks += 1;
+                    self.log.push("trackAdded", Some(&t.id), None, None);
+                }
             }
         }
         Ok(())
@@ -512,13 +529,24 @@ impl<'a> Write<'a> {
         Ok(())
     }
 
-    /// Adds the plays not cached yet (plays are never removed).
+    /// Adds the plays not cached yet (plays are never removed). The cached plays in the time
+    /// range of those given are read once, so that only new plays are written.
     fn add_plays(&mut self, tx: &Transaction<'_>, plays: &[Play]) -> Result<(), BenchError> {
-        let mut add =
-            tx.prepare_cached("INSERT OR IGNORE INTO plays(user_id, played_at, track_id) VALUES (?1, ?2, ?3)")?;
-        for p in plays {
-            let at = micros(&p.played_at)?;
-            if add.execute(params![self.user, at, p.track_id])? == 1 {
+        let times = plays
+            .iter()
+            .map(|p| micros(&p.played_at))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let (Some(&first), Some(&last)) = (times.iter().min(), times.iter().max()) else {
+            return Ok(());
+        };
+        let mut cached: HashSet<(i64, String)> = tx
+            .prepare_cached("SELECT played_at, track_id FROM plays WHERE user_id = ?1 AND played_at BETWEEN ?2 AND ?3")?
+            .query_map(params![self.user, first, last], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut add = tx.prepare_cached("INSERT INTO plays(user_id, played_at, track_id) VALUES (?1, ?2, ?3)")?;
+        for (p, at) in plays.iter().zip(times) {
+            if cached.insert((at, p.track_id.clone())) {
+                add.execute(params![self.user, at, p.track_id])?;
                 self.out.added.plays += 1;
                 self.log.push("playAdded", Some(&p.track_id), None, Some(at));
             }
@@ -632,18 +660,6 @@ impl<'a> Write<'a> {
     }
 }
 
-/// The user's track ids (none for a user just created).
-fn user_track_set(tx: &Transaction<'_>, user: &str, fresh: bool) -> Result<HashSet<String>, BenchError> {
-    if fresh {
-        return Ok(HashSet::new());
-    }
-    let held = tx
-        .prepare_cached("SELECT track_id FROM user_tracks WHERE user_id = ?1")?
-        .query_map([user], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(held)
-}
-
 /// The items of `items` with distinct keys, each the last copy of its key, in the order the
 /// keys first appear.
 fn last_of_each<'t, T>(items: &'t [Arc<T>], key: impl Fn(&T) -> &str) -> impl Iterator<Item = &'t T> {
@@ -737,28 +753,50 @@ fn ranked_likes<'a>(
     Ok(out)
 }
 
-/// Upserts the tracks' metadata (the last copy of each id); per distinct id, in the order ids
-/// first appear, whether its row changed (inserted or updated).
-fn upsert_tracks(tx: &Transaction<'_>, tracks: &[Arc<Track>]) -> Result<Vec<bool>, BenchError> {
-    let mut upsert = tx.prepare_cached(UPSERT_TRACK)?;
-    let mut changed = Vec::with_capacity(tracks.len());
-    for t in last_of_each(tracks, |t| t.id.as_str()) {
-        let genres = t.genres.as_ref().map(serde_json::to_string).transpose()?;
-        let n = upsert.execute(params![
-            t.id,
-            t.title,
-            t.artist,
-            t.album,
-            t.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
-            t.year,
-            genres,
-            t.isrc,
-            t.uri,
-            extra_json(&t.extra)?
-        ])?;
-        changed.push(n > 0);
+/// A track's content hash: every field, unknown ones included (as JSON text), hashed with
+/// FNV-1a. A sync compares it with the stored one instead of comparing the fields.
+fn track_hash(t: &Track) -> Result<i64, BenchError> {
+    let mut d = Digest::default();
+    d.add(t.id.as_bytes());
+    for field in [&t.title, &t.artist, &t.album, &t.isrc, &t.uri] {
+        d.add(field.as_deref().unwrap_or("\u{0}").as_bytes());
     }
-    Ok(changed)
+    d.add(&t.duration_ms.map_or(u64::MAX, |v| v).to_le_bytes());
+    d.add(&t.year.map_or(i64::MIN, i64::from).to_le_bytes());
+    match &t.genres {
+        Some(genres) => {
+            for g in genres {
+                d.add(g.as_bytes());
+            }
+            d.add(&genres.len().to_le_bytes());
+        }
+        None => {
+            d.add(b"\x00none");
+        }
+    }
+    if !t.extra.is_empty() {
+        d.add(&serde_json::to_vec(&t.extra)?);
+    }
+    Ok(i64::from_le_bytes(d.value().to_le_bytes()))
+}
+
+/// Upserts a track's metadata; whether its row changed (inserted, or its hash differed).
+fn upsert_track(upsert: &mut rusqlite::CachedStatement<'_>, t: &Track) -> Result<bool, BenchError> {
+    let genres = t.genres.as_ref().map(serde_json::to_string).transpose()?;
+    let n = upsert.execute(params![
+        t.id,
+        t.title,
+        t.artist,
+        t.album,
+        t.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+        t.year,
+        genres,
+        t.isrc,
+        t.uri,
+        extra_json(&t.extra)?,
+        track_hash(t)?
+    ])?;
+    Ok(n > 0)
 }
 
 /// The user's cached playlists and their snapshot ids.

@@ -80,6 +80,11 @@ impl Digest {
         Digest::default().add(bytes).hex()
     }
 
+    /// The digest as a number.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+
     pub fn hex(&self) -> String {
         format!("{:016x}", self.0)
     }
