@@ -316,6 +316,35 @@ fn a_then_action_that_is_refused_is_recorded_with_its_guard(store: TestStore) {
     assert!(again.flow_error.is_none(), "{:?}", again.flow_error);
 }
 
+const LIKED: &str = r#"
+sync Liked
+when
+    Requesting.request (path: "/liked", userId) : (request)
+where
+    LibraryCache._getLiked (userId) : (trackIds)
+then
+    Requesting.respond (request, userId, trackIds)
+"#;
+
+/// A respond's answer reaches the caller whole however large it is (only the action record
+/// summarises its arrays).
+fn a_large_answer_reaches_the_caller_whole_and_only_its_record_is_summarised(store: TestStore) {
+    let engine = engine_on(&store, LIKED);
+    let likes: Vec<Value> = (0..250)
+        .map(|i| json!({"trackId": format!("t:{i:03}"), "likedAt": format!("2025-01-01T00:{:02}:{:02}Z", i / 60, i % 60)}))
+        .collect();
+    ok(&engine, "LibraryCache.ingest", json!({"userId": "u", "likes": likes}));
+    let answer = request(&engine, json!({"path": "/liked", "userId": "u"}));
+    let expected: Vec<String> = (0..250).rev().map(|i| format!("t:{i:03}")).collect();
+    assert_eq!(responses(&answer), [json!({"userId": "u", "trackIds": expected})]);
+    let recorded = engine.store().flow(answer.flow).expect("flow");
+    let respond = recorded
+        .iter()
+        .find(|r| r.action == "respond")
+        .expect("a respond record");
+    assert_eq!(respond.input["trackIds"]["$items"], json!(250), "{}", respond.input);
+}
+
 on_each_store!(
     a_sync_fires_once_per_match_even_when_redelivered_or_after_a_restart,
     flows_never_match_across_each_other,
@@ -324,4 +353,5 @@ on_each_store!(
     not_comparisons_and_composite_values,
     a_runaway_cascade_stops_at_the_bound_and_names_the_loop,
     a_then_action_that_is_refused_is_recorded_with_its_guard,
+    a_large_answer_reaches_the_caller_whole_and_only_its_record_is_summarised,
 );

@@ -1,12 +1,14 @@
-//! Prints, for a sled store directory, how many keys and bytes each key space holds.
-fn main() {
-    let dir = std::env::args().nth(1).expect("a store directory");
-    let db = sled::Config::new().path(&dir).open().expect("open");
+//! Prints, for a sled store directory, how many keys and bytes each key space holds:
+//! `store_census DIR`.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args().nth(1).ok_or("usage: store_census DIR")?;
+    let db = sled::Config::new().path(&dir).open()?;
     let mut spaces: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
     for item in db.iter() {
-        let (k, v) = item.expect("item");
-        let mut space = String::from_utf8_lossy(&k[..1]).into_owned();
-        if k[0] == b'P' && k.len() > 2 {
+        let (k, v) = item?;
+        let Some(&first) = k.first() else { continue };
+        let mut space = String::from_utf8_lossy(&[first]).into_owned();
+        if first == b'P' && k.len() > 2 {
             let rest = &k[2..];
             let concept_end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
             let sub = rest
@@ -23,4 +25,5 @@ fn main() {
     for (space, (n, bytes, max)) in spaces {
         println!("{space:<24} {n:>8} keys {bytes:>12} bytes  max {max}");
     }
+    Ok(())
 }

@@ -37,6 +37,10 @@ pub enum BenchError {
         operation: String,
         detail: String,
     },
+    /// A worker process (a cache measured in a process of its own) failed or answered nothing
+    /// readable.
+    #[error("the worker for {task} failed: {detail}")]
+    Worker { task: String, detail: String },
     /// A failure inside a cache implementation that has its own error type (e.g. the service's engine).
     #[error("{cache}: {source}")]
     Backend {

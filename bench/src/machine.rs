@@ -1,9 +1,9 @@
 //! What machine the benchmark ran on, read from /proc (Linux); unknown facts are left out.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The facts about the machine that a benchmark figure needs next to it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     /// The CPU model name, e.g. `AMD EPYC 7B13`.
     pub cpu: Option<String>,
@@ -14,8 +14,8 @@ pub struct Machine {
     /// The 1-minute load average when the run started: above the core count, other work competed for
     /// the CPU and the figures are slower than on an idle machine.
     pub load_average_1m: Option<f64>,
-    pub os: &'static str,
-    pub arch: &'static str,
+    pub os: String,
+    pub arch: String,
 }
 
 impl Machine {
@@ -29,8 +29,8 @@ impl Machine {
             cores: std::thread::available_parallelism().ok().map(usize::from),
             memory_bytes: mem_total(&meminfo),
             load_average_1m: loadavg.split_whitespace().next().and_then(|v| v.parse().ok()),
-            os: std::env::consts::OS,
-            arch: std::env::consts::ARCH,
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
         }
     }
 }

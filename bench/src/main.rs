@@ -1,22 +1,25 @@
-//! `librarycache-bench`: measures LibraryCache (sled store + engine, durable) and the SQLite baseline on
-//! the generated workloads, the same operations on the same bytes, plus LibraryCache's queries over HTTP;
-//! prints the table and writes `target/bench-report.json`. With `--pg URL` (or `LIBRARYCACHE_BENCH_PG`)
-//! LibraryCache is measured on PostgreSQL too, against the same SQLite figures: a second table, and
-//! `target/bench-report-postgres.json`.
+//! `librarycache-bench`: measures LibraryCache (durable: it fsyncs before answering) against a
+//! hand-written SQLite cache (`synchronous=FULL`, and `NORMAL` beside it) on generated workloads,
+//! each cache in worker processes of its own, the same operations on the same request bodies,
+//! answers compared as the JSON an HTTP client receives; plus LibraryCache over HTTP. Prints the
+//! tables and writes `target/bench-report.json`. `--scaling` runs the scaling measurements
+//! instead (`target/bench-scaling.json` and `docs/bench-scaling.svg`). Run as `librarycache-bench
+//! worker '<task>'`, the binary is one of its own worker processes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use librarycache::store::PgStore;
-use librarycache_bench::http::{self, HttpPlan};
 use librarycache_bench::machine::Machine;
-use librarycache_bench::ours::PG_SCHEMA_PREFIX;
-use librarycache_bench::report::{DiskSize, Report};
-use librarycache_bench::runner::{self, RunConfig, RunOutcome, USER};
-use librarycache_bench::{BenchError, OursBackend, SqliteBackend, Workload};
+use librarycache_bench::orchestrate::{self, HttpOptions, Options};
+use librarycache_bench::ours::{OursBackend, PG_SCHEMA_PREFIX};
+use librarycache_bench::plan::Reps;
+use librarycache_bench::report::RunInfo;
+use librarycache_bench::scaling::{self, ScalingOptions};
+use librarycache_bench::worker;
+use librarycache_bench::{BenchError, Sizes};
 
 /// A workload size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,14 +35,21 @@ impl Size {
             Size::Large => "large",
         }
     }
+
+    fn sizes(self) -> Sizes {
+        match self {
+            Size::Small => Sizes::SMALL,
+            Size::Large => Sizes::LARGE,
+        }
+    }
 }
 
-/// Measure LibraryCache's operations against a hand-written SQLite cache.
+/// Measure LibraryCache against a hand-written SQLite cache, each in processes of its own.
 #[derive(Debug, Parser)]
 #[command(name = "librarycache-bench", version)]
 struct Args {
-    /// A short run: the small workload only, 5 runs of each cheap operation, 1 of the others, HTTP for
-    /// 1 s per measurement (overrides the options below).
+    /// A short run to check that everything works: the small workload only, few runs of each
+    /// step, HTTP for 0.5 s per measurement, 200 growth merges (overrides the options below).
     #[arg(long)]
     quick: bool,
     /// Workloads to run, in order.
@@ -48,22 +58,28 @@ struct Args {
     /// Seed of the workload generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Runs of each cheap operation (queries, merges, cold starts); the median is reported.
-    #[arg(long, default_value_t = 21)]
+    /// Runs of each cheap query and of each kind of merge (p50 and p99 are reported).
+    #[arg(long, default_value_t = 101)]
     reps: usize,
+    /// Runs of the queries that answer a whole collection (every play, a page of 1,000 tracks).
+    #[arg(long, default_value_t = 31)]
+    heavy_reps: usize,
     /// Runs of each full-snapshot sync (each run is two syncs: to the changed snapshot and back).
     #[arg(long, default_value_t = 3)]
     sync_reps: usize,
     /// Runs of the projection rebuild (LibraryCache only).
     #[arg(long, default_value_t = 1)]
     rebuild_runs: usize,
-    /// Ingests, each into a fresh directory.
+    /// Ingests, each into a fresh directory in a fresh process.
     #[arg(long, default_value_t = 3)]
     ingest_runs: usize,
-    /// Likes changed per sync and added per merge.
+    /// Cold starts after the first open after the run, each in a fresh process.
+    #[arg(long, default_value_t = 21)]
+    cold_reps: usize,
+    /// Likes changed per sync and added per merge (besides the merges of one like).
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Seconds of load per HTTP measurement (query × concurrency); 0 skips HTTP.
+    /// Seconds of load per HTTP query measurement (query × concurrency); 0 skips HTTP.
     #[arg(long, default_value_t = 3.0)]
     http_seconds: f64,
     /// Concurrent HTTP clients, one measurement each.
@@ -72,7 +88,17 @@ struct Args {
     /// The workload served over HTTP (it must be one of `--sizes`).
     #[arg(long, value_enum, default_value = "large")]
     http_size: Size,
-    /// Run LibraryCache without the repository's default syncs (they are loaded by default, as `serve` does).
+    /// Single-like merges of the growth measurement; 0 skips it.
+    #[arg(long, default_value_t = 10_000)]
+    growth_merges: usize,
+    /// The workload the growth measurement runs on (it must be one of `--sizes`).
+    #[arg(long, value_enum, default_value = "large")]
+    growth_size: Size,
+    /// Skip the reads-during-writes measurement (it runs on the last of `--sizes`).
+    #[arg(long)]
+    no_concurrent: bool,
+    /// Run LibraryCache without the repository's default syncs (they are loaded by default, as
+    /// `serve` does; `/api/liked` needs them).
     #[arg(long)]
     no_syncs: bool,
     /// Scratch directory for the caches.
@@ -81,34 +107,63 @@ struct Args {
     /// Where to write the JSON report.
     #[arg(long, default_value = "target/bench-report.json")]
     report: PathBuf,
-    /// Keep the caches on disk after the run.
+    /// Keep the caches and bodies on disk after the run.
     #[arg(long)]
     keep: bool,
-    /// Concurrent writers in the write-throughput measurement (each merging into its own user);
-    /// 0 skips it.
-    #[arg(long, default_value_t = 8)]
-    writers: usize,
-    /// Merges each writer sends in the write-throughput measurement.
-    #[arg(long, default_value_t = 100)]
-    writes_each: usize,
-    /// Also measure LibraryCache on the PostgreSQL server at this URL (each cache in a schema of its
-    /// own, `lcbench_…`, dropped before and after the run unless --keep).
+    /// Also measure LibraryCache on the PostgreSQL server at this URL (each cache in a schema of
+    /// its own, `lcbench_…`, dropped before and after the run unless --keep); a second report.
     #[arg(long, env = "LIBRARYCACHE_BENCH_PG")]
     pg: Option<String>,
+    /// Run the scaling measurements instead: ingest, rebuild, cold start and disk at
+    /// `--scaling-factors` times the large library, and syncs against k changed likes.
+    #[arg(long)]
+    scaling: bool,
+    /// Multiples of the large library for `--scaling`.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,1,4")]
+    scaling_factors: Vec<f64>,
+    /// Numbers of changed likes for `--scaling`'s sync sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
+    scaling_ks: Vec<usize>,
+    /// Where `--scaling` writes its JSON report.
+    #[arg(long, default_value = "target/bench-scaling.json")]
+    scaling_report: PathBuf,
+    /// Where `--scaling` writes its figure.
+    #[arg(long, default_value = "docs/bench-scaling.svg")]
+    plot: PathBuf,
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(worker::WORKER_ARG) {
+        return match worker::main(argv.get(2).map(String::as_str).unwrap_or_default()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("librarycache-bench worker: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let mut args = Args::parse();
     if args.quick {
         args.sizes = vec![Size::Small];
-        args.reps = 5;
+        args.reps = 11;
+        args.heavy_reps = 5;
         args.sync_reps = 1;
         args.ingest_runs = 1;
         args.rebuild_runs = 1;
-        args.http_seconds = args.http_seconds.min(1.0);
+        args.cold_reps = 3;
+        args.http_seconds = args.http_seconds.min(0.5);
         args.http_size = Size::Small;
+        args.growth_merges = args.growth_merges.min(200);
+        args.growth_size = Size::Small;
     }
-    match run(&args) {
+    let command = format!("librarycache-bench {}", argv.get(1..).unwrap_or_default().join(" "));
+    let outcome = if args.scaling {
+        run_scaling(&args, command.trim())
+    } else {
+        run(&args, command.trim())
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("librarycache-bench: {e}");
@@ -117,110 +172,84 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), BenchError> {
-    let started = Instant::now();
-    let machine = Machine::detect();
-    let ours_backend = if args.no_syncs {
-        OursBackend::with_syncs(None)
+fn syncs(args: &Args) -> Option<PathBuf> {
+    if args.no_syncs {
+        None
     } else {
-        OursBackend::new()
-    };
+        OursBackend::new().syncs().map(|p| p.to_path_buf())
+    }
+}
+
+fn run_info(command: &str, started: &str, clock: Instant) -> RunInfo {
+    RunInfo {
+        started: started.to_owned(),
+        command: command.to_owned(),
+        seconds: clock.elapsed().as_secs_f64(),
+        load_average_end: Machine::detect().load_average_1m,
+    }
+}
+
+fn now() -> String {
+    concept_core::time::format_rfc3339(&chrono::Utc::now())
+}
+
+fn run(args: &Args, command: &str) -> Result<(), BenchError> {
+    let clock = Instant::now();
+    let started = now();
+    let machine = Machine::detect();
     eprintln!(
-        "machine: {} ({} cores), load {:.2}; ours runs with {}",
+        "machine: {} ({} cores), load {:.2}",
         machine.cpu.as_deref().unwrap_or("unknown CPU"),
         machine.cores.unwrap_or(0),
         machine.load_average_1m.unwrap_or(0.0),
-        match ours_backend.syncs() {
-            Some(dir) => format!("the syncs in {}", dir.display()),
-            None => "no syncs".to_owned(),
-        }
     );
-    let mut stores = vec![("sled", ours_backend.clone())];
+    let labels: Vec<&str> = args.sizes.iter().map(|s| s.label()).collect();
+    let pick = |size: Size| labels.contains(&size.label()).then(|| size.label().to_owned());
+    let opts = Options {
+        sizes: args.sizes.iter().map(|s| (s.label().to_owned(), s.sizes())).collect(),
+        large: pick(Size::Large),
+        seed: args.seed,
+        k: args.k,
+        reps: Reps {
+            reps: args.reps.max(1),
+            heavy_reps: args.heavy_reps.max(1),
+            sync_reps: args.sync_reps.max(1),
+            rebuild_runs: args.rebuild_runs.max(1),
+            cold_reps: args.cold_reps.max(1),
+        },
+        ingest_runs: args.ingest_runs.max(1),
+        http: (args.http_seconds > 0.0)
+            .then(|| pick(args.http_size))
+            .flatten()
+            .map(|label| HttpOptions {
+                label,
+                seconds: args.http_seconds,
+                clients: args.http_clients.clone(),
+            }),
+        growth: (args.growth_merges > 0)
+            .then(|| pick(args.growth_size))
+            .flatten()
+            .map(|label| (label, args.growth_merges)),
+        concurrent: (!args.no_concurrent)
+            .then(|| labels.last().map(|l| (*l).to_owned()))
+            .flatten(),
+        syncs: syncs(args),
+        postgres: args.pg.clone(),
+        work_dir: args.work_dir.clone(),
+        keep: args.keep,
+    };
     if let Some(url) = &args.pg {
         PgStore::drop_schemas_with_prefix(url, PG_SCHEMA_PREFIX).map_err(pg_error)?;
-        eprintln!(
-            "ours also runs on PostgreSQL at {}",
-            librarycache::store::postgres::redact(url)
-        );
-        stores.push(("postgres", ours_backend.clone().on_postgres(url)));
     }
-    let mut baseline = Vec::new();
-    let mut floors = Vec::new();
-    let mut base_outcomes: Vec<(&str, RunOutcome)> = Vec::new();
-    // Per store: its measurements, its outcome per size, its HTTP figures.
-    let mut per_store: Vec<StoreRun> = stores.iter().map(|_| StoreRun::default()).collect();
-    let mut large_labels = Vec::new();
-    for size in &args.sizes {
-        let label = size.label();
-        if *size == Size::Large {
-            large_labels.push(label);
-        }
-        let workload = match size {
-            Size::Small => Workload::small(args.seed),
-            Size::Large => Workload::large(args.seed),
-        };
-        let body = workload.ingest_bytes(USER)?;
-        eprintln!("{label}: {} bytes of ingest JSON; parsing", body.len());
-        floors.extend(runner::parse_floors(label, &body, args.ingest_runs.max(3))?);
-        drop(body);
-        let cfg = RunConfig {
-            label: label.to_owned(),
-            reps: args.reps,
-            sync_reps: args.sync_reps,
-            ingest_runs: args.ingest_runs,
-            rebuild_runs: args.rebuild_runs,
-            k: args.k,
-            work_dir: args.work_dir.clone(),
-            keep: args.keep,
-        };
-        eprintln!("{label}: measuring sqlite");
-        let base = runner::run(&SqliteBackend, &workload, &cfg)?;
-        baseline.extend(base.measurements.iter().cloned());
-        base_outcomes.push((label, base));
-        for ((store, backend), run) in stores.iter().zip(per_store.iter_mut()) {
-            eprintln!("{label}: measuring ours on {store}");
-            let serve_http = args.http_seconds > 0.0 && *size == args.http_size;
-            let http_figures = &mut run.http;
-            let our = runner::run_with(backend, &workload, &cfg, &mut |cache| {
-                let Some(engine) = cache.engine().filter(|_| serve_http) else {
-                    return Ok(());
-                };
-                eprintln!("{label}: measuring ours on {store} over HTTP (after its ingest)");
-                for m in http::measure(Arc::clone(engine), &http_plan(&workload, args))? {
-                    http_figures.push((format!("{label}/{}", m.operation), m.figures));
-                }
-                Ok(())
-            })?;
-            run.measurements.extend(our.measurements.iter().cloned());
-            run.sizes.push((label, our));
-        }
+    let reports = orchestrate::run(&opts, &machine)?;
+    if let (Some(url), false) = (&args.pg, args.keep) {
+        PgStore::drop_schemas_with_prefix(url, PG_SCHEMA_PREFIX).map_err(pg_error)?;
     }
-
-    for ((store, _), run) in stores.iter().zip(per_store) {
-        let mut report = Report::new(machine.clone(), &baseline, Some(run.measurements.as_slice()));
-        for floor in &floors {
-            report.add_floor(floor);
-        }
-        for ((label, base), (_, our)) in base_outcomes.iter().zip(&run.sizes) {
-            report.add_disk_size(
-                &format!("{label}/after_ingest"),
-                DiskSize::new(Some(our.bytes_after_ingest), Some(base.bytes_after_ingest)),
-            );
-            report.add_disk_size(
-                &format!("{label}/after_run"),
-                DiskSize::new(Some(our.bytes_at_end), Some(base.bytes_at_end)),
-            );
-            if let Some(rebuild) = &our.rebuild {
-                report.add_rebuild(label, rebuild);
-            }
-        }
-        for (operation, figures) in run.http {
-            report.add_http(&operation, figures);
-        }
-        report.finish(&large_labels);
+    for (store, mut report) in reports {
+        report.run = run_info(command, &started, clock);
         println!("== LibraryCache on {store} (\"ours\") against the SQLite baseline");
         print!("{}", report.table());
-        let path = match *store {
+        let path = match store.as_str() {
             "sled" => args.report.clone(),
             other => args.report.with_file_name(format!(
                 "{}-{other}.json",
@@ -233,121 +262,47 @@ fn run(args: &Args) -> Result<(), BenchError> {
         report.write(&path)?;
         eprintln!("wrote {}", path.display());
     }
-    if args.writers > 0 {
-        for (store, backend) in &stores {
-            let dir = args.work_dir.join("writes").join(store);
-            let figure = write_throughput(backend, &dir, args.writers, args.writes_each.max(1))?;
-            println!(
-                "== write throughput on {store}: {} writers x {} merges of one like (each into its own user, durable): \
-                 {:.0} merges/s, median {:.2} ms, p99 {:.2} ms",
-                args.writers, args.writes_each, figure.per_second, figure.median_ms, figure.p99_ms
-            );
-            if !args.keep {
-                std::fs::remove_dir_all(&dir).ok();
-            }
-        }
-    }
-    if let (Some(url), false) = (&args.pg, args.keep) {
-        PgStore::drop_schemas_with_prefix(url, PG_SCHEMA_PREFIX).map_err(pg_error)?;
-    }
-    eprintln!("{:.0} s in all", started.elapsed().as_secs_f64());
+    eprintln!("{:.0} s in all", clock.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Concurrent merges through the engine.
-struct WriteFigure {
-    per_second: f64,
-    median_ms: f64,
-    p99_ms: f64,
-}
-
-/// `writers` threads, each sending `each` merges of one new like into its own user, all at once
-/// on one store (every merge answered only once durable): merges per second and latencies.
-fn write_throughput(
-    backend: &OursBackend,
-    dir: &std::path::Path,
-    writers: usize,
-    each: usize,
-) -> Result<WriteFigure, BenchError> {
-    std::fs::remove_dir_all(dir).ok();
-    let cache = backend.open_cache(dir)?;
-    let engine = Arc::clone(cache.engine());
-    for w in 0..writers {
-        let answer = engine.invoke(
-            "LibraryCache",
-            "ingest",
-            serde_json::json!({ "userId": format!("writer{w}") }),
-        );
-        answer.result.map_err(|e| BenchError::Backend {
-            cache: backend_name(backend),
-            source: Box::new(e),
-        })?;
+fn run_scaling(args: &Args, command: &str) -> Result<(), BenchError> {
+    let clock = Instant::now();
+    let started = now();
+    let machine = Machine::detect();
+    let opts = ScalingOptions {
+        factors: args.scaling_factors.clone(),
+        ks: args.scaling_ks.clone(),
+        seed: args.seed,
+        cold_reps: args.cold_reps.clamp(1, 7),
+        syncs: syncs(args),
+        work_dir: args.work_dir.clone(),
+        keep: args.keep,
+    };
+    let mut report = scaling::run(&opts, &machine)?;
+    report.run = run_info(command, &started, clock);
+    print!("{}", report.table());
+    let json = serde_json::to_vec_pretty(&report)?;
+    if let Some(dir) = args.scaling_report.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(BenchError::io("create directory", dir))?;
     }
-    let started = Instant::now();
-    let threads: Vec<_> = (0..writers)
-        .map(|w| {
-            let engine = Arc::clone(&engine);
-            std::thread::spawn(move || -> Result<Vec<f64>, concept_core::ActionError> {
-                let mut times = Vec::with_capacity(each);
-                for i in 0..each {
-                    let input = serde_json::json!({
-                        "userId": format!("writer{w}"),
-                        "likes": [{"trackId": format!("w{w}-{i}"), "likedAt": "2025-01-01T00:00:00Z"}]
-                    });
-                    let t = Instant::now();
-                    engine.invoke("LibraryCache", "merge", input).result?;
-                    times.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                Ok(times)
-            })
-        })
-        .collect();
-    let mut times = Vec::new();
-    for thread in threads {
-        let done = thread.join().map_err(|_| BenchError::Backend {
-            cache: backend_name(backend),
-            source: "a writer thread panicked".into(),
-        })?;
-        times.extend(done.map_err(|e| BenchError::Backend {
-            cache: backend_name(backend),
-            source: Box::new(e),
-        })?);
+    std::fs::write(&args.scaling_report, json).map_err(BenchError::io("write", &args.scaling_report))?;
+    if let Some(dir) = args.plot.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(BenchError::io("create directory", dir))?;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let n = times.len() as f64;
-    Ok(WriteFigure {
-        per_second: n / elapsed.max(f64::EPSILON),
-        median_ms: http::percentile(&mut times, 0.5),
-        p99_ms: http::percentile(&mut times, 0.99),
-    })
-}
-
-fn backend_name(backend: &OursBackend) -> String {
-    librarycache_bench::cache::Backend::name(backend).to_owned()
-}
-
-/// What one store's run of ours produced.
-#[derive(Default)]
-struct StoreRun {
-    measurements: Vec<librarycache_bench::runner::Measurement>,
-    sizes: Vec<(&'static str, RunOutcome)>,
-    http: Vec<(String, librarycache_bench::http::HttpFigures)>,
+    std::fs::write(&args.plot, report.svg()).map_err(BenchError::io("write", &args.plot))?;
+    eprintln!(
+        "wrote {} and {}; {:.0} s in all",
+        args.scaling_report.display(),
+        args.plot.display(),
+        clock.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn pg_error(e: librarycache::store::StoreError) -> BenchError {
     BenchError::Backend {
         cache: "ours-pg".to_owned(),
         source: Box::new(e),
-    }
-}
-
-/// The HTTP load: `_getLiked` of the workload's user, `_getPlaylist` cycling through every playlist.
-fn http_plan(workload: &Workload, args: &Args) -> HttpPlan {
-    HttpPlan {
-        user: USER.to_owned(),
-        expected_liked: workload.expected_liked(),
-        playlists: http::playlist_answers(&workload.playlists, usize::MAX),
-        clients: args.http_clients.clone(),
-        duration: Duration::from_secs_f64(args.http_seconds),
     }
 }

@@ -8,19 +8,23 @@
 //!
 //! Every update starts from the raw POST bytes, handed to `Engine::invoke` as they are (as the
 //! server's handler does), which decodes them once into the typed input, decides, commits,
-//! runs the syncs and waits for the durable flush before answering. Queries go through
-//! `Engine::query_output`, as the server's do, and answer the JSON text a client receives.
+//! runs the syncs and waits for the durable flush (an `fdatasync`) before answering; the answer is
+//! serialised as the server sends it. Queries go through `Engine::query_output` with the body's
+//! bytes, as the server's do, and answer the JSON text a client receives. The request path
+//! `/api/liked` runs `Requesting.request` as the server's handler does and answers the arguments
+//! of the flow's `Requesting.respond`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use concept_core::ActionError;
 use librarycache::engine::{Engine, Registry, SyncSet};
 use librarycache::store::{PgStore, SledStore, Store};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::cache::{Backend, Cache};
+use crate::cache::{Cache, Query, Reader};
 use crate::error::BenchError;
 
 const CONCEPT: &str = "LibraryCache";
@@ -119,23 +123,11 @@ impl OursBackend {
     }
 }
 
-impl Backend for OursBackend {
-    fn name(&self) -> &str {
-        if self.postgres.is_some() {
-            "ours-pg"
-        } else {
-            NAME
-        }
-    }
-
-    fn open(&self, dir: &Path) -> Result<Box<dyn Cache>, BenchError> {
-        Ok(Box::new(self.open_cache(dir)?))
-    }
-
+impl OursBackend {
     /// sled releases its directory from background threads a moment after the last handle is
     /// dropped; until then the store can neither be reopened (its file lock) nor safely deleted.
     /// Waits until the lock on `dir/db` can be taken (and releases it again).
-    fn wait_closed(&self, dir: &Path) -> Result<(), BenchError> {
+    pub fn wait_closed(&self, dir: &Path) -> Result<(), BenchError> {
         use fs2::FileExt;
         let path = dir.join("db");
         let file = match std::fs::File::open(&path) {
@@ -157,12 +149,18 @@ impl Backend for OursBackend {
     }
 }
 
-/// LibraryCache on one sled store.
+/// LibraryCache on one store.
 pub struct OursCache {
     engine: Arc<Engine>,
     dir: PathBuf,
     /// The PostgreSQL store, when the cache is on one (for its size).
     pg: Option<Arc<PgStore>>,
+}
+
+/// Queries on a LibraryCache engine (the cache's own, or shared with a reader thread).
+#[derive(Clone)]
+pub struct OursReader {
+    engine: Arc<Engine>,
 }
 
 impl OursCache {
@@ -171,54 +169,108 @@ impl OursCache {
         &self.engine
     }
 
-    /// Runs `action` on the request body `body`; the answer comes back only once the flow is
-    /// durable.
-    fn action(&self, action: &str, body: &[u8]) -> Result<Value, BenchError> {
-        let input = concept_core::Input::Json(concept_core::Bytes::copy_from_slice(body));
-        let answer = self.engine.invoke(CONCEPT, action, input);
+    /// Runs `action` on the request body `body` as the server's handler does (the bytes handed to
+    /// the engine as they are); the answer, serialised as the server sends it, comes back only once
+    /// the flow is durable.
+    fn action(&self, action: &str, body: &Bytes) -> Result<Bytes, BenchError> {
+        let answer = self
+            .engine
+            .invoke(CONCEPT, action, concept_core::Input::Json(body.clone()));
         if let Some(e) = answer.flow_error {
             return Err(backend_error(e));
         }
-        answer.result.map_err(|e| match serde_json::from_slice::<Value>(body) {
-            // Text that is not JSON: the same error the baseline's parse gives.
-            Err(syntax) if e.code == "MALFORMED_JSON" => BenchError::Json(syntax),
-            parsed => {
-                let user = parsed.unwrap_or_default();
-                refusal(e, user["userId"].as_str().unwrap_or_default())
-            }
-        })
+        match answer.result {
+            Ok(output) => Ok(Bytes::from(serde_json::to_vec(&output)?)),
+            Err(e) => Err(match serde_json::from_slice::<Value>(body) {
+                // Text that is not JSON: the same error the baseline's parse gives.
+                Err(syntax) if e.code == "MALFORMED_JSON" => BenchError::Json(syntax),
+                parsed => {
+                    let user = parsed.unwrap_or_default();
+                    refusal(e, user["userId"].as_str().unwrap_or_default())
+                }
+            }),
+        }
+    }
+}
+
+impl OursReader {
+    /// A query as the server runs it: the body handed over as it is, the answer the JSON text the
+    /// query wrote.
+    fn concept_query(&self, query: &str, body: &Bytes) -> Result<Bytes, BenchError> {
+        self.engine
+            .query_output(CONCEPT, query, concept_core::Input::Json(body.clone()))
+            .map(concept_core::Output::into_bytes)
+            .map_err(|e| refusal(e, &subject(body)))
     }
 
-    /// Runs a query; the answer is the JSON text an HTTP client receives.
-    fn query(&self, query: &str, input: Value, subject: &str) -> Result<concept_core::Bytes, BenchError> {
-        self.engine
-            .query_output(CONCEPT, query, input)
-            .map(concept_core::Output::into_bytes)
-            .map_err(|e| refusal(e, subject))
+    /// A request path answered by the syncs, as the server's handler runs it: the body parsed, its
+    /// path added, `Requesting.request` invoked (the flow runs the syncs and is flushed), and the
+    /// arguments of the flow's `Requesting.respond` serialised as the answer.
+    fn request(&self, path: &str, body: &Bytes) -> Result<Bytes, BenchError> {
+        let Value::Object(mut fields) = serde_json::from_slice::<Value>(body)? else {
+            return Err(backend_error(ActionError::invalid(
+                "MALFORMED_JSON",
+                "the request body must be a JSON object",
+            )));
+        };
+        fields.insert("path".into(), Value::String(path.to_owned()));
+        let answer = self.engine.invoke("Requesting", "request", Value::Object(fields));
+        if let Some(e) = answer.flow_error {
+            return Err(backend_error(e));
+        }
+        let request = answer.result.as_ref().map_err(|e| backend_error(e.clone()))?;
+        let respond = answer.cascade().iter().find(|c| {
+            c.concept == "Requesting"
+                && c.action == "respond"
+                && !c.failed
+                && c.input.get("request") == request.get("request")
+        });
+        let Some(respond) = respond else {
+            return Err(backend_error(ActionError::not_found(
+                "UNANSWERED",
+                format!("no sync answered the request {path}"),
+            )));
+        };
+        let (status, answer) = requesting::response_of(&respond.input);
+        match (status, answer.get("code").and_then(Value::as_str)) {
+            (200, _) => Ok(Bytes::from(serde_json::to_vec(&answer)?)),
+            (_, Some("USER_NOT_FOUND")) => Err(BenchError::UnknownUser(subject(body))),
+            _ => Err(backend_error(ActionError::internal(format!(
+                "{path} answered {status}: {answer}"
+            )))),
+        }
+    }
+}
+
+impl Reader for OursReader {
+    fn query(&mut self, query: Query, body: &Bytes) -> Result<Bytes, BenchError> {
+        match query {
+            Query::LikedRequest => self.request(query.name(), body),
+            _ => self.concept_query(query.name(), body),
+        }
+    }
+}
+
+impl Reader for OursCache {
+    fn query(&mut self, query: Query, body: &Bytes) -> Result<Bytes, BenchError> {
+        OursReader {
+            engine: Arc::clone(&self.engine),
+        }
+        .query(query, body)
     }
 }
 
 impl Cache for OursCache {
-    fn ingest(&mut self, body: &[u8]) -> Result<(), BenchError> {
-        self.action("ingest", body).map(drop)
+    fn ingest(&mut self, body: &Bytes) -> Result<Bytes, BenchError> {
+        self.action("ingest", body)
     }
 
-    fn sync(&mut self, body: &[u8]) -> Result<(), BenchError> {
-        self.action("sync", body).map(drop)
+    fn sync(&mut self, body: &Bytes) -> Result<Bytes, BenchError> {
+        self.action("sync", body)
     }
 
-    fn merge(&mut self, body: &[u8]) -> Result<(), BenchError> {
-        self.action("merge", body).map(drop)
-    }
-
-    fn get_liked(&mut self, user: &str) -> Result<Vec<String>, BenchError> {
-        let answer = self.query("_getLiked", json!({ "userId": user }), user)?;
-        strings(serde_json::from_slice(&answer)?, "trackIds")
-    }
-
-    fn get_playlist(&mut self, playlist: &str) -> Result<Vec<String>, BenchError> {
-        let answer = self.query("_getPlaylist", json!({ "playlistId": playlist }), playlist)?;
-        strings(serde_json::from_slice(&answer)?, "entries")
+    fn merge(&mut self, body: &Bytes) -> Result<Bytes, BenchError> {
+        self.action("merge", body)
     }
 
     fn bytes_on_disk(&self) -> Result<u64, BenchError> {
@@ -232,31 +284,25 @@ impl Cache for OursCache {
         self.engine.rebuild().map(Some).map_err(backend_error)
     }
 
+    fn reader(&self) -> Result<Box<dyn Reader>, BenchError> {
+        Ok(Box::new(OursReader {
+            engine: Arc::clone(&self.engine),
+        }))
+    }
+
     fn engine(&self) -> Option<&Arc<Engine>> {
         Some(&self.engine)
     }
 }
 
-/// The list of strings under `field` of an answer, moved out of it.
-fn strings(answer: Value, field: &str) -> Result<Vec<String>, BenchError> {
-    let wrong = |detail: String| BenchError::WrongAnswer {
-        cache: NAME.to_owned(),
-        operation: field.to_owned(),
-        detail,
-    };
-    let Value::Object(mut fields) = answer else {
-        return Err(wrong("the answer is not an object".to_owned()));
-    };
-    match fields.swap_remove(field) {
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s),
-                other => Err(wrong(format!("{other} is not a string"))),
-            })
-            .collect(),
-        _ => Err(wrong(format!("the answer has no list `{field}`"))),
-    }
+/// The user or playlist a request body names (for an error message).
+fn subject(body: &[u8]) -> String {
+    let value: Value = serde_json::from_slice(body).unwrap_or_default();
+    ["userId", "playlistId"]
+        .iter()
+        .find_map(|f| value.get(f).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A refusal as the bench's error: the refusals the runner expects get their own variants.

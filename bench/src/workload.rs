@@ -34,6 +34,18 @@ impl Sizes {
         playlists: 1_000,
         entries_per_playlist: 50,
     };
+    /// These sizes times `factor` (each count rounded, at least 1; the entries per playlist stay).
+    pub fn scaled(self, factor: f64) -> Sizes {
+        let times = |n: usize| ((n as f64 * factor).round() as usize).max(1);
+        Sizes {
+            tracks: times(self.tracks),
+            likes: times(self.likes),
+            plays: times(self.plays),
+            playlists: times(self.playlists),
+            entries_per_playlist: self.entries_per_playlist,
+        }
+    }
+
     /// The small library: 2,000 tracks, 500 likes, 1,000 plays, 20 playlists of 50 entries.
     pub const SMALL: Sizes = Sizes {
         tracks: 2_000,
@@ -246,6 +258,71 @@ impl Workload {
             })
             .collect();
         LikesDelta { likes }
+    }
+}
+
+/// A series of likes that are not in a workload, each newer than every like in it and than every
+/// like before it in the series: like `n` is of the `n`-th track the library does not like (then,
+/// past those, of a made-up track id) at `newest + 1 h + n s`. Disjoint ranges of the series are
+/// disjoint deltas, so every merge of a run adds new likes, and the expected liked list after any
+/// of them is known ([`FreshLikes::expected_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FreshLikes {
+    unliked: Vec<String>,
+    base: DateTime<Utc>,
+}
+
+impl FreshLikes {
+    /// The series of `workload` (tracks taken from the end of its track list first, the ones
+    /// [`Workload::with_changed_likes`] is least likely to pick).
+    pub fn of(workload: &Workload) -> FreshLikes {
+        let liked: HashSet<&str> = workload.likes.iter().map(|l| l.track_id.as_str()).collect();
+        let unliked = workload
+            .tracks
+            .iter()
+            .rev()
+            .filter(|t| !liked.contains(t.id.as_str()))
+            .map(|t| t.id.clone())
+            .collect();
+        FreshLikes {
+            unliked,
+            base: workload.newest_liked_at() + Duration::hours(1),
+        }
+    }
+
+    /// The track id of like `n`.
+    pub fn track(&self, n: usize) -> String {
+        match self.unliked.get(n) {
+            Some(id) => id.clone(),
+            None => format!("spotify:track:fresh{n:016}"),
+        }
+    }
+
+    /// Like `n` with its time.
+    pub fn like(&self, n: usize) -> Like {
+        Like {
+            track_id: self.track(n),
+            liked_at: Some(format_time(&(self.base + secs(to_i64(n))))),
+        }
+    }
+
+    /// Likes `start..start + k` as one delta, newest first (as a source lists them).
+    pub fn delta(&self, start: usize, k: usize) -> LikesDelta {
+        LikesDelta {
+            likes: (start..start + k).rev().map(|n| self.like(n)).collect(),
+        }
+    }
+
+    /// The liked list after the likes `ns` of the series were added (in any order, each with its
+    /// own time) to a library whose list was `before`: the new ones first, newest first.
+    pub fn expected_after(&self, ns: impl IntoIterator<Item = usize>, before: &[String]) -> Vec<String> {
+        let mut ns: Vec<usize> = ns.into_iter().collect();
+        ns.sort_unstable_by(|a, b| b.cmp(a));
+        ns.dedup();
+        ns.into_iter()
+            .map(|n| self.track(n))
+            .chain(before.iter().cloned())
+            .collect()
     }
 }
 
@@ -556,6 +633,28 @@ mod tests {
             next.expected_liked(),
             next.likes.iter().map(|l| l.track_id.clone()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn fresh_likes_are_new_newer_and_disjoint() {
+        let w = Workload::small(2);
+        let fresh = FreshLikes::of(&w);
+        let liked: HashSet<&str> = w.likes.iter().map(|l| l.track_id.as_str()).collect();
+        let (a, b) = (fresh.delta(0, 10), fresh.delta(10, 1));
+        assert!(a
+            .likes
+            .iter()
+            .chain(&b.likes)
+            .all(|l| !liked.contains(l.track_id.as_str())));
+        let at = |l: &Like| l.liked_at.as_deref().and_then(parse_time);
+        assert!(at(&a.likes[0]) > at(&a.likes[9]) && at(&a.likes[9]) > Some(w.newest_liked_at()));
+        assert!(at(&b.likes[0]) > at(&a.likes[0]));
+        let expected = fresh.expected_after(0..11, &w.expected_liked());
+        assert_eq!(expected[0], b.likes[0].track_id);
+        assert_eq!(expected[1], a.likes[0].track_id);
+        assert_eq!(expected.len(), w.likes.len() + 11);
+        // Past the library's unliked tracks the series goes on with made-up ids.
+        assert!(fresh.track(1_000_000).starts_with("spotify:track:fresh"));
     }
 
     #[test]

@@ -1,127 +1,141 @@
-//! The "ours" backend (LibraryCache on a real sled store, through the engine) answers the small workload
-//! as the runner expects, refuses what the service refuses, and answers the same over HTTP. No timings are
-//! asserted. Every store lives in a `TempDir` kept alive until the store is closed (sled must not lose its
-//! directory while open).
+//! The "ours" backend (LibraryCache on a real sled store, through the engine) answers the small
+//! workload as the workload says, refuses what the service refuses, and answers the same over
+//! HTTP (the real router served in-process here; the bench serves it from a worker process). No
+//! timings are asserted. Every store lives in a `TempDir` kept alive until the store is closed.
 
 use std::time::Duration;
 
-use librarycache_bench::http::{self, HttpPlan};
-use librarycache_bench::runner::{self, RunConfig, USER};
-use librarycache_bench::{Backend, BenchError, Cache, OursBackend, Workload};
+use bytes::Bytes;
+use librarycache_bench::answers;
+use librarycache_bench::cache::{liked_ids, playlist_entries, user_body};
+use librarycache_bench::http::{Client, Request, Server};
+use librarycache_bench::plan::USER;
+use librarycache_bench::{BenchError, CacheKind, Query, Workload};
 use serde_json::json;
 
-fn bytes(v: serde_json::Value) -> Vec<u8> {
-    v.to_string().into_bytes()
+fn bytes(v: serde_json::Value) -> Bytes {
+    Bytes::from(v.to_string())
 }
 
 #[test]
-fn ours_answers_the_small_workload() -> Result<(), BenchError> {
+fn ours_answers_the_small_workload_and_refuses_as_the_service() -> Result<(), BenchError> {
     let dir = tempfile::tempdir().map_err(BenchError::io("create", "tempdir"))?;
-    let backend = OursBackend::new();
+    let kind = CacheKind::ours();
     let w = Workload::small(4);
-    {
-        let mut cache = backend.open(dir.path())?;
-        cache.ingest(&w.ingest_bytes("u")?)?;
-        assert_eq!(cache.get_liked("u")?, w.expected_liked());
+    let expected = {
+        let mut cache = kind.open(dir.path())?;
+        cache.ingest(&Bytes::from(w.ingest_bytes("u")?))?;
+        assert_eq!(liked_ids(cache.as_mut(), "u")?, w.expected_liked());
         for p in &w.playlists {
-            assert_eq!(cache.get_playlist(&p.id)?, p.entries);
+            assert_eq!(playlist_entries(cache.as_mut(), &p.id)?, p.entries);
         }
         let changed = w.with_changed_likes(10, 3);
-        cache.sync(&changed.ingest_bytes("u")?)?;
-        assert_eq!(cache.get_liked("u")?, changed.expected_liked());
+        cache.sync(&Bytes::from(changed.ingest_bytes("u")?))?;
+        assert_eq!(liked_ids(cache.as_mut(), "u")?, changed.expected_liked());
         let delta = changed.new_likes(10);
-        cache.merge(&delta.merge_bytes("u")?)?;
+        cache.merge(&Bytes::from(delta.merge_bytes("u")?))?;
         let mut expected: Vec<String> = delta.likes.iter().map(|l| l.track_id.clone()).collect();
         expected.extend(changed.expected_liked());
-        assert_eq!(cache.get_liked("u")?, expected);
+        assert_eq!(liked_ids(cache.as_mut(), "u")?, expected);
         assert!(cache.rebuild()?.is_some_and(|events| events > 0));
-        assert_eq!(cache.get_liked("u")?, expected);
+        assert_eq!(liked_ids(cache.as_mut(), "u")?, expected);
         assert!(cache.bytes_on_disk()? > 0);
+        let request = cache.query(Query::LikedRequest, &user_body("u"))?;
+        assert_eq!(request, answers::liked_request_answer("u", &expected)?);
 
         assert!(matches!(
-            cache.ingest(&w.ingest_bytes("u")?),
+            cache.ingest(&Bytes::from(w.ingest_bytes("u")?)),
             Err(BenchError::AlreadyIngested(_))
         ));
         let nobody = bytes(json!({"userId": "nobody", "likes": []}));
         assert!(matches!(cache.sync(&nobody), Err(BenchError::UnknownUser(_))));
-        assert!(matches!(cache.get_liked("nobody"), Err(BenchError::UnknownUser(_))));
+        for q in [Query::GetLiked, Query::GetStatus, Query::GetTracks, Query::LikedRequest] {
+            assert!(
+                matches!(cache.query(q, &user_body("nobody")), Err(BenchError::UnknownUser(_))),
+                "{q:?}"
+            );
+        }
         assert!(matches!(
-            cache.get_playlist("nope"),
+            cache.query(Query::GetPlaylist, &bytes(json!({"playlistId": "nope"}))),
             Err(BenchError::UnknownPlaylist(_))
         ));
-        assert!(matches!(cache.ingest(b"{not json"), Err(BenchError::Json(_))));
-        drop(cache);
-    }
-    backend.wait_closed(dir.path())?;
-    let (_cache, liked) = backend.open_and_first_get_liked(dir.path(), "u")?;
-    assert_eq!(liked, expected_after_reopen(&w));
-    Ok(())
-}
-
-fn expected_after_reopen(w: &Workload) -> Vec<String> {
-    let changed = w.with_changed_likes(10, 3);
-    let delta = changed.new_likes(10);
-    let mut expected: Vec<String> = delta.likes.iter().map(|l| l.track_id.clone()).collect();
-    expected.extend(changed.expected_liked());
-    expected
-}
-
-/// The runner's whole sequence (which checks every answer) on both caches, one run of each step.
-#[test]
-fn the_runner_accepts_both_caches_on_the_small_workload() -> Result<(), BenchError> {
-    let work = tempfile::tempdir().map_err(BenchError::io("create", "tempdir"))?;
-    let w = Workload::small(42);
-    let cfg = RunConfig {
-        label: "small".to_owned(),
-        reps: 2,
-        sync_reps: 1,
-        ingest_runs: 2,
-        rebuild_runs: 1,
-        k: 10,
-        work_dir: work.path().to_path_buf(),
-        keep: false,
+        assert!(matches!(
+            cache.ingest(&Bytes::from_static(b"{not json")),
+            Err(BenchError::Json(_))
+        ));
+        expected
     };
-    let ours = runner::run(&OursBackend::new(), &w, &cfg)?;
-    let names: Vec<&str> = ours.measurements.iter().map(|m| m.name.as_str()).collect();
-    for op in [
-        "small/ingest",
-        "small/get_liked",
-        "small/get_playlist",
-        "small/merge_10_likes",
-        "small/rebuild",
-        "small/cold_open_get_liked",
-    ] {
-        assert!(names.contains(&op), "{op} missing from {names:?}");
-    }
-    assert!(ours.rebuild.is_some_and(|r| r.events > 0));
-    assert!(ours.bytes_after_ingest > 0);
-    let sqlite = runner::run(&librarycache_bench::SqliteBackend, &w, &cfg)?;
-    assert!(sqlite.rebuild.is_none());
-    assert_eq!(sqlite.measurements.len() + 1, ours.measurements.len());
+    kind.wait_closed(dir.path())?;
+    let mut reopened = kind.open(dir.path())?;
+    assert_eq!(liked_ids(reopened.as_mut(), "u")?, expected);
     Ok(())
 }
 
-/// The real server on loopback answers `_getLiked` and `_getPlaylist` as the workload says (the HTTP
-/// module checks every answer; a wrong one is an error).
+/// The real server on loopback answers queries, `/api/liked` and writes as in-process.
 #[test]
 fn ours_over_http_answers_the_small_workload() -> Result<(), BenchError> {
     let dir = tempfile::tempdir().map_err(BenchError::io("create", "tempdir"))?;
-    let backend = OursBackend::new();
+    let kind = CacheKind::ours();
     let w = Workload::small(7);
-    let figures = {
-        let mut cache = backend.open_cache(dir.path())?;
-        cache.ingest(&w.ingest_bytes(USER)?)?;
-        let plan = HttpPlan {
-            user: USER.to_owned(),
-            expected_liked: w.expected_liked(),
-            playlists: http::playlist_answers(&w.playlists, 5),
-            clients: vec![1, 3],
-            duration: Duration::from_millis(150),
+    {
+        let cache = kind.open(dir.path())?;
+        let Some(engine) = cache.engine().cloned() else {
+            return Err(BenchError::WrongAnswer {
+                cache: "ours".into(),
+                operation: "engine".into(),
+                detail: "ours has no engine".into(),
+            });
         };
-        http::measure(cache.engine().clone(), &plan)?
-    };
-    backend.wait_closed(dir.path())?;
-    assert_eq!(figures.len(), 4);
-    assert!(figures.iter().all(|m| m.figures.requests > 0));
+        let server = Server::start(engine)?;
+        let client = Client::new(server.addr, 3)?;
+        let user = user_body(USER);
+        let (_, ingested) = client.sequence(&[Request {
+            path: "/LibraryCache/ingest".into(),
+            body: Bytes::from(w.ingest_bytes(USER)?),
+            expected: None,
+        }])?;
+        assert!(ingested[0].starts_with(b"{\"userId\":\"user:bench\""));
+        let liked = Request {
+            path: "/LibraryCache/_getLiked".into(),
+            body: user.clone(),
+            expected: Some(Bytes::from(answers::liked_answer(&w.expected_liked())?)),
+        };
+        let playlists: Vec<Request> = w
+            .playlists
+            .iter()
+            .take(5)
+            .map(|p| {
+                Ok(Request {
+                    path: "/LibraryCache/_getPlaylist".into(),
+                    body: bytes(json!({"playlistId": p.id})),
+                    expected: Some(Bytes::from(answers::playlist_answer(p)?)),
+                })
+            })
+            .collect::<Result<_, BenchError>>()?;
+        let request = Request {
+            path: "/liked".into(),
+            body: user.clone(),
+            expected: Some(Bytes::from(answers::liked_request_answer(USER, &w.expected_liked())?)),
+        };
+        for (requests, clients) in [(vec![liked], 1), (playlists, 3), (vec![request], 2)] {
+            let figures = client.load(&requests, clients, Duration::from_millis(150))?;
+            assert!(figures.requests > 0 && figures.p99_ms >= figures.p50_ms);
+        }
+        let delta = w.new_likes(10);
+        let (times, answers) = client.sequence(&[Request {
+            path: "/LibraryCache/merge".into(),
+            body: Bytes::from(delta.merge_bytes(USER)?),
+            expected: None,
+        }])?;
+        assert_eq!(
+            (
+                times.len(),
+                librarycache_bench::cache::number(&answers[0], "version").is_ok()
+            ),
+            (1, true)
+        );
+        server.stop()?;
+    }
+    kind.wait_closed(dir.path())?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use librarycache_bench::{BenchError, Cache, SqliteCache, Workload};
+use bytes::Bytes;
+use librarycache_bench::{BenchError, Cache, Durability, SqliteCache, Workload};
 use serde_json::json;
 
 /// A scratch directory removed when dropped.
@@ -30,8 +31,12 @@ impl Drop for Scratch {
     }
 }
 
-fn bytes(v: serde_json::Value) -> Vec<u8> {
-    v.to_string().into_bytes()
+fn bytes(v: serde_json::Value) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+fn open(dir: &Path) -> Result<SqliteCache, BenchError> {
+    SqliteCache::open(dir, Durability::Full)
 }
 
 fn ids(list: &[&str]) -> Vec<String> {
@@ -41,7 +46,7 @@ fn ids(list: &[&str]) -> Vec<String> {
 #[test]
 fn liked_newest_first_with_ties_in_source_order() -> Result<(), BenchError> {
     let dir = Scratch::new("ties");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     cache.ingest(&bytes(json!({
         "userId": "u",
         "likes": [
@@ -60,8 +65,8 @@ fn liked_newest_first_with_ties_in_source_order() -> Result<(), BenchError> {
 fn generated_library_round_trips_in_order() -> Result<(), BenchError> {
     let dir = Scratch::new("small");
     let w = Workload::small(4);
-    let mut cache = SqliteCache::open(dir.path())?;
-    cache.ingest(&w.ingest_bytes("u")?)?;
+    let mut cache = open(dir.path())?;
+    cache.ingest(&Bytes::from(w.ingest_bytes("u")?))?;
     assert_eq!(cache.get_liked("u")?, w.expected_liked());
     assert!(w.likes.windows(2).any(|p| p[0].liked_at == p[1].liked_at) || w.likes.len() < 100);
     for p in &w.playlists {
@@ -74,7 +79,7 @@ fn generated_library_round_trips_in_order() -> Result<(), BenchError> {
 #[test]
 fn playlist_keeps_order_and_repeats() -> Result<(), BenchError> {
     let dir = Scratch::new("playlist");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     cache.ingest(&bytes(json!({
         "userId": "u",
         "playlists": [{"id": "p", "name": "Mix", "entries": ["b", "a", "b", "c", "a"]}]
@@ -91,17 +96,17 @@ fn playlist_keeps_order_and_repeats() -> Result<(), BenchError> {
 fn sync_with_k_changed_likes_gives_the_new_list() -> Result<(), BenchError> {
     let dir = Scratch::new("sync");
     let w = Workload::small(9);
-    let mut cache = SqliteCache::open(dir.path())?;
-    cache.ingest(&w.ingest_bytes("u")?)?;
+    let mut cache = open(dir.path())?;
+    cache.ingest(&Bytes::from(w.ingest_bytes("u")?))?;
     let changed = w.with_changed_likes(10, 3);
-    cache.sync(&changed.ingest_bytes("u")?)?;
+    cache.sync(&Bytes::from(changed.ingest_bytes("u")?))?;
     assert_eq!(cache.get_liked("u")?, changed.expected_liked());
     // And back again, with likes only: the other collections are left as they were.
     let mut likes_only = w.ingest_body("u");
     likes_only.tracks = None;
     likes_only.plays = None;
     likes_only.playlists = None;
-    cache.sync(&serde_json::to_vec(&likes_only)?)?;
+    cache.sync(&Bytes::from(serde_json::to_vec(&likes_only)?))?;
     assert_eq!(cache.get_liked("u")?, w.expected_liked());
     assert_eq!(cache.get_playlist(&w.playlists[3].id)?, w.playlists[3].entries);
     Ok(())
@@ -110,7 +115,7 @@ fn sync_with_k_changed_likes_gives_the_new_list() -> Result<(), BenchError> {
 #[test]
 fn sync_drops_missing_playlists_and_rewrites_changed_ones() -> Result<(), BenchError> {
     let dir = Scratch::new("sync-playlists");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     cache.ingest(&bytes(json!({
         "userId": "u",
         "playlists": [
@@ -130,7 +135,7 @@ fn sync_drops_missing_playlists_and_rewrites_changed_ones() -> Result<(), BenchE
 #[test]
 fn sync_keeps_the_first_recorded_time_of_a_like_without_liked_at() -> Result<(), BenchError> {
     let dir = Scratch::new("stamp");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     cache.ingest(&bytes(json!({"userId": "u", "likes": [{"trackId": "a"}]})))?;
     // `b` is liked later, without a time: it is stamped now, so it is newer than `a`.
     cache.sync(&bytes(
@@ -144,15 +149,15 @@ fn sync_keeps_the_first_recorded_time_of_a_like_without_liked_at() -> Result<(),
 fn merge_adds_likes_newest_first_and_keeps_existing() -> Result<(), BenchError> {
     let dir = Scratch::new("merge");
     let w = Workload::small(5);
-    let mut cache = SqliteCache::open(dir.path())?;
-    cache.ingest(&w.ingest_bytes("u")?)?;
+    let mut cache = open(dir.path())?;
+    cache.ingest(&Bytes::from(w.ingest_bytes("u")?))?;
     let delta = w.new_likes(10);
-    cache.merge(&delta.merge_bytes("u")?)?;
+    cache.merge(&Bytes::from(delta.merge_bytes("u")?))?;
     let mut expected: Vec<String> = delta.likes.iter().map(|l| l.track_id.clone()).collect();
     expected.extend(w.expected_liked());
     assert_eq!(cache.get_liked("u")?, expected);
     // Merging the same likes again changes nothing.
-    cache.merge(&delta.merge_bytes("u")?)?;
+    cache.merge(&Bytes::from(delta.merge_bytes("u")?))?;
     assert_eq!(cache.get_liked("u")?, expected);
     Ok(())
 }
@@ -160,7 +165,7 @@ fn merge_adds_likes_newest_first_and_keeps_existing() -> Result<(), BenchError> 
 #[test]
 fn merged_ties_come_after_cached_likes_of_the_same_time() -> Result<(), BenchError> {
     let dir = Scratch::new("merge-ties");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     let at = "2022-02-02T02:02:02Z";
     cache.ingest(&bytes(
         json!({"userId": "u", "likes": [{"trackId": "a", "likedAt": at}]}),
@@ -177,7 +182,7 @@ fn refusals_and_cold_start() -> Result<(), BenchError> {
     let dir = Scratch::new("refusals");
     let body = bytes(json!({"userId": "u", "likes": [{"trackId": "a", "likedAt": "2020-01-01T00:00:00Z"}]}));
     {
-        let mut cache = SqliteCache::open(dir.path())?;
+        let mut cache = open(dir.path())?;
         assert!(matches!(cache.sync(&body), Err(BenchError::UnknownUser(_))));
         assert!(matches!(cache.merge(&body), Err(BenchError::UnknownUser(_))));
         cache.ingest(&body)?;
@@ -186,17 +191,20 @@ fn refusals_and_cold_start() -> Result<(), BenchError> {
             cache.get_liked("someone else"),
             Err(BenchError::UnknownUser(_))
         ));
-        assert!(matches!(cache.ingest(b"{not json"), Err(BenchError::Json(_))));
+        assert!(matches!(
+            cache.ingest(&Bytes::from_static(b"{not json")),
+            Err(BenchError::Json(_))
+        ));
     }
-    let (_cache, liked) = SqliteCache::open_and_first_get_liked(dir.path(), "u")?;
-    assert_eq!(liked, ids(&["a"]));
+    let mut reopened = open(dir.path())?;
+    assert_eq!(reopened.get_liked("u")?, ids(&["a"]));
     Ok(())
 }
 
 #[test]
 fn merge_removes_only_what_it_names_and_accepts_unknown_fields() -> Result<(), BenchError> {
     let dir = Scratch::new("merge-removals");
-    let mut cache = SqliteCache::open(dir.path())?;
+    let mut cache = open(dir.path())?;
     cache.ingest(&bytes(json!({
         "userId": "u",
         "tracks": [{"id": "a", "popularity": 71}],

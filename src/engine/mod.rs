@@ -420,6 +420,11 @@ impl Engine {
         // ingest is not copied again for the record and for sync matching.
         let system = concept.spec().action(action).map(|a| a.kind) == Some(ActionKind::System);
         let kept = summary::summary(&input, system);
+        // An open input (`Requesting.request`'s fields, `Requesting.respond`'s answer) goes
+        // whole into the live flow: what a sync passes to `respond` is the HTTP answer, and a
+        // 25,000-id `trackIds` must reach the client whole. Only the record is summarised.
+        let open = concept.spec().action(action).is_some_and(|a| a.open_input);
+        let live = open.then(|| input.to_value().unwrap_or_else(|_| kept.clone()));
         // Decoded once: a retry after a lost race runs on the same decoded input.
         let decoded = concept.decode(action, &input);
         drop(input);
@@ -444,7 +449,7 @@ impl Engine {
                 id: 0,
                 concept: concept.name().to_string(),
                 action: action.to_string(),
-                input: kept.clone(),
+                input: live.as_ref().unwrap_or(&kept).clone(),
                 output: output.clone(),
                 failed,
                 sync: cause.map(|c| c.sync.clone()),
