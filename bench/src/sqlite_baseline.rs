@@ -256,6 +256,11 @@ impl Cache for SqliteCache {
         if let Some(playlists) = &body.playlists {
             w.replace_playlists(&tx, playlists)?;
         }
+        if w.log.rows.is_empty() {
+            // Nothing changed: as LibraryCache does, record nothing and answer the version as
+            // it was (the transaction is dropped, so rolled back).
+            return w.unchanged(row.version);
+        }
         w.log.push("synced", None, None, None);
         let answer = w.finish(&tx, Some(&row))?;
         tx.commit()?;
@@ -287,6 +292,11 @@ impl Cache for SqliteCache {
             body.playlists.as_deref().unwrap_or_default(),
             body.removed_playlists.as_deref().unwrap_or_default(),
         )?;
+        if w.log.rows.is_empty() {
+            // Nothing changed: as LibraryCache does, record nothing and answer the version as
+            // it was (the transaction is dropped, so rolled back).
+            return w.unchanged(row.version);
+        }
         w.log.push("merged", None, None, None);
         let answer = w.finish(&tx, Some(&row))?;
         tx.commit()?;
@@ -616,6 +626,12 @@ impl<'a> Write<'a> {
         Ok(())
     }
 
+    /// The answer of a write that changed nothing: the counts (all zero) at `version`.
+    fn unchanged(mut self, version: i64) -> Result<Bytes, BenchError> {
+        self.out.version = u64::try_from(version).unwrap_or(0);
+        Ok(Bytes::from(serde_json::to_vec(&self.out)?))
+    }
+
     /// Writes the change log and the user's row; answers `{userId, version, added, removed,
     /// updated}`. `before` is the user's row before this write (`None` for an ingest).
     fn finish(self, tx: &Transaction<'_>, before: Option<&UserRow>) -> Result<Bytes, BenchError> {
@@ -933,6 +949,7 @@ fn liked_request(conn: &Connection, input: LikedRequest) -> Result<Bytes, BenchE
         since: None,
         offset: None,
         limit: None,
+        cursor: None,
     };
     write_liked(conn, &liked, &mut out)?;
     out.push(b'}');
@@ -1150,6 +1167,8 @@ fn get_changes(conn: &Connection, input: GetChangesInput) -> Result<Bytes, Bench
         version: count(user.version),
         next_since_version: count(next),
         more: next < user.version,
+        // Pages here end at an action; the bench pages by `nextSinceVersion`, never by cursor.
+        next_cursor: None,
     };
     Ok(Bytes::from(serde_json::to_vec(&output)?))
 }
