@@ -357,8 +357,11 @@ fn load_user(conn: &Connection, user: &str) -> Result<Option<UserRow>, BenchErro
 }
 
 /// The changes of one write, appended to `changes` at its end.
+/// One row of the change log: kind, track id, playlist id, time.
+type ChangeRow = (&'static str, Option<String>, Option<String>, Option<i64>);
+
 struct ChangeLog {
-    rows: Vec<(&'static str, Option<String>, Option<String>, Option<i64>)>,
+    rows: Vec<ChangeRow>,
 }
 
 impl ChangeLog {
@@ -678,7 +681,7 @@ impl<'a> Write<'a> {
 
 /// The items of `items` with distinct keys, each the last copy of its key, in the order the
 /// keys first appear.
-fn last_of_each<'t, T>(items: &'t [Arc<T>], key: impl Fn(&T) -> &str) -> impl Iterator<Item = &'t T> {
+fn last_of_each<T>(items: &[Arc<T>], key: impl Fn(&T) -> &str) -> impl Iterator<Item = &T> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         last.insert(key(item), i);
