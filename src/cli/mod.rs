@@ -3,6 +3,7 @@
 //! one-shot `fetch`, `stats`, and `migrate` between stores. The commands themselves are in
 //! `src/main.rs`.
 
+pub mod apple_library;
 pub mod config;
 pub mod fetch;
 pub mod json_file;
