@@ -49,6 +49,7 @@ fn carol(tracks: &mut Vec<FileTrack>) -> Vec<FilePlaylist> {
         track_id: 5000,
         persistent_id: None,
         name: "A stream without an id".into(),
+        date_modified: "2026-01-01T00:00:00Z".into(),
         ..FileTrack::default()
     });
     vec![
