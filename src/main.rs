@@ -475,7 +475,11 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             apple,
             refresh_every,
         } => {
-            layer!(apple.apple_music_api_base, "apple_music_api_base", file.apple_music_api_base);
+            layer!(
+                apple.apple_music_api_base,
+                "apple_music_api_base",
+                file.apple_music_api_base
+            );
             layer!(
                 apple.apple_library_watch_every,
                 "apple_library_watch_every",
@@ -730,7 +734,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             let engine = Arc::new(engine(open_spec_with(&spec, &options)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
-            schedule_job(&engine, "apple-library-watch", "--apple-library-watch-every", &apple.apple_library_watch_every)?;
+            schedule_job(
+                &engine,
+                "apple-library-watch",
+                "--apple-library-watch-every",
+                &apple.apple_library_watch_every,
+            )?;
             let config = ServerConfig {
                 addr,
                 body_limit,

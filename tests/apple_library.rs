@@ -53,12 +53,42 @@ fn carol(tracks: &mut Vec<FileTrack>) -> Vec<FilePlaylist> {
         ..FileTrack::default()
     });
     vec![
-        FilePlaylist { persistent_id: "MASTER0000000000".into(), name: "Library".into(), kind: Kind::Master, items: vec![1000, 1001] },
-        FilePlaylist { persistent_id: "MUSIC00000000000".into(), name: "Music".into(), kind: Kind::Distinguished(4), items: vec![1000] },
-        FilePlaylist { persistent_id: "FOLDER0000000000".into(), name: "Mixes".into(), kind: Kind::Folder, items: vec![] },
-        FilePlaylist { persistent_id: "SMART00000000000".into(), name: "Recently Played".into(), kind: Kind::Smart, items: vec![1002, 1001] },
-        FilePlaylist { persistent_id: "P000000000000001".into(), name: "Road trip".into(), kind: Kind::Normal, items: vec![1005, 5000, 1003, 1005, 1019] },
-        FilePlaylist { persistent_id: "P000000000000002".into(), name: "Quiet".into(), kind: Kind::Normal, items: vec![1007] },
+        FilePlaylist {
+            persistent_id: "MASTER0000000000".into(),
+            name: "Library".into(),
+            kind: Kind::Master,
+            items: vec![1000, 1001],
+        },
+        FilePlaylist {
+            persistent_id: "MUSIC00000000000".into(),
+            name: "Music".into(),
+            kind: Kind::Distinguished(4),
+            items: vec![1000],
+        },
+        FilePlaylist {
+            persistent_id: "FOLDER0000000000".into(),
+            name: "Mixes".into(),
+            kind: Kind::Folder,
+            items: vec![],
+        },
+        FilePlaylist {
+            persistent_id: "SMART00000000000".into(),
+            name: "Recently Played".into(),
+            kind: Kind::Smart,
+            items: vec![1002, 1001],
+        },
+        FilePlaylist {
+            persistent_id: "P000000000000001".into(),
+            name: "Road trip".into(),
+            kind: Kind::Normal,
+            items: vec![1005, 5000, 1003, 1005, 1019],
+        },
+        FilePlaylist {
+            persistent_id: "P000000000000002".into(),
+            name: "Quiet".into(),
+            kind: Kind::Normal,
+            items: vec![1007],
+        },
     ]
 }
 
@@ -72,8 +102,16 @@ fn an_import_gives_tracks_likes_plays_and_playlists_and_a_second_one_is_a_comple
 
     let (success, out, err) = import(&data, &file);
     assert!(success, "{out}\n{err}");
-    assert!(out.contains(": 20 tracks (1 without a Persistent ID skipped), 4 likes, 13 last plays, 3 playlists (3 left out"), "{out}");
-    assert!(out.contains("LibraryCache.ingest: added 20 tracks, 4 likes, 13 plays, 3 playlists"), "{out}");
+    assert!(
+        out.contains(
+            ": 20 tracks (1 without a Persistent ID skipped), 4 likes, 13 last plays, 3 playlists (3 left out"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("LibraryCache.ingest: added 20 tracks, 4 likes, 13 plays, 3 playlists"),
+        "{out}"
+    );
 
     let engine = engine_at(&data);
     // Loved: 1 and 11; Favorited: 2 and 12; Disliked (3, 13) are not likes. Newest Date Modified first.
@@ -91,18 +129,43 @@ fn an_import_gives_tracks_likes_plays_and_playlists_and_a_second_one_is_a_comple
     assert_eq!(track["catalogId"], "1440000004");
     assert_eq!(track["playCount"], 4);
     let local = ok(&engine, "LibraryCache._getTrack", json!({"trackId": tid(5)}));
-    assert_eq!((local["appleMusic"].clone(), local.get("catalogId")), (json!(false), None));
-    let road = ok(&engine, "LibraryCache._getPlaylist", json!({"playlistId": "apple:playlist:P000000000000001"}));
+    assert_eq!(
+        (local["appleMusic"].clone(), local.get("catalogId")),
+        (json!(false), None)
+    );
+    let road = ok(
+        &engine,
+        "LibraryCache._getPlaylist",
+        json!({"playlistId": "apple:playlist:P000000000000001"}),
+    );
     assert_eq!(road["name"], "Road trip");
     assert_eq!(road["smart"], false);
-    assert_eq!(road["entries"], json!([tid(5), tid(3), tid(5), tid(19)]), "in order, repeats kept, the track without an id left out");
-    let smart = ok(&engine, "LibraryCache._getPlaylist", json!({"playlistId": "apple:playlist:SMART00000000000"}));
-    assert_eq!((smart["smart"].clone(), smart["entries"].clone()), (json!(true), json!([tid(2), tid(1)])));
+    assert_eq!(
+        road["entries"],
+        json!([tid(5), tid(3), tid(5), tid(19)]),
+        "in order, repeats kept, the track without an id left out"
+    );
+    let smart = ok(
+        &engine,
+        "LibraryCache._getPlaylist",
+        json!({"playlistId": "apple:playlist:SMART00000000000"}),
+    );
+    assert_eq!(
+        (smart["smart"].clone(), smart["entries"].clone()),
+        (json!(true), json!([tid(2), tid(1)]))
+    );
     for left_out in ["MASTER0000000000", "MUSIC00000000000", "FOLDER0000000000"] {
-        refused(&engine, "LibraryCache._getPlaylist", json!({"playlistId": format!("apple:playlist:{left_out}")}));
+        refused(
+            &engine,
+            "LibraryCache._getPlaylist",
+            json!({"playlistId": format!("apple:playlist:{left_out}")}),
+        );
     }
     let plays = ok(&engine, "LibraryCache._getPlays", json!({"userId": USER}));
-    assert!(plays.to_string().contains("2026-10-02T01:00:00Z"), "track 1's last play: {plays}");
+    assert!(
+        plays.to_string().contains("2026-10-02T01:00:00Z"),
+        "track 1's last play: {plays}"
+    );
     drop(engine);
 
     // Carol unloves 1, plays 2 again, deletes "Quiet": the next import is a complete read.
@@ -121,7 +184,11 @@ fn an_import_gives_tracks_likes_plays_and_playlists_and_a_second_one_is_a_comple
     let liked = ok(&engine, "LibraryCache._getLiked", json!({"userId": USER}));
     assert_eq!(liked["trackIds"], json!([tid(12), tid(2), tid(11)]));
     let status = ok(&engine, "LibraryCache._getStatus", json!({"userId": USER}));
-    assert_eq!((status["plays"].clone(), status["playlists"].clone()), (json!(14), json!(2)), "plays merged: {status}");
+    assert_eq!(
+        (status["plays"].clone(), status["playlists"].clone()),
+        (json!(14), json!(2)),
+        "plays merged: {status}"
+    );
     drop(engine);
 
     // The same file again changes nothing.
@@ -140,18 +207,34 @@ fn a_malformed_library_is_refused_with_its_place_and_nothing_is_written() {
     let text = std::fs::read_to_string(&file).expect("read");
     // An element left open in track 3, and, in another copy, a Year written as text.
     let broken = text.replacen("<string>Song 3</string>", "<string>Song 3</strin>", 1);
-    let line = broken.lines().position(|l| l.contains("Song 3</strin>")).expect("the line") + 1;
+    let line = broken
+        .lines()
+        .position(|l| l.contains("Song 3</strin>"))
+        .expect("the line")
+        + 1;
     std::fs::write(&file, &broken).expect("write");
     let (success, out, err) = import(&data, &file);
     assert!(!success, "{out}");
     let place = format!("{}:{line}:", file.display());
-    assert!(err.contains(&place) && err.contains("not a well-formed property list") && err.contains("(nothing was imported)"), "{err}");
+    assert!(
+        err.contains(&place)
+            && err.contains("not a well-formed property list")
+            && err.contains("(nothing was imported)"),
+        "{err}"
+    );
 
-    let typed = text.replacen("<key>Year</key><integer>2019</integer>", "<key>Year</key><string>2019</string>", 1);
+    let typed = text.replacen(
+        "<key>Year</key><integer>2019</integer>",
+        "<key>Year</key><string>2019</string>",
+        1,
+    );
     std::fs::write(&file, &typed).expect("write");
     let (success, _, err) = import(&data, &file);
     assert!(!success);
-    assert!(err.contains("at Tracks › 1000 › Year: expected an integer, found a string"), "{err}");
+    assert!(
+        err.contains("at Tracks › 1000 › Year: expected an integer, found a string"),
+        "{err}"
+    );
 
     let engine = engine_at(&data);
     let code = refused(&engine, "LibraryCache._getStatus", json!({"userId": USER}));
@@ -179,7 +262,10 @@ fn a_large_library_imports_with_a_progress_bar_and_bounded_memory() {
     let (success, out, err) = import(&data, &file);
     let took = started.elapsed();
     assert!(success, "{out}\n{err}");
-    assert!(out.contains(&format!(": {n} tracks (0 without a Persistent ID skipped)")), "{out}");
+    assert!(
+        out.contains(&format!(": {n} tracks (0 without a Persistent ID skipped)")),
+        "{out}"
+    );
     let peak = children_peak_rss();
     eprintln!(
         "imported {n} tracks ({:.1} MB of Library.xml) in {:.1} s, peak RSS {:.0} MB",
@@ -188,7 +274,10 @@ fn a_large_library_imports_with_a_progress_bar_and_bounded_memory() {
         peak as f64 / 1e6
     );
     // The document is never held whole: memory is the read's own, a few times the file at most.
-    assert!(peak < 6 * size + 300_000_000, "peak RSS {peak} for a file of {size} bytes");
+    assert!(
+        peak < 6 * size + 300_000_000,
+        "peak RSS {peak} for a file of {size} bytes"
+    );
     let engine = engine_at(&data);
     let status = ok(&engine, "LibraryCache._getStatus", json!({"userId": USER}));
     assert_eq!(status["tracks"], n);
@@ -205,7 +294,8 @@ fn reads(server: &Server) -> Reads<'_> {
 
 fn set_mtime(path: &Path, secs: u64) {
     let f = std::fs::File::options().write(true).open(path).expect("open");
-    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).expect("mtime");
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .expect("mtime");
 }
 
 fn liked(server: &Server) -> Value {
@@ -228,17 +318,33 @@ fn a_watched_file_is_read_again_only_when_its_modification_time_moves() {
     // Connecting reads the file; the cursor's watermark is its modification time.
     reads.ok("connect", json!({"userId": USER, "path": path}));
     let first = reads.wait(None);
-    assert_eq!((first["phase"].clone(), first["complete"].clone()), (json!("done"), json!(true)), "{first}");
+    assert_eq!(
+        (first["phase"].clone(), first["complete"].clone()),
+        (json!("done"), json!(true)),
+        "{first}"
+    );
     assert_eq!(first["counts"]["tracks"], 20);
     assert_eq!(first["counts"]["skipped"], 1);
     assert_eq!(liked(&server), json!([tid(12), tid(2), tid(11), tid(1)]));
 
     // Unchanged: a look reads nothing and the library stays at its version.
-    let version = server.post("/api/LibraryCache/_getStatus", &json!({"userId": USER})).body["version"].clone();
+    let version = server
+        .post("/api/LibraryCache/_getStatus", &json!({"userId": USER}))
+        .body["version"]
+        .clone();
     let unchanged = reads.again(&first);
-    assert_eq!((unchanged["phase"].clone(), unchanged["complete"].clone()), (json!("done"), json!(false)), "{unchanged}");
+    assert_eq!(
+        (unchanged["phase"].clone(), unchanged["complete"].clone()),
+        (json!("done"), json!(false)),
+        "{unchanged}"
+    );
     assert_eq!(unchanged["counts"]["tracks"], 0);
-    assert_eq!(server.post("/api/LibraryCache/_getStatus", &json!({"userId": USER})).body["version"], version);
+    assert_eq!(
+        server
+            .post("/api/LibraryCache/_getStatus", &json!({"userId": USER}))
+            .body["version"],
+        version
+    );
 
     // Carol loves track 7 (Music.app rewrites the file): the next look reads it.
     tracks[7].loved = true;
@@ -256,12 +362,21 @@ fn a_watched_file_is_read_again_only_when_its_modification_time_moves() {
     let failed = reads.again(&changed);
     assert_eq!(failed["phase"], "failed", "{failed}");
     assert_eq!(failed["code"], "MALFORMED_LIBRARY");
-    assert!(failed["error"].as_str().is_some_and(|e| e.starts_with(&format!("{path}:"))), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(&format!("{path}:"))),
+        "{failed}"
+    );
     assert_eq!(liked(&server), json!([tid(7), tid(12), tid(2), tid(11), tid(1)]));
 
     // Written whole again, it is read (the failed read confirmed no watermark).
     write_library(&file, tracks, &playlists);
     set_mtime(&file, 1_800_000_180);
     let again = reads.again(&failed);
-    assert_eq!((again["phase"].clone(), again["complete"].clone()), (json!("done"), json!(true)), "{again}");
+    assert_eq!(
+        (again["phase"].clone(), again["complete"].clone()),
+        (json!("done"), json!(true)),
+        "{again}"
+    );
 }

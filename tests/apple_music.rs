@@ -57,19 +57,36 @@ fn the_library_is_read_in_pages_with_ratings_playlists_and_the_failures_the_api_
     };
 
     // connect's refusals: a developer token or a key is needed, and a key must be one.
-    let r = server.post("/api/AppleMusicSource/connect", &json!({"userId": USER, "musicUserToken": "t"}));
-    assert_eq!((r.status, r.body["code"].clone()), (422, json!("DEVELOPER_TOKEN_REQUIRED")), "{}", r.body);
+    let r = server.post(
+        "/api/AppleMusicSource/connect",
+        &json!({"userId": USER, "musicUserToken": "t"}),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (422, json!("DEVELOPER_TOKEN_REQUIRED")),
+        "{}",
+        r.body
+    );
     let r = server.post(
         "/api/AppleMusicSource/connect",
         &json!({"userId": USER, "musicUserToken": "t", "privateKey": "not a key", "keyId": KEY_ID, "teamId": TEAM_ID}),
     );
-    assert_eq!((r.status, r.body["code"].clone()), (422, json!("INVALID_PRIVATE_KEY")), "{}", r.body);
+    assert_eq!(
+        (r.status, r.body["code"].clone()),
+        (422, json!("INVALID_PRIVATE_KEY")),
+        "{}",
+        r.body
+    );
 
     // Connecting starts the first read; the service signs the developer token itself.
     let connect = json!({"userId": USER, "musicUserToken": "music-user-token-1", "privateKey": pem, "keyId": KEY_ID, "teamId": TEAM_ID});
     reads.ok("connect", connect.clone());
     let first = reads.wait(None);
-    assert_eq!((first["phase"].clone(), first["complete"].clone()), (json!("done"), json!(true)), "{first}");
+    assert_eq!(
+        (first["phase"].clone(), first["complete"].clone()),
+        (json!("done"), json!(true)),
+        "{first}"
+    );
     assert_eq!(first["counts"]["tracks"], 250);
     assert_eq!(first["counts"]["likes"], 3);
     assert_eq!(first["counts"]["playlists"], 2);
@@ -80,22 +97,48 @@ fn the_library_is_read_in_pages_with_ratings_playlists_and_the_failures_the_api_
     // Paging: three pages of songs, `next` followed with the page size asked again.
     let log = fake.log();
     let pages: Vec<&String> = log.iter().filter(|l| l.starts_with("/v1/me/library/songs?")).collect();
-    assert_eq!(pages, vec!["/v1/me/library/songs?limit=100", "/v1/me/library/songs?limit=100&offset=100", "/v1/me/library/songs?limit=100&offset=200"]);
-    assert_eq!(log.iter().filter(|l| l.starts_with("/v1/me/ratings/library-songs?")).count(), 3);
+    assert_eq!(
+        pages,
+        vec![
+            "/v1/me/library/songs?limit=100",
+            "/v1/me/library/songs?limit=100&offset=100",
+            "/v1/me/library/songs?limit=100&offset=200"
+        ]
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("/v1/me/ratings/library-songs?"))
+            .count(),
+        3
+    );
 
     // Loves are likes; the dislike is not.
     assert_eq!(liked(&server), vec![sid(1), sid(150), sid(5)]);
     // A song with a catalog id keeps it; one uploaded from the user's files has none.
     let matched = query(&server, "_getTrack", json!({"trackId": sid(11)}));
-    assert_eq!((matched["title"].clone(), matched["catalogId"].clone()), (json!("Song 11"), json!("1440000011")));
+    assert_eq!(
+        (matched["title"].clone(), matched["catalogId"].clone()),
+        (json!("Song 11"), json!("1440000011"))
+    );
     let uploaded = query(&server, "_getTrack", json!({"trackId": sid(10)}));
     assert_eq!(uploaded["title"], "Song 10");
     assert!(uploaded.get("catalogId").is_none(), "{uploaded}");
     // Playlists: entries in order with repeats; the one without tracks (404) is empty.
-    let road = query(&server, "_getPlaylist", json!({"playlistId": "apple:library-playlist:p.Road"}));
+    let road = query(
+        &server,
+        "_getPlaylist",
+        json!({"playlistId": "apple:library-playlist:p.Road"}),
+    );
     assert_eq!(road["entries"], json!([sid(5), sid(1), sid(5), sid(240)]));
-    let empty = query(&server, "_getPlaylist", json!({"playlistId": "apple:library-playlist:p.Empty"}));
-    assert_eq!((empty["name"].clone(), empty["entries"].clone()), (json!("Nothing yet"), json!([])));
+    let empty = query(
+        &server,
+        "_getPlaylist",
+        json!({"playlistId": "apple:library-playlist:p.Empty"}),
+    );
+    assert_eq!(
+        (empty["name"].clone(), empty["entries"].clone()),
+        (json!("Nothing yet"), json!([]))
+    );
 
     // Dana loves S7 and takes the love off S5: the next read (complete) adds one, removes one.
     fake.rate("i.S7", 1);
@@ -108,10 +151,22 @@ fn the_library_is_read_in_pages_with_ratings_playlists_and_the_failures_the_api_
     // connects again with a new one.
     fake.expire_user_token();
     let expired = reads.again(&second);
-    assert_eq!((expired["phase"].clone(), expired["code"].clone(), expired["needsReauth"].clone()), (json!("failed"), json!("NEEDS_REAUTH"), json!(true)), "{expired}");
+    assert_eq!(
+        (
+            expired["phase"].clone(),
+            expired["code"].clone(),
+            expired["needsReauth"].clone()
+        ),
+        (json!("failed"), json!("NEEDS_REAUTH"), json!(true)),
+        "{expired}"
+    );
     let r = server.post("/api/AppleMusicSource/fetch", &json!({"userId": USER}));
     assert_eq!((r.status, r.body["code"].clone()), (409, json!("NEEDS_REAUTH")));
-    assert_eq!(liked(&server), vec![sid(1), sid(150), sid(7)], "the cache is left as it was");
+    assert_eq!(
+        liked(&server),
+        vec![sid(1), sid(150), sid(7)],
+        "the cache is left as it was"
+    );
     let mut again = connect.clone();
     again["musicUserToken"] = json!("a token issued since");
     reads.ok("connect", again);
@@ -122,9 +177,42 @@ fn the_library_is_read_in_pages_with_ratings_playlists_and_the_failures_the_api_
     // until then; the cache is left as it was.
     fake.throttle(&[7200]);
     let limited = reads.again(&reconnected);
-    assert_eq!((limited["phase"].clone(), limited["code"].clone()), (json!("failed"), json!("RATE_LIMITED")), "{limited}");
+    assert_eq!(
+        (limited["phase"].clone(), limited["code"].clone()),
+        (json!("failed"), json!("RATE_LIMITED")),
+        "{limited}"
+    );
     assert!(limited["retryAt"].is_string(), "{limited}");
     let r = server.post("/api/AppleMusicSource/fetch", &json!({"userId": USER}));
     assert_eq!((r.status, r.body["code"].clone()), (429, json!("RATE_LIMITED")));
     assert_eq!(liked(&server), vec![sid(1), sid(150), sid(7)]);
+
+    // Both Apple sources are listed under `sources` (the web page's footer reads that list), and
+    // `stats` shows the last read.
+    let schema: Value = server
+        .client
+        .get(format!("{}/api/schema", server.base))
+        .send()
+        .expect("schema")
+        .json()
+        .expect("json");
+    let sources = schema["sources"].as_array().expect("sources");
+    assert!(
+        sources.contains(&json!("AppleMusicSource")) && sources.contains(&json!("AppleLibraryFile")),
+        "{sources:?}"
+    );
+    let mut server = server;
+    server.kill();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["stats", "--user", USER, "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("LIBRARYCACHE_DATA")
+        .output()
+        .expect("stats");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("apple music last read failed") && text.contains("(RATE_LIMITED); asked to wait until"),
+        "{text}"
+    );
+    assert!(text.contains("likes       3"), "{text}");
 }

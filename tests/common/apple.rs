@@ -88,22 +88,44 @@ fn esc(s: &str) -> String {
 
 fn write_track(out: &mut impl Write, t: &FileTrack) -> std::io::Result<()> {
     let id = t.track_id;
-    write!(out, "\t\t<key>{id}</key>\n\t\t<dict>\n\t\t\t<key>Track ID</key><integer>{id}</integer>\n")?;
+    write!(
+        out,
+        "\t\t<key>{id}</key>\n\t\t<dict>\n\t\t\t<key>Track ID</key><integer>{id}</integer>\n"
+    )?;
     write!(out, "\t\t\t<key>Name</key><string>{}</string>\n", esc(&t.name))?;
     write!(out, "\t\t\t<key>Artist</key><string>{}</string>\n", esc(&t.artist))?;
-    write!(out, "\t\t\t<key>Album Artist</key><string>{}</string>\n", esc(&t.artist))?;
-    write!(out, "\t\t\t<key>Composer</key><string>{} and friends</string>\n", esc(&t.artist))?;
+    write!(
+        out,
+        "\t\t\t<key>Album Artist</key><string>{}</string>\n",
+        esc(&t.artist)
+    )?;
+    write!(
+        out,
+        "\t\t\t<key>Composer</key><string>{} and friends</string>\n",
+        esc(&t.artist)
+    )?;
     write!(out, "\t\t\t<key>Album</key><string>{}</string>\n", esc(&t.album))?;
     out.write_all(b"\t\t\t<key>Genre</key><string>Alternative</string>\n\t\t\t<key>Kind</key><string>AAC audio file</string>\n\t\t\t<key>Size</key><integer>8571234</integer>\n\t\t\t<key>Total Time</key><integer>215000</integer>\n\t\t\t<key>Disc Number</key><integer>1</integer>\n\t\t\t<key>Disc Count</key><integer>1</integer>\n\t\t\t<key>Track Number</key><integer>3</integer>\n\t\t\t<key>Track Count</key><integer>12</integer>\n\t\t\t<key>Year</key><integer>2019</integer>\n")?;
-    write!(out, "\t\t\t<key>Date Modified</key><date>{}</date>\n\t\t\t<key>Date Added</key><date>2025-01-01T00:00:00Z</date>\n", t.date_modified)?;
-    out.write_all(b"\t\t\t<key>Bit Rate</key><integer>256</integer>\n\t\t\t<key>Sample Rate</key><integer>44100</integer>\n")?;
+    write!(
+        out,
+        "\t\t\t<key>Date Modified</key><date>{}</date>\n\t\t\t<key>Date Added</key><date>2025-01-01T00:00:00Z</date>\n",
+        t.date_modified
+    )?;
+    out.write_all(
+        b"\t\t\t<key>Bit Rate</key><integer>256</integer>\n\t\t\t<key>Sample Rate</key><integer>44100</integer>\n",
+    )?;
     if let Some(n) = t.play_count {
         write!(out, "\t\t\t<key>Play Count</key><integer>{n}</integer>\n\t\t\t<key>Play Date</key><integer>3868000000</integer>\n")?;
     }
     if let Some(d) = &t.play_date_utc {
         write!(out, "\t\t\t<key>Play Date UTC</key><date>{d}</date>\n")?;
     }
-    for (flag, key) in [(t.loved, "Loved"), (t.favorited, "Favorited"), (t.disliked, "Disliked"), (t.apple_music, "Apple Music")] {
+    for (flag, key) in [
+        (t.loved, "Loved"),
+        (t.favorited, "Favorited"),
+        (t.disliked, "Disliked"),
+        (t.apple_music, "Apple Music"),
+    ] {
         if flag {
             write!(out, "\t\t\t<key>{key}</key><true/>\n")?;
         }
@@ -121,13 +143,22 @@ fn write_track(out: &mut impl Write, t: &FileTrack) -> std::io::Result<()> {
         if t.apple_music { "Remote" } else { "File" }
     )?;
     if !t.apple_music {
-        write!(out, "\t\t\t<key>Location</key><string>file:///Users/carol/Music/Media/Music/{}/{}.m4a</string>\n", esc(&t.artist).replace(' ', "%20"), esc(&t.name).replace(' ', "%20"))?;
+        write!(
+            out,
+            "\t\t\t<key>Location</key><string>file:///Users/carol/Music/Media/Music/{}/{}.m4a</string>\n",
+            esc(&t.artist).replace(' ', "%20"),
+            esc(&t.name).replace(' ', "%20")
+        )?;
     }
     out.write_all(b"\t\t\t<key>File Folder Count</key><integer>5</integer>\n\t\t\t<key>Library Folder Count</key><integer>1</integer>\n\t\t</dict>\n")
 }
 
 fn write_playlist(out: &mut impl Write, p: &FilePlaylist) -> std::io::Result<()> {
-    write!(out, "\t\t<dict>\n\t\t\t<key>Name</key><string>{}</string>\n\t\t\t<key>Description</key><string></string>\n", esc(&p.name))?;
+    write!(
+        out,
+        "\t\t<dict>\n\t\t\t<key>Name</key><string>{}</string>\n\t\t\t<key>Description</key><string></string>\n",
+        esc(&p.name)
+    )?;
     match p.kind {
         Kind::Master => out.write_all(b"\t\t\t<key>Master</key><true/>\n\t\t\t<key>Visible</key><false/>\n")?,
         Kind::Distinguished(k) => write!(out, "\t\t\t<key>Distinguished Kind</key><integer>{k}</integer>\n")?,
@@ -139,7 +170,10 @@ fn write_playlist(out: &mut impl Write, p: &FilePlaylist) -> std::io::Result<()>
     if !p.items.is_empty() {
         out.write_all(b"\t\t\t<key>Playlist Items</key>\n\t\t\t<array>\n")?;
         for id in &p.items {
-            write!(out, "\t\t\t\t<dict>\n\t\t\t\t\t<key>Track ID</key><integer>{id}</integer>\n\t\t\t\t</dict>\n")?;
+            write!(
+                out,
+                "\t\t\t\t<dict>\n\t\t\t\t\t<key>Track ID</key><integer>{id}</integer>\n\t\t\t\t</dict>\n"
+            )?;
         }
         out.write_all(b"\t\t\t</array>\n")?;
     }
@@ -172,10 +206,30 @@ pub fn write_library(path: &Path, tracks: impl IntoIterator<Item = FileTrack>, p
 /// folder, a smart playlist and `lists` playlists of 50 tracks each.
 pub fn write_big_library(path: &Path, n: u64, lists: u64) {
     let mut playlists = vec![
-        FilePlaylist { persistent_id: "MASTER0000000000".into(), name: "Library".into(), kind: Kind::Master, items: (0..n.min(1000)).map(|i| 1000 + i).collect() },
-        FilePlaylist { persistent_id: "MUSIC00000000000".into(), name: "Music".into(), kind: Kind::Distinguished(4), items: vec![1000] },
-        FilePlaylist { persistent_id: "FOLDER0000000000".into(), name: "Mixes".into(), kind: Kind::Folder, items: vec![] },
-        FilePlaylist { persistent_id: "SMART00000000000".into(), name: "Top 25 Most Played".into(), kind: Kind::Smart, items: (0..25.min(n)).map(|i| 1000 + i).collect() },
+        FilePlaylist {
+            persistent_id: "MASTER0000000000".into(),
+            name: "Library".into(),
+            kind: Kind::Master,
+            items: (0..n.min(1000)).map(|i| 1000 + i).collect(),
+        },
+        FilePlaylist {
+            persistent_id: "MUSIC00000000000".into(),
+            name: "Music".into(),
+            kind: Kind::Distinguished(4),
+            items: vec![1000],
+        },
+        FilePlaylist {
+            persistent_id: "FOLDER0000000000".into(),
+            name: "Mixes".into(),
+            kind: Kind::Folder,
+            items: vec![],
+        },
+        FilePlaylist {
+            persistent_id: "SMART00000000000".into(),
+            name: "Top 25 Most Played".into(),
+            kind: Kind::Smart,
+            items: (0..25.min(n)).map(|i| 1000 + i).collect(),
+        },
     ];
     for p in 0..lists {
         playlists.push(FilePlaylist {
@@ -248,8 +302,15 @@ pub fn musickit_key() -> (String, Vec<u8>) {
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("the key");
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
     (pem, pair.public_key().as_ref().to_vec())
 }
 
@@ -296,7 +357,11 @@ impl FakeAppleMusic {
     }
 
     pub fn add_playlist(&self, id: &str, name: &str, songs: &[&str]) {
-        self.inner.lock().unwrap().library.playlists.push((id.into(), name.into(), songs.iter().map(|s| s.to_string()).collect()));
+        self.inner.lock().unwrap().library.playlists.push((
+            id.into(),
+            name.into(),
+            songs.iter().map(|s| s.to_string()).collect(),
+        ));
     }
 
     /// The user's token expires: requests with it get 403.
@@ -315,7 +380,11 @@ impl FakeAppleMusic {
 }
 
 fn error(status: StatusCode, code: &str) -> Response {
-    (status, Json(json!({"errors": [{"status": status.as_u16().to_string(), "code": code, "title": code}]}))).into_response()
+    (
+        status,
+        Json(json!({"errors": [{"status": status.as_u16().to_string(), "code": code, "title": code}]})),
+    )
+        .into_response()
 }
 
 /// Checks the tokens and the throttle, and logs the request; the answer to give instead, if any.
@@ -324,10 +393,15 @@ fn gate(inner: &mut Inner, headers: &HeaderMap, line: String) -> Option<Response
     if !inner.throttles.is_empty() {
         let wait = inner.throttles.remove(0);
         let mut r = error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS");
-        r.headers_mut().insert("retry-after", wait.to_string().parse().expect("header"));
+        r.headers_mut()
+            .insert("retry-after", wait.to_string().parse().expect("header"));
         return Some(r);
     }
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     let header = jsonwebtoken::decode_header(bearer).ok();
     let key = jsonwebtoken::DecodingKey::from_ec_der(&inner.public_key);
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
@@ -339,7 +413,10 @@ fn gate(inner: &mut Inner, headers: &HeaderMap, line: String) -> Option<Response
     if !valid {
         return Some(error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
     }
-    let user = headers.get("music-user-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let user = headers
+        .get("music-user-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if user != inner.user_token {
         return Some(error(StatusCode::FORBIDDEN, "FORBIDDEN"));
     }
@@ -365,7 +442,11 @@ fn song_json(s: &Song) -> Value {
 
 /// A page of `items` at `path` as Apple pages: `limit` (at most 100), `offset`, `next`, `meta.total`.
 fn paged(path: &str, q: &HashMap<String, String>, items: Vec<Value>) -> Response {
-    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(25).clamp(1, 100);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(25)
+        .clamp(1, 100);
     let offset = q.get("offset").and_then(|o| o.parse::<usize>().ok()).unwrap_or(0);
     let total = items.len();
     let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
@@ -376,7 +457,11 @@ fn paged(path: &str, q: &HashMap<String, String>, items: Vec<Value>) -> Response
     Json(body).into_response()
 }
 
-async fn songs(State(s): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn songs(
+    State(s): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut inner = s.lock().unwrap();
     let path = "/v1/me/library/songs";
     if let Some(r) = gate(&mut inner, &headers, line(path, &q)) {
@@ -386,7 +471,11 @@ async fn songs(State(s): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Query(q):
     paged(path, &q, items)
 }
 
-async fn playlists(State(s): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn playlists(
+    State(s): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut inner = s.lock().unwrap();
     let path = "/v1/me/library/playlists";
     if let Some(r) = gate(&mut inner, &headers, line(path, &q)) {
@@ -427,7 +516,11 @@ async fn playlist_tracks(
     paged(&path, &q, items)
 }
 
-async fn ratings(State(s): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn ratings(
+    State(s): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut inner = s.lock().unwrap();
     if let Some(r) = gate(&mut inner, &headers, line("/v1/me/ratings/library-songs", &q)) {
         return r;
@@ -435,7 +528,13 @@ async fn ratings(State(s): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Query(q
     let ids: Vec<&str> = q.get("ids").map(|i| i.split(',').collect()).unwrap_or_default();
     let data: Vec<Value> = ids
         .iter()
-        .filter_map(|id| inner.library.ratings.get(*id).map(|v| json!({"id": id, "type": "ratings", "attributes": {"value": v}})))
+        .filter_map(|id| {
+            inner
+                .library
+                .ratings
+                .get(*id)
+                .map(|v| json!({"id": id, "type": "ratings", "attributes": {"value": v}}))
+        })
         .collect();
     if data.is_empty() {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND");

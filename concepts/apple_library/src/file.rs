@@ -49,7 +49,9 @@ pub fn modified(path: &Path) -> Result<String, FileError> {
 
 /// The file's size in bytes.
 pub fn size(path: &Path) -> Result<u64, FileError> {
-    std::fs::metadata(path).map(|m| m.len()).map_err(|e| unreadable(path, e))
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| unreadable(path, e))
 }
 
 /// Reads the whole file; `progress` gets the bytes read and the tracks read now and then.

@@ -96,7 +96,11 @@ impl Source for AppleFile {
         self.settings.full_every
     }
 
-    async fn read(&self, job: ReadJob<Credentials, Cursor>, report: Reporter<NoUpdate>) -> Result<Outcome<Cursor>, Failure> {
+    async fn read(
+        &self,
+        job: ReadJob<Credentials, Cursor>,
+        report: Reporter<NoUpdate>,
+    ) -> Result<Outcome<Cursor>, Failure> {
         read::run(job, report).await
     }
 }

@@ -217,10 +217,7 @@ impl<R: BufRead> Events<R> {
                 let text = e.to_string();
                 // The crate tells the place as "(offset N)"; the message is its error kind.
                 let (problem, offset) = match text.rsplit_once(" (offset ") {
-                    Some((problem, rest)) => (
-                        problem.to_string(),
-                        rest.trim_end_matches(')').parse::<u64>().ok(),
-                    ),
+                    Some((problem, rest)) => (problem.to_string(), rest.trim_end_matches(')').parse::<u64>().ok()),
                     None => (text, None),
                 };
                 Err(ParseError {
@@ -644,7 +641,10 @@ mod tests {
         let a = &lib.tracks[0];
         assert_eq!(a.id, "apple:track:AAAA000000000001");
         assert_eq!(a.title.as_deref(), Some("Alpha & Omega"));
-        assert_eq!((a.duration_ms, a.year, a.play_count), (Some(215000), Some(1999), Some(7)));
+        assert_eq!(
+            (a.duration_ms, a.year, a.play_count),
+            (Some(215000), Some(1999), Some(7))
+        );
         assert!(!a.apple_music);
         let b = &lib.tracks[1];
         assert!(b.apple_music);
@@ -683,7 +683,10 @@ mod tests {
 
         let typed = SMALL.replace("<integer>1999</integer>", "<string>1999</string>");
         let e = parse_str(&typed).unwrap_err();
-        assert_eq!(e.to_string(), "at Tracks › 101 › Year: expected an integer, found a string");
+        assert_eq!(
+            e.to_string(),
+            "at Tracks › 101 › Year: expected an integer, found a string"
+        );
         let (line, _) = line_column(typed.as_bytes(), e.offset.unwrap());
         assert_eq!(line, 14);
 

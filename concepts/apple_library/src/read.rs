@@ -124,7 +124,8 @@ mod tests {
 
     fn set_mtime(path: &Path, secs: u64) {
         let f = std::fs::File::options().write(true).open(path).unwrap();
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+            .unwrap();
     }
 
     #[test]
@@ -141,7 +142,11 @@ mod tests {
             std::fs::write(&path, library(&[("A1", "Alpha"), ("B2", "Bravo")])).unwrap();
             set_mtime(&path, 1_800_000_060);
         };
-        let Look::Read { library: first, watermark } = look(&path, None, &mut |_, _| {}, &mut during).unwrap() else {
+        let Look::Read {
+            library: first,
+            watermark,
+        } = look(&path, None, &mut |_, _| {}, &mut during).unwrap()
+        else {
             panic!("a first read reads the file");
         };
         assert_eq!(watermark, "2027-01-15T08:00:00.000000000Z", "the time before the read");
@@ -152,7 +157,11 @@ mod tests {
         let _ = first;
 
         // The next look sees a modification time past the watermark and reads the change.
-        let Look::Read { library: second, watermark } = look(&path, Some(&cursor), &mut |_, _| {}, &mut || {}).unwrap() else {
+        let Look::Read {
+            library: second,
+            watermark,
+        } = look(&path, Some(&cursor), &mut |_, _| {}, &mut || {}).unwrap()
+        else {
             panic!("the change made during the first read is read");
         };
         assert_eq!(second.tracks.len(), 2);
@@ -174,6 +183,9 @@ mod tests {
     fn a_missing_file_is_unreadable_and_names_the_file() {
         let e = look(Path::new("/nonexistent/Library.xml"), None, &mut |_, _| {}, &mut || {}).unwrap_err();
         assert_eq!(e.code(), "FILE_UNREADABLE");
-        assert!(e.to_string().starts_with("/nonexistent/Library.xml: cannot be read"), "{e}");
+        assert!(
+            e.to_string().starts_with("/nonexistent/Library.xml: cannot be read"),
+            "{e}"
+        );
     }
 }

@@ -144,9 +144,6 @@ mod tests {
             "https://api.music.apple.com/v1/me/library/songs?limit=100"
         );
         let local = AppleMusicApi::new("http://127.0.0.1:4000/v1", Retry::default());
-        assert_eq!(
-            local.url("/v1/me/x?offset=2"),
-            "http://127.0.0.1:4000/v1/me/x?offset=2"
-        );
+        assert_eq!(local.url("/v1/me/x?offset=2"), "http://127.0.0.1:4000/v1/me/x?offset=2");
     }
 }

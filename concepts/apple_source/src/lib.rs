@@ -65,7 +65,10 @@ pub fn concept(settings: Settings) -> AppleMusicSource {
 /// A token, key or id from `connect`: not empty (when required), no control characters.
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), ActionError> {
     if value.trim().is_empty() {
-        return Err(ActionError::invalid("EMPTY_FIELD", format!("`{field}` must not be empty")));
+        return Err(ActionError::invalid(
+            "EMPTY_FIELD",
+            format!("`{field}` must not be empty"),
+        ));
     }
     if value.len() > max || value.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
         return Err(ActionError::invalid(
@@ -99,12 +102,10 @@ impl Source for AppleMusic {
                 token::check_key(key).map_err(|e| ActionError::invalid("INVALID_PRIVATE_KEY", e.to_string()))?;
             }
             ((None, None, None), Some(dev)) => check_text("developerToken", dev, 4096)?,
-            _ => {
-                return Err(ActionError::invalid(
-                    "DEVELOPER_TOKEN_REQUIRED",
-                    "give `developerToken`, or `privateKey`, `keyId` and `teamId` for the service to sign one (not both)",
-                ))
-            }
+            _ => return Err(ActionError::invalid(
+                "DEVELOPER_TOKEN_REQUIRED",
+                "give `developerToken`, or `privateKey`, `keyId` and `teamId` for the service to sign one (not both)",
+            )),
         }
         let trim = |s: Option<String>| s.map(|s| s.trim().to_string());
         Ok((
@@ -139,7 +140,11 @@ impl Source for AppleMusic {
         self.full_every
     }
 
-    async fn read(&self, job: ReadJob<Credentials, Cursor>, report: Reporter<NoUpdate>) -> Result<Outcome<Cursor>, Failure> {
+    async fn read(
+        &self,
+        job: ReadJob<Credentials, Cursor>,
+        report: Reporter<NoUpdate>,
+    ) -> Result<Outcome<Cursor>, Failure> {
         read::run(&self.api, job, report).await.map_err(Failure::from)
     }
 }

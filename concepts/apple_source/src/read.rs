@@ -10,7 +10,7 @@
 //! user's own files has none); a playlist is `apple:library-playlist:{id}`. The ratings carry no
 //! time, so likes have no `likedAt` (the cache stamps a new like with the time it first saw it).
 
-use crate::api::{AppleMusicApi, ApiError, Tokens};
+use crate::api::{ApiError, AppleMusicApi, Tokens};
 use crate::model::{Credentials, Cursor};
 use crate::token;
 use concept_core::time::format_rfc3339;
@@ -29,8 +29,9 @@ pub const PLAYLIST_PREFIX: &str = "apple:library-playlist:";
 /// An id Apple gives (`i.AbC123`, `p.XyZ`): letters, digits, `.`, `-`, `_` only (it goes into
 /// paths and query strings as it is).
 fn plain_id(v: &Value) -> Option<&str> {
-    v.as_str()
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b)))
+    v.as_str().filter(|s| {
+        !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b))
+    })
 }
 
 /// The developer token of this read: signed now with the stored key, or the one given.
@@ -55,7 +56,11 @@ pub fn song(item: &Value) -> Option<Map<String, Value>> {
     if let Some(ms) = a["durationInMillis"].as_u64() {
         t.insert("durationMs".into(), json!(ms));
     }
-    if let Some(year) = a["releaseDate"].as_str().and_then(|d| d.get(..4)).and_then(|y| y.parse::<i32>().ok()) {
+    if let Some(year) = a["releaseDate"]
+        .as_str()
+        .and_then(|d| d.get(..4))
+        .and_then(|y| y.parse::<i32>().ok())
+    {
         t.insert("year".into(), json!(year));
     }
     if let Some(genres) = a["genreNames"].as_array() {
@@ -122,10 +127,15 @@ pub async fn run(
 
     // Library songs.
     let mut read = 0u64;
-    let songs = all(api, &tokens, format!("/me/library/songs?limit={PAGE}"), |page, total| {
-        read += page.len() as u64;
-        report.progress("songs", read, total.unwrap_or(read).max(read));
-    })
+    let songs = all(
+        api,
+        &tokens,
+        format!("/me/library/songs?limit={PAGE}"),
+        |page, total| {
+            read += page.len() as u64;
+            report.progress("songs", read, total.unwrap_or(read).max(read));
+        },
+    )
     .await?;
     let mut tracks = Vec::with_capacity(songs.len());
     let mut ids: Vec<String> = Vec::with_capacity(songs.len());
@@ -167,10 +177,15 @@ pub async fn run(
 
     // Playlists and their tracks.
     let mut listed = 0u64;
-    let lists = all(api, &tokens, format!("/me/library/playlists?limit={PAGE}"), |page, total| {
-        listed += page.len() as u64;
-        report.progress("playlists", listed, total.unwrap_or(listed).max(listed));
-    })
+    let lists = all(
+        api,
+        &tokens,
+        format!("/me/library/playlists?limit={PAGE}"),
+        |page, total| {
+            listed += page.len() as u64;
+            report.progress("playlists", listed, total.unwrap_or(listed).max(listed));
+        },
+    )
     .await?;
     let mut playlists = Vec::with_capacity(lists.len());
     for (n, list) in lists.iter().enumerate() {
@@ -178,7 +193,13 @@ pub async fn run(
             skipped += 1;
             continue;
         };
-        let items = all(api, &tokens, format!("/me/library/playlists/{id}/tracks?limit={PAGE}"), |_, _| {}).await?;
+        let items = all(
+            api,
+            &tokens,
+            format!("/me/library/playlists/{id}/tracks?limit={PAGE}"),
+            |_, _| {},
+        )
+        .await?;
         let mut entries = Vec::with_capacity(items.len());
         for item in &items {
             let Some(track) = song(item) else {
@@ -236,7 +257,10 @@ mod tests {
         let t = song(&with).unwrap();
         assert_eq!(t["id"], "apple:library-song:i.ABC");
         assert_eq!(t["catalogId"], "1440000001");
-        assert_eq!((t["year"].clone(), t["durationMs"].clone()), (json!(1999), json!(215000)));
+        assert_eq!(
+            (t["year"].clone(), t["durationMs"].clone()),
+            (json!(1999), json!(215000))
+        );
         let without = json!({"id": "i.UP", "attributes": {"name": "Demo", "playParams": {"id": "i.UP", "kind": "song", "isLibrary": true}}});
         assert!(song(&without).unwrap().get("catalogId").is_none());
         assert!(song(&json!({"id": "i/../x"})).is_none());
@@ -244,7 +268,10 @@ mod tests {
 
     #[test]
     fn next_pages_ask_for_the_page_size_again() {
-        assert_eq!(with_limit("/v1/me/library/songs?offset=100"), "/v1/me/library/songs?offset=100&limit=100");
+        assert_eq!(
+            with_limit("/v1/me/library/songs?offset=100"),
+            "/v1/me/library/songs?offset=100&limit=100"
+        );
         assert_eq!(with_limit("/v1/x?offset=1&limit=5"), "/v1/x?offset=1&limit=5");
     }
 }
