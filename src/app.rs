@@ -26,6 +26,8 @@ pub struct Sources {
     pub spotify: spotify_source::Settings,
     pub plex: plex_source::Settings,
     pub lastfm: lastfm_source::Settings,
+    pub apple_file: apple_library::Settings,
+    pub apple_music: apple_source::Settings,
     /// The key the sources seal their credentials with (the command line reads it; an
     /// ephemeral one by default, for traces and commands that never read a source).
     pub secrets: source_kit::Secrets,
@@ -50,7 +52,13 @@ impl Registry {
             plex_source::concept(sources.plex).with_secrets(secrets.clone()),
         )));
         r.add(Arc::new(Typed::new(
-            lastfm_source::concept(sources.lastfm).with_secrets(secrets),
+            lastfm_source::concept(sources.lastfm).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            apple_library::concept(sources.apple_file).with_secrets(secrets.clone()),
+        )));
+        r.add(Arc::new(Typed::new(
+            apple_source::concept(sources.apple_music).with_secrets(secrets),
         )));
         r.add(Arc::new(Typed::new(scheduling::Scheduling::new())));
         r

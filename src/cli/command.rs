@@ -172,6 +172,34 @@ impl LastfmArgs {
     }
 }
 
+/// Where the Apple Music API is, and how often a connected Library.xml is looked at.
+#[derive(clap::Args, Clone)]
+struct AppleArgs {
+    /// Base URL of the Apple Music API (a proxy, or a test server).
+    #[arg(long, env = "LIBRARYCACHE_APPLE_MUSIC_API_BASE", default_value = apple_source::DEFAULT_API_BASE)]
+    apple_music_api_base: String,
+    /// How often each connected Library.xml (AppleLibraryFile) is looked at: the job
+    /// `apple-library-watch` (the file is read only when its modification time moved), e.g. 1m;
+    /// `off` cancels the job.
+    #[arg(long, env = "LIBRARYCACHE_APPLE_LIBRARY_WATCH_EVERY", default_value = "1m")]
+    apple_library_watch_every: String,
+}
+
+impl AppleArgs {
+    fn settings(&self, spotify: &SpotifyArgs) -> Result<(apple_library::Settings, apple_source::Settings), String> {
+        let full_every = Retention::parse_age(&spotify.full_every).map_err(|e| format!("--full-every: {e}"))?;
+        http_url("--apple-music-api-base", &self.apple_music_api_base)?;
+        Ok((
+            apple_library::Settings { full_every },
+            apple_source::Settings {
+                api_base: self.apple_music_api_base.clone(),
+                full_every,
+                ..apple_source::Settings::default()
+            },
+        ))
+    }
+}
+
 // Parsed once per run: the size of the `serve` variant costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -243,6 +271,8 @@ enum Command {
         plex: PlexArgs,
         #[command(flatten)]
         lastfm: LastfmArgs,
+        #[command(flatten)]
+        apple: AppleArgs,
         /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
         /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
         #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
@@ -328,7 +358,8 @@ enum Command {
         /// Directory of sync files (default: ./syncs when it exists).
         #[arg(long, env = "LIBRARYCACHE_SYNCS")]
         syncs: Option<PathBuf>,
-        /// The JSON file (with `--format spotify-export`: the export's directory).
+        /// The JSON file (with `--format spotify-export`: the export's directory; with
+        /// `--format apple-library`: `Library.xml`).
         file: PathBuf,
     },
     /// Write a user's cached library as JSON (the shape import reads) to stdout or --out.
@@ -368,6 +399,9 @@ enum Command {
 enum ImportFormat {
     /// A Spotify account-data or extended streaming history export (a directory).
     SpotifyExport,
+    /// A Music.app / iTunes library file (`Library.xml`, File › Library › Export Library…):
+    /// a complete read (ingest, or sync: likes and playlists the file no longer has go).
+    AppleLibrary,
 }
 
 /// Runs the command line `args` (the program name first) against `app`'s concepts.
@@ -460,8 +494,19 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             spotify,
             plex,
             lastfm,
+            apple,
             refresh_every,
         } => {
+            layer!(
+                apple.apple_music_api_base,
+                "apple_music_api_base",
+                file.apple_music_api_base
+            );
+            layer!(
+                apple.apple_library_watch_every,
+                "apple_library_watch_every",
+                file.apple_library_watch_every
+            );
             layer!(*cache_size, "cache_size", file.cache_size);
             layer!(*insecure_no_token, "insecure_no_token", file.insecure_no_token);
             layer!(*allowed_hosts, "allowed_hosts", file.allowed_hosts.clone().map(Some));
@@ -648,14 +693,19 @@ fn load_syncs(
 /// Schedules the job `refresh` every `every` (or cancels it for `off`); scheduling it again
 /// with the same period changes nothing.
 fn schedule_refresh(engine: &Engine, every: &str) -> Result<(), String> {
+    schedule_job(engine, "refresh", "--refresh-every", every)
+}
+
+/// Schedules `job` every `every` (or cancels it for `off`), as the flag `flag` says.
+fn schedule_job(engine: &Engine, job: &str, flag: &str, every: &str) -> Result<(), String> {
     let (action, input) = match every.trim() {
-        "off" | "0" => ("cancel", serde_json::json!({ "job": "refresh" })),
-        every => ("schedule", serde_json::json!({ "job": "refresh", "every": every })),
+        "off" | "0" => ("cancel", serde_json::json!({ "job": job })),
+        every => ("schedule", serde_json::json!({ "job": job, "every": every })),
     };
     match engine.invoke("Scheduling", action, input).result {
         Ok(_) => Ok(()),
         Err(e) if action == "cancel" && e.code == "JOB_NOT_FOUND" => Ok(()),
-        Err(e) => Err(format!("--refresh-every: {}", e.message)),
+        Err(e) => Err(format!("{flag}: {}", e.message)),
     }
 }
 
@@ -681,6 +731,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             spotify,
             plex,
             lastfm,
+            apple,
             refresh_every,
         } => {
             let token = server::Token::new(token);
@@ -696,6 +747,8 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 plex: plex.settings(&spotify)?,
                 spotify: spotify.settings()?,
                 lastfm: lastfm.settings(&spotify)?,
+                apple_file: apple.settings(&spotify)?.0,
+                apple_music: apple.settings(&spotify)?.1,
                 secrets: secrets.secrets(&key_dir(&spec, &data))?,
             });
             tracing::info!(store = %spec, "opening the store");
@@ -708,6 +761,12 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             };
             let engine = Arc::new(engine(open_spec_with(&spec, &options)?, syncs, registry)?);
             schedule_refresh(&engine, &refresh_every)?;
+            schedule_job(
+                &engine,
+                "apple-library-watch",
+                "--apple-library-watch-every",
+                &apple.apple_library_watch_every,
+            )?;
             let config = ServerConfig {
                 addr,
                 body_limit,
@@ -795,6 +854,18 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
         } => {
             let engine = engine(open(&data)?, syncs, app.registry(Sources::default()))?;
             let summary = spotify_export::run(&engine, &user, &file).map_err(|e| e.to_string())?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            data,
+            user,
+            format: Some(ImportFormat::AppleLibrary),
+            syncs,
+            file,
+        } => {
+            let engine = engine(open(&data)?, syncs, Registry::standard())?;
+            let summary = crate::cli::apple_library::run(&engine, &user, &file).map_err(|e| e.to_string())?;
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }

@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub plex_like_stars: Option<f64>,
     pub plex_page_size: Option<u64>,
     pub lastfm_api_base: Option<String>,
+    pub apple_music_api_base: Option<String>,
+    pub apple_library_watch_every: Option<String>,
     pub refresh_every: Option<String>,
     pub insecure_no_token: Option<bool>,
     pub allowed_hosts: Option<String>,

@@ -3,6 +3,7 @@
 //! one-shot `fetch`, `stats`, and `migrate` between stores; `command` holds the arguments and
 //! runs each command.
 
+pub mod apple_library;
 pub mod command;
 pub mod config;
 pub mod fetch;

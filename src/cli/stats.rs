@@ -1,5 +1,6 @@
 //! `librarycache stats`: a user's cached library and, for each source the user connected
-//! (Spotify, Plex, Last.fm: every concept answering `_getFetch`), its last read.
+//! (Spotify, Plex, Last.fm, Apple Music and the Apple library file: every concept answering
+//! `_getFetch`), its last read.
 
 use crate::engine::Engine;
 use serde_json::{json, Map, Value};
@@ -61,9 +62,14 @@ impl Stats {
     }
 }
 
-/// `SpotifySource` → `spotify`.
+/// `SpotifySource` → `spotify`, `AppleMusicSource` → `apple music`, `AppleLibraryFile` →
+/// `apple file`.
 fn label(concept: &str) -> String {
-    concept.strip_suffix("Source").unwrap_or(concept).to_lowercase()
+    match concept {
+        "AppleMusicSource" => "apple music".to_string(),
+        "AppleLibraryFile" => "apple file".to_string(),
+        _ => concept.strip_suffix("Source").unwrap_or(concept).to_lowercase(),
+    }
 }
 
 /// One line about a source's last read.

@@ -14,7 +14,8 @@ pub struct Exposure {
 }
 
 /// What `--expose` is when not given.
-pub const DEFAULT_EXPOSE: &str = "LibraryCache,SpotifySource,Scheduling,PlexSource,LastfmSource";
+pub const DEFAULT_EXPOSE: &str =
+    "LibraryCache,SpotifySource,Scheduling,PlexSource,LastfmSource,AppleLibraryFile,AppleMusicSource";
 
 /// What nobody may call over HTTP, whatever the configuration says.
 const NEVER: &[(&str, &str)] = &[("Requesting", "respond")];

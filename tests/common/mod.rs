@@ -249,6 +249,7 @@ pub fn dump_diff(left: &[(Vec<u8>, Vec<u8>)], right: &[(Vec<u8>, Vec<u8>)], limi
         .join("\n")
 }
 
+pub mod apple;
 pub mod fake_http;
 pub mod in_process;
 pub mod lastfm;
