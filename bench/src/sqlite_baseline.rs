@@ -346,9 +346,12 @@ fn load_user(conn: &Connection, user: &str) -> Result<Option<UserRow>, BenchErro
     Ok(row)
 }
 
+/// One row of the `changes` table: kind, track, playlist, time.
+type ChangeRow = (&'static str, Option<String>, Option<String>, Option<i64>);
+
 /// The changes of one write, appended to `changes` at its end.
 struct ChangeLog {
-    rows: Vec<(&'static str, Option<String>, Option<String>, Option<i64>)>,
+    rows: Vec<ChangeRow>,
 }
 
 impl ChangeLog {
@@ -662,7 +665,7 @@ impl<'a> Write<'a> {
 
 /// The items of `items` with distinct keys, each the last copy of its key, in the order the
 /// keys first appear.
-fn last_of_each<'t, T>(items: &'t [Arc<T>], key: impl Fn(&T) -> &str) -> impl Iterator<Item = &'t T> {
+fn last_of_each<T>(items: &[Arc<T>], key: impl Fn(&T) -> &str) -> impl Iterator<Item = &T> {
     let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         last.insert(key(item), i);
