@@ -165,7 +165,7 @@ impl Client {
     }
 
     /// `clients` connections, each sending requests one after another (cycling through
-    /// `requests`, each starting at its own offset) for `duration` after a warm-up of a tenth of
+    /// `requests`, each starting at its own offset; at least one each) for `duration` after a warm-up of a tenth of
     /// it (at least 100 ms). The first answer of each request is checked in full first.
     pub fn load(&self, requests: &[Request], clients: usize, duration: Duration) -> Result<HttpFigures, BenchError> {
         let mut checked = Vec::with_capacity(requests.len());
@@ -238,7 +238,8 @@ async fn run_clients(
             let mut latencies = Vec::new();
             let mut bytes = 0u64;
             let mut i = c * requests.len() / clients.max(1);
-            while Instant::now() < deadline {
+            // Each client sends at least one request, however late it starts.
+            loop {
                 let (url, body, len) = &requests[i % requests.len()];
                 i += 1;
                 let sent = Instant::now();
@@ -251,6 +252,9 @@ async fn run_clients(
                     )));
                 }
                 bytes += answer.len() as u64;
+                if Instant::now() >= deadline {
+                    break;
+                }
             }
             Ok::<_, BenchError>((latencies, bytes))
         }));

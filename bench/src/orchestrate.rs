@@ -72,6 +72,8 @@ struct CacheRun {
     cold_first: Option<ColdResult>,
     cold: Vec<ColdResult>,
     growth: Option<GrowthResult>,
+    /// The first open after the growth merges.
+    cold_after_growth: Option<ColdResult>,
     concurrent: Option<Vec<Phase>>,
 }
 
@@ -299,6 +301,8 @@ fn measure_cache(
             dir: dir.clone(),
             plan: Plan::file(&plan.dir),
         })?);
+        eprintln!("{label}: {name}: the first open after the growth merges");
+        run.cold_after_growth = Some(worker::spawn(&cold)?);
     }
     if !opts.keep {
         remove_dir(&base)?;
@@ -360,6 +364,13 @@ fn check_run(cache: &CacheKind, run: &CacheRun, expected: &Expected, plan: &Plan
         }
         if g.times_ms.len() != plan.growth.as_ref().map_or(0, |s| s.count) {
             return Err(wrong(name, "growth", "not every merge ran".to_owned()));
+        }
+        if run.cold_after_growth.as_ref().map(|c| &c.answer) != Some(&g.liked) {
+            return Err(wrong(
+                name,
+                "the first open after the growth merges",
+                "its first _getLiked is not the list the merges left".to_owned(),
+            ));
         }
     }
     Ok(())
@@ -668,6 +679,9 @@ fn add_label(
         }
         if let Some(c) = &run.cold_first {
             report.add_times(&format!("{label}/cold_first_open_after_run"), side, &[c.ms]);
+        }
+        if let Some(c) = &run.cold_after_growth {
+            report.add_times(&format!("{label}/cold_first_open_after_growth"), side, &[c.ms]);
         }
         let cold: Vec<f64> = run.cold.iter().map(|c| c.ms).collect();
         report.add_times(&format!("{label}/cold_open_get_liked"), side, &cold);

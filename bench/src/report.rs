@@ -318,7 +318,11 @@ impl Report {
                 get("get_liked"),
                 GET_LIKED_25K_TARGET_MS,
             );
-            for op in ["cold_first_open_after_run", "cold_open_get_liked"] {
+            for op in [
+                "cold_first_open_after_run",
+                "cold_first_open_after_growth",
+                "cold_open_get_liked",
+            ] {
                 at_most(
                     format!("{large}/{op} ours"),
                     "cold start < 50 ms",

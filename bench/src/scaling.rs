@@ -75,6 +75,8 @@ pub struct SyncRow {
 pub struct ScalingReport {
     pub machine: Machine,
     pub run: RunInfo,
+    /// The workload generator's seed.
+    pub seed: u64,
     pub sizes: Vec<SizeRow>,
     pub syncs: Vec<SyncRow>,
 }
@@ -111,6 +113,7 @@ pub fn run(opts: &ScalingOptions, machine: &Machine) -> Result<ScalingReport, Be
     let mut report = ScalingReport {
         machine: machine.clone(),
         run: RunInfo::default(),
+        seed: opts.seed,
         sizes: Vec::new(),
         syncs: Vec::new(),
     };
@@ -398,7 +401,7 @@ impl ScalingReport {
                 ],
             ),
             size_chart(
-                "Bytes on disk after the ingest",
+                "Bytes on disk after the ingest and rebuild",
                 "MB (log)",
                 vec![
                     series("ours", OURS, false, by("ours", &|a| Some(a.bytes_on_disk as f64 / 1e6))),
@@ -425,9 +428,12 @@ impl ScalingReport {
             },
         ];
         let caption = format!(
-            "librarycache-bench --scaling, {}; {} cores; seed workload; medians",
+            "librarycache-bench --scaling, {}, seed {}; {}, {} cores, load average {:.1} at the start (a shared machine).\nOne run: ingest and rebuild once each, cold starts the median of several, syncs the median of there and back. SQLite's bytes include its WAL.",
             self.run.started,
-            self.machine.cores.unwrap_or(0)
+            self.seed,
+            self.machine.cpu.as_deref().unwrap_or("unknown CPU"),
+            self.machine.cores.unwrap_or(0),
+            self.machine.load_average_1m.unwrap_or(0.0),
         );
         figure(&charts, 2, &caption)
     }

@@ -356,10 +356,10 @@ fn load_user(conn: &Connection, user: &str) -> Result<Option<UserRow>, BenchErro
     Ok(row)
 }
 
-/// The changes of one write, appended to `changes` at its end.
-/// One row of the change log: kind, track id, playlist id, time.
+/// One row of the `changes` table: kind, track id, playlist id, time.
 type ChangeRow = (&'static str, Option<String>, Option<String>, Option<i64>);
 
+/// The changes of one write, appended to `changes` at its end.
 struct ChangeLog {
     rows: Vec<ChangeRow>,
 }

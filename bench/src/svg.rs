@@ -236,11 +236,14 @@ impl Chart {
     }
 }
 
-/// Charts side by side, `columns` to a row, as one SVG document with a caption under them.
+/// Charts side by side, `columns` to a row, as one SVG document with a caption under them (one
+/// text line per line of `caption`).
 pub fn figure(charts: &[Chart], columns: usize, caption: &str) -> String {
+    const LINE: f64 = 15.0;
     let columns = columns.max(1);
     let rows = charts.len().div_ceil(columns).max(1);
-    let (width, height) = (W * columns as f64, H * rows as f64 + 24.0);
+    let lines: Vec<&str> = caption.lines().collect();
+    let (width, height) = (W * columns as f64, H * rows as f64 + 10.0 + LINE * lines.len() as f64);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -250,12 +253,14 @@ pub fn figure(charts: &[Chart], columns: usize, caption: &str) -> String {
     for (i, c) in charts.iter().enumerate() {
         c.render(&mut out, (i % columns) as f64 * W, (i / columns) as f64 * H);
     }
-    let _ = writeln!(
-        out,
-        r##"<text x="8" y="{:.1}" font-size="11" fill="#555">{}</text>"##,
-        height - 8.0,
-        esc(caption)
-    );
+    for (i, line) in lines.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r##"<text x="8" y="{:.1}" font-size="11" fill="#555">{}</text>"##,
+            H * rows as f64 + 4.0 + LINE * (i as f64 + 1.0),
+            esc(line)
+        );
+    }
     out.push_str("</svg>\n");
     out
 }

@@ -119,7 +119,8 @@ fn ours_over_http_answers_the_small_workload() -> Result<(), BenchError> {
         };
         for (requests, clients) in [(vec![liked], 1), (playlists, 3), (vec![request], 2)] {
             let figures = client.load(&requests, clients, Duration::from_millis(150))?;
-            assert!(figures.requests > 0 && figures.p99_ms >= figures.p50_ms);
+            // Every client sends at least one request, whatever the machine's speed.
+            assert!(figures.requests >= clients as u64 && figures.p99_ms >= figures.p50_ms);
         }
         let delta = w.new_likes(10);
         let (times, answers) = client.sequence(&[Request {

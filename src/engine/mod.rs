@@ -424,10 +424,10 @@ impl Engine {
         // whole into the live flow: what a sync passes to `respond` is the HTTP answer, and a
         // 25,000-id `trackIds` must reach the client whole. Only the record is summarised.
         let open = concept.spec().action(action).is_some_and(|a| a.open_input);
-        let live = open.then(|| input.to_value().unwrap_or_else(|_| kept.clone()));
         // Decoded once: a retry after a lost race runs on the same decoded input.
         let decoded = concept.decode(action, &input);
-        drop(input);
+        // (Moved, not copied: the input is not needed past this point.)
+        let live = open.then(|| input.into_value().unwrap_or_else(|_| kept.clone()));
         let mut attempt = 0;
         loop {
             let ctx = ActionCtx::new(flow, self.now());
