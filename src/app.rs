@@ -109,6 +109,6 @@ impl App {
 
     /// Runs the command line `args`, the program's name first.
     pub fn run(self, args: Vec<OsString>) -> ExitCode {
-        crate::cli::command::main(&self, args)
+        crate::cli::main(&self, args)
     }
 }

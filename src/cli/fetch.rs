@@ -1,12 +1,59 @@
 //! `librarycache fetch --user U`: runs one Spotify read in this process, with a progress bar,
 //! and waits until the syncs have handed it to LibraryCache.
 
+use crate::app::{App, Sources};
+use crate::cli::args::{SecretsArgs, StoreArgs, SyncsArgs, UserArg};
+use crate::cli::sources::{ReadArgs, SpotifyArgs};
+use crate::cli::{setup, stats};
 use crate::engine::{Engine, Roles};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub user: UserArg,
+    /// `full` or `incremental` (default: SpotifySource chooses).
+    #[arg(long, value_parser = ["full", "incremental"])]
+    pub mode: Option<String>,
+    #[command(flatten)]
+    pub syncs: SyncsArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub spotify: SpotifyArgs,
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
+}
+
+/// Runs the read, then prints what it read and the user's library.
+pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
+    let registry = app.registry(Sources {
+        spotify: args.spotify.settings(&args.read)?,
+        secrets: args.secrets.secrets(&args.store.key_dir())?,
+        ..Sources::default()
+    });
+    let engine = Arc::new(setup::engine(
+        setup::open(&args.store.spec())?,
+        args.syncs.dir(),
+        registry,
+    )?);
+    let user = &args.user.user;
+    let status = run(Arc::clone(&engine), user, args.mode.as_deref()).map_err(|e| e.to_string())?;
+    let counts = &status["counts"];
+    println!(
+        "{} read of {user}: {} tracks, {} likes, {} plays, {} playlists ({} items without a track skipped, {} playlists unreadable)",
+        if status["complete"] == true { "complete" } else { "incremental" },
+        counts["tracks"], counts["likes"], counts["plays"], counts["playlists"], counts["skipped"], counts["unreadable"]
+    );
+    println!("{}", stats::read(&engine, user)?.lines(user).join("\n"));
+    Ok(std::process::ExitCode::SUCCESS)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

@@ -2,12 +2,38 @@
 //! another, empty store (sled to PostgreSQL or back), rebuilds the projections there from the
 //! copied log, and verifies the result: the same counts and byte-for-byte the same projections.
 
+use crate::cli::setup;
 use crate::engine::{Engine, Registry};
+use crate::store::StoreSpec;
 use crate::store::{Import, Store, StoreError};
 use std::sync::Arc;
 
 /// Rows copied per batch (each batch one atomic import).
 const BATCH: usize = 10_000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The store to copy: a directory of the embedded store or a `postgres://…` URL.
+    #[arg(long)]
+    pub from: String,
+    /// The empty store to copy into.
+    #[arg(long)]
+    pub to: String,
+}
+
+/// Copies the store `--from` into `--to`, with a progress bar, and prints the report.
+pub fn exec(args: Args) -> Result<std::process::ExitCode, String> {
+    let (from, to) = (StoreSpec::parse(&args.from), StoreSpec::parse(&args.to));
+    if from == to {
+        return Err("--from and --to name the same store".to_string());
+    }
+    let source = setup::open(&from)?;
+    let target = setup::open(&to)?;
+    eprintln!("copying {from} into {to}");
+    let report = run(source, target, &mut Progress::bar()).map_err(|e| format!("migrate failed: {e}"))?;
+    println!("{report}");
+    Ok(std::process::ExitCode::SUCCESS)
+}
 
 /// Why a migration stopped.
 #[derive(Debug, thiserror::Error)]

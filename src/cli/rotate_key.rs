@@ -12,6 +12,8 @@
 
 use super::secrets_key::{self, KeyFileError, KeySource};
 use crate::app::Sources;
+use crate::cli::args::{SecretsArgs, StoreArgs};
+use crate::cli::setup;
 use crate::engine::{Engine, Registry};
 use crate::store::Store;
 use serde_json::json;
@@ -81,6 +83,28 @@ impl std::fmt::Display for Report {
             )
         }
     }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
+    /// Write the new key here (or use the key already there) and leave the old key file
+    /// alone; default: KEYFILE.next, which then replaces the key file.
+    #[arg(long)]
+    pub new_key_file: Option<PathBuf>,
+}
+
+/// Rotates the key the arguments name and prints the report.
+pub fn exec(args: Args) -> Result<std::process::ExitCode, String> {
+    let (current, source) = args.secrets.load(&args.store.key_dir())?;
+    let store = setup::open(&args.store.spec())?;
+    eprintln!("rotating the secrets key {} (from {source})", current.id());
+    let report = run(store, current, &source, args.new_key_file.as_deref()).map_err(|e| e.to_string())?;
+    println!("{report}");
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Rotates from the key `current` (found at `source`) to the key in `new_file` (generated when

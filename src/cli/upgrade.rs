@@ -10,14 +10,37 @@
 //! take the old one's place; the old files stay beside it as `<dir>.layout1-backup`. An upgrade
 //! that stops half way leaves the old store untouched, and the next run starts over.
 
+use crate::cli::args::StoreArgs;
 use crate::engine::{Engine, Registry};
 use crate::store::sled::legacy::{self, LegacyStore};
+use crate::store::StoreSpec;
 use crate::store::{Import, SledOptions, SledStore, Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Rows copied per batch.
 const BATCH: usize = 10_000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Upgrades the embedded store the arguments name, or says it needs none.
+pub fn exec(args: Args) -> Result<std::process::ExitCode, String> {
+    let StoreSpec::Sled(dir) = args.store.spec() else {
+        return Err("upgrade moves an embedded (sled) store; a PostgreSQL store needs none".to_string());
+    };
+    match upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+        Some(report) => println!("{report}"),
+        None => println!(
+            "the store at {} has the current layout: nothing to upgrade",
+            dir.display()
+        ),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
 
 /// Why an upgrade stopped (the old store is left as it was).
 #[derive(Debug, thiserror::Error)]
