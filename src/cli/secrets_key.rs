@@ -3,7 +3,7 @@
 //! environment variable `LIBRARYCACHE_SECRETS_KEY` (the digits themselves), else
 //! `{data}/secrets.key`, generated on first start with mode 0600. Also `rotate-key`.
 
-use source_kit::secrets::KeyError;
+use source_kit::KeyError;
 use source_kit::SecretKey;
 use std::io::Write;
 use std::path::{Path, PathBuf};

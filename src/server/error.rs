@@ -60,9 +60,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": self.message, "code": self.code });
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(flow) = self.flow {
-            if let Ok(value) = axum::http::HeaderValue::from_str(&flow.to_string()) {
-                response.headers_mut().insert(super::routes::FLOW_HEADER, value);
-            }
+            super::routes::set_flow_header(&mut response, flow);
         }
         response
     }

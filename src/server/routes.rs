@@ -52,11 +52,16 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
 /// gets a fresh id, so a caller can always quote one.
 pub(super) async fn ensure_flow_header(mut response: Response) -> Response {
     if !response.headers().contains_key(FLOW_HEADER) {
-        if let Ok(value) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
-            response.headers_mut().insert(FLOW_HEADER, value);
-        }
+        set_flow_header(&mut response, uuid::Uuid::now_v7());
     }
     response
+}
+
+/// The one place the `x-flow-id` header is written.
+pub(super) fn set_flow_header(response: &mut Response, flow: uuid::Uuid) {
+    if let Ok(value) = HeaderValue::from_str(&flow.to_string()) {
+        response.headers_mut().insert(FLOW_HEADER, value);
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -305,9 +310,7 @@ fn mark_replayed(mut response: Response, replayed: bool) -> Response {
 }
 
 fn with_flow(flow: uuid::Uuid, mut response: Response) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&flow.to_string()) {
-        response.headers_mut().insert(FLOW_HEADER, value);
-    }
+    set_flow_header(&mut response, flow);
     response
 }
 

@@ -65,7 +65,7 @@ impl Source for AppleFile {
     type ConnectionOutput = ConnectionOutput;
 
     fn connect(&self, input: ConnectInput) -> Result<(String, Credentials), ActionError> {
-        source_kit::decide::check_id("userId", &input.user_id)?;
+        source_kit::check_id("userId", &input.user_id)?;
         let path = input.path.trim();
         if path.is_empty() {
             return Err(ActionError::invalid("EMPTY_PATH", "`path` must not be empty"));

@@ -91,7 +91,7 @@ impl Source for AppleMusic {
     type ConnectionOutput = ConnectionOutput;
 
     fn connect(&self, i: ConnectInput) -> Result<(String, Credentials), ActionError> {
-        source_kit::decide::check_id("userId", &i.user_id)?;
+        source_kit::check_id("userId", &i.user_id)?;
         check_text("musicUserToken", &i.music_user_token, 4096)?;
         let signing = (&i.private_key, &i.key_id, &i.team_id);
         match (signing, &i.developer_token) {

@@ -43,7 +43,7 @@ impl Default for Settings {
         Settings {
             api_base: DEFAULT_API_BASE.into(),
             retry: Retry::default(),
-            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
+            max_wait: source_kit::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -102,7 +102,7 @@ impl Source for Lastfm {
     type ConnectionOutput = ConnectionOutput;
 
     fn connect(&self, input: ConnectInput) -> Result<(String, Credentials), ActionError> {
-        source_kit::decide::check_id("userId", &input.user_id)?;
+        source_kit::check_id("userId", &input.user_id)?;
         check_text("username", &input.username)?;
         check_text("apiKey", &input.api_key)?;
         let credentials = Credentials {

@@ -52,7 +52,7 @@ impl Default for Settings {
             page_size: DEFAULT_PAGE_SIZE,
             full_every: chrono::Duration::hours(24),
             retry: Retry::default(),
-            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
+            max_wait: source_kit::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -116,7 +116,7 @@ impl Source for Plex {
     type ConnectionOutput = ConnectionOutput;
 
     fn connect(&self, input: ConnectInput) -> Result<(String, Credentials), ActionError> {
-        source_kit::decide::check_id("userId", &input.user_id)?;
+        source_kit::check_id("userId", &input.user_id)?;
         let base_url = base_url(&input.base_url)?;
         if input.token.trim().is_empty() {
             return Err(ActionError::invalid("EMPTY_TOKEN", "`token` must not be empty"));
@@ -167,7 +167,7 @@ impl Source for Plex {
     }
 
     fn check_update(&self, update: &ServerIdentified) -> Result<(), ActionError> {
-        source_kit::decide::check_id("machineIdentifier", &update.machine_identifier)
+        source_kit::check_id("machineIdentifier", &update.machine_identifier)
     }
 
     fn apply_update(&self, credentials: &mut Credentials, update: &ServerIdentified) {

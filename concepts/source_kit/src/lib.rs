@@ -73,25 +73,27 @@
 //! }
 //! ```
 
-pub mod apply;
-pub mod concept;
-pub mod decide;
-pub mod events;
+// The kit's inside: a source crate sees only what is re-exported below and the HTTP client.
+mod apply;
+mod concept;
+mod decide;
+mod events;
 pub mod http;
-pub mod model;
-pub mod queries;
-pub mod read;
-pub mod rows;
-pub mod secrets;
-pub mod session;
-pub mod worker;
+mod model;
+mod queries;
+mod read;
+mod rows;
+mod secrets;
+mod session;
+mod worker;
 
 pub use concept::SourceConcept;
+pub use decide::{check_id, check_time};
 pub use model::{Counts, Mode};
 pub use read::{Failure, NoUpdate, Outcome, ReadJob, Reporter};
 pub use rows::Connection;
-pub use secrets::{SecretKey, Secrets, SecretsError};
-pub use session::Session;
+pub use secrets::{KeyError, SecretKey, Secrets, SecretsError};
+pub use session::{Session, DEFAULT_MAX_WAIT, MAX_THROTTLED};
 
 use concept_core::ActionError;
 use schemars::JsonSchema;

@@ -50,7 +50,7 @@ impl Default for Settings {
             full_every: chrono::Duration::hours(24),
             retry_base: Duration::from_millis(500),
             retries: 3,
-            max_wait: source_kit::session::DEFAULT_MAX_WAIT,
+            max_wait: source_kit::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -88,11 +88,11 @@ impl Source for Spotify {
     type ConnectionOutput = ConnectionOutput;
 
     fn connect(&self, input: ConnectInput) -> Result<(String, Credentials), ActionError> {
-        source_kit::decide::check_id("userId", &input.user_id)?;
+        source_kit::check_id("userId", &input.user_id)?;
         if input.access_token.trim().is_empty() {
             return Err(ActionError::invalid("EMPTY_TOKEN", "`accessToken` must not be empty"));
         }
-        source_kit::decide::check_time("expiresAt", &input.expires_at)?;
+        source_kit::check_time("expiresAt", &input.expires_at)?;
         if input.refresh_token.is_some() && input.client_id.is_none() {
             return Err(ActionError::invalid(
                 "MISSING_CLIENT_ID",
@@ -120,7 +120,7 @@ impl Source for Spotify {
     }
 
     fn check_update(&self, update: &TokenRefresh) -> Result<(), ActionError> {
-        source_kit::decide::check_time("expiresAt", &update.expires_at)
+        source_kit::check_time("expiresAt", &update.expires_at)
     }
 
     fn apply_update(&self, credentials: &mut Credentials, update: &TokenRefresh) {

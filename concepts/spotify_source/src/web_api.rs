@@ -137,7 +137,7 @@ impl WebApi {
                 break response;
             }
             let retry_after = http::retry_after(response.headers());
-            if throttled >= source_kit::session::MAX_THROTTLED || !session.may_wait(retry_after) {
+            if throttled >= source_kit::MAX_THROTTLED || !session.may_wait(retry_after) {
                 return Err(fail(Problem::RateLimited { retry_after }));
             }
             session.wait(retry_after).await;
