@@ -219,6 +219,10 @@ enum Command {
         /// Directory of sync files (default: ./syncs when it exists).
         #[arg(long, env = "LIBRARYCACHE_SYNCS")]
         syncs: Option<PathBuf>,
+        /// Directory of external concept declarations (`{Name}.external.json`), read besides
+        /// those in the sync directory.
+        #[arg(long, env = "LIBRARYCACHE_CONCEPTS")]
+        concepts: Option<PathBuf>,
         /// Largest accepted request body, in bytes.
         #[arg(long, env = "LIBRARYCACHE_BODY_LIMIT", default_value_t = server::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
@@ -314,6 +318,10 @@ enum Command {
         /// Directory of sync files.
         #[arg(long, env = "LIBRARYCACHE_SYNCS", default_value = "./syncs")]
         syncs: PathBuf,
+        /// Directory of external concept declarations (`{Name}.external.json`), read besides
+        /// those in the sync directory.
+        #[arg(long, env = "LIBRARYCACHE_CONCEPTS")]
+        concepts: Option<PathBuf>,
     },
     /// Move an embedded store of the first storage layout to the current one, in place (every
     /// command does this by itself when it opens an old store); the old files are kept beside it.
@@ -381,6 +389,10 @@ enum Command {
         /// Directory of sync files (default: ./syncs when it exists).
         #[arg(long, env = "LIBRARYCACHE_SYNCS")]
         syncs: Option<PathBuf>,
+        /// Directory of external concept declarations (`{Name}.external.json`), read besides
+        /// those in the sync directory.
+        #[arg(long, env = "LIBRARYCACHE_CONCEPTS")]
+        concepts: Option<PathBuf>,
     },
     /// Copy every event, action record and engine row of one store into another, empty one, then
     /// rebuild the projections there and verify the counts (stop `serve` on both first).
@@ -496,6 +508,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             lastfm,
             apple,
             refresh_every,
+            ..
         } => {
             layer!(
                 apple.apple_music_api_base,
@@ -533,7 +546,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*log_max_actions, "log_max_actions", file.log_max_actions.map(Some));
             layer!(*trace, "trace", file.trace);
         }
-        Command::Check { syncs } => layer!(*syncs, "syncs", file.syncs),
+        Command::Check { syncs, .. } => layer!(*syncs, "syncs", file.syncs),
         Command::Fetch {
             data,
             syncs,
@@ -664,11 +677,49 @@ fn sync_dir(given: Option<PathBuf>) -> Option<PathBuf> {
     given.or_else(|| Some(PathBuf::from("./syncs")).filter(|d| d.is_dir()))
 }
 
-/// An engine over `store` firing the syncs of `dir` (checked first; none without a directory).
+/// `registry` with the external concepts declared in the sync directory and in `concepts`.
+fn with_externals(
+    mut registry: Registry,
+    syncs: Option<&std::path::Path>,
+    concepts: Option<&std::path::Path>,
+) -> Result<Registry, String> {
+    let dirs: Vec<&std::path::Path> = syncs.into_iter().chain(concepts).collect();
+    match crate::external::extend(&mut registry, &dirs) {
+        Ok(added) => {
+            if !added.is_empty() {
+                tracing::info!(concepts = ?added, "external concepts declared");
+            }
+            Ok(registry)
+        }
+        Err(problems) => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "{} problem(s) in the external concept declarations:\n{}",
+                lines.len(),
+                lines.join("\n")
+            ))
+        }
+    }
+}
+
+/// An engine over `store` firing the syncs of `dir` (checked first; none without a directory),
+/// with the external concepts declared there and in `concepts`.
 fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>, registry: Registry) -> Result<Engine, String> {
+    engine_with(store, dir, None, registry)
+}
+
+/// [`engine`] with the external concepts of a `--concepts` directory too.
+fn engine_with(
+    store: Arc<dyn Store>,
+    dir: Option<PathBuf>,
+    concepts: Option<PathBuf>,
+    registry: Registry,
+) -> Result<Engine, String> {
+    let dir = sync_dir(dir);
+    let registry = with_externals(registry, dir.as_deref(), concepts.as_deref())?;
     let specs = registry.specs();
     let engine = Engine::new(store, registry);
-    Ok(match sync_dir(dir) {
+    Ok(match dir {
         Some(dir) => {
             let files = load_syncs(&dir, &specs)?;
             let syncs = SyncSet::new(files);
@@ -716,6 +767,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             store,
             addr,
             syncs,
+            concepts,
             body_limit,
             token,
             insecure_no_token,
@@ -759,7 +811,13 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             let options = SledOptions {
                 cache_bytes: cache_size,
             };
-            let engine = Arc::new(engine(open_spec_with(&spec, &options)?, syncs, registry)?);
+            let engine = Arc::new(engine_with(
+                open_spec_with(&spec, &options)?,
+                syncs,
+                concepts,
+                registry,
+            )?);
+            let exposure = exposure.with_callbacks(engine.registry().remote_names().map(str::to_string));
             schedule_refresh(&engine, &refresh_every)?;
             schedule_job(
                 &engine,
@@ -784,8 +842,9 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { syncs } => {
-            let files = load_syncs(&syncs, &app.registry(Sources::default()).specs())?;
+        Command::Check { syncs, concepts } => {
+            let registry = with_externals(app.registry(Sources::default()), Some(&syncs), concepts.as_deref())?;
+            let files = load_syncs(&syncs, &registry.specs())?;
             let count: usize = files.iter().map(|f| f.syncs.len()).sum();
             println!("{} sync file(s), {count} sync(s): no problems", files.len());
             Ok(ExitCode::SUCCESS)
@@ -927,7 +986,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trace { files, syncs } => {
+        Command::Trace { files, syncs, concepts } => {
             let syncs = sync_dir(syncs);
             let mut ok = true;
             for file in files {
@@ -936,8 +995,13 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 let steps = trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
                 let clock = trace::trace_clock();
-                let engine = engine(Arc::new(store), syncs.clone(), app.registry(Sources::default()))?
-                    .with_clock(Arc::new(clock.clone()));
+                let engine = engine_with(
+                    Arc::new(store),
+                    syncs.clone(),
+                    concepts.clone(),
+                    app.registry(Sources::default()),
+                )?
+                .with_clock(Arc::new(clock.clone()));
                 let report = trace::run_trace(&engine, &clock, &name, &steps);
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
