@@ -45,8 +45,12 @@ def call_back(user_id, ticket, likes):
     )
     if LIBRARYCACHE_TOKEN:
         request.add_header("Authorization", "Bearer " + LIBRARYCACHE_TOKEN)
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        print("callback:", answer.status, answer.read().decode(), flush=True)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            print("callback:", answer.status, answer.read().decode(), flush=True)
+    except OSError as e:  # urllib's HTTPError and URLError, a refused connection
+        detail = e.read().decode() if hasattr(e, "read") else ""
+        print("callback failed:", e, detail, flush=True)
 
 
 class Handler(BaseHTTPRequestHandler):
