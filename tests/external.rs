@@ -503,3 +503,31 @@ fn check_validates_syncs_against_the_declared_schemas() {
     let (ok, out) = check(&["--syncs".as_ref(), dir.path().as_os_str()]);
     assert!(!ok && out.contains("a concept this service already has"), "{out}");
 }
+
+#[test]
+fn a_trace_stands_in_for_the_service() {
+    let out = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .arg("trace")
+        .arg(example().join("specs/recommender.trace"))
+        .arg("--syncs")
+        .arg(example().join("syncs"))
+        .arg("--concepts")
+        .arg(example().join("concepts"))
+        .env_remove("LIBRARYCACHE_SYNCS")
+        .env_remove("LIBRARYCACHE_CONCEPTS")
+        .output()
+        .expect("trace runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    assert!(
+        text.contains(
+            "Recommender.recommend {\"userId\":\"alice\",\"likes\":[{\"trackId\":\"t1\"}]} => {\"ticket\":\"rec-1\"}"
+        ),
+        "{text}"
+    );
+}

@@ -682,9 +682,10 @@ fn with_externals(
     mut registry: Registry,
     syncs: Option<&std::path::Path>,
     concepts: Option<&std::path::Path>,
+    stand_in: Option<Arc<crate::external::StandIn>>,
 ) -> Result<Registry, String> {
     let dirs: Vec<&std::path::Path> = syncs.into_iter().chain(concepts).collect();
-    match crate::external::extend(&mut registry, &dirs) {
+    match crate::external::extend_with(&mut registry, &dirs, stand_in) {
         Ok(added) => {
             if !added.is_empty() {
                 tracing::info!(concepts = ?added, "external concepts declared");
@@ -705,7 +706,7 @@ fn with_externals(
 /// An engine over `store` firing the syncs of `dir` (checked first; none without a directory),
 /// with the external concepts declared there and in `concepts`.
 fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>, registry: Registry) -> Result<Engine, String> {
-    engine_with(store, dir, None, registry)
+    engine_with(store, dir, None, None, registry)
 }
 
 /// [`engine`] with the external concepts of a `--concepts` directory too.
@@ -713,10 +714,11 @@ fn engine_with(
     store: Arc<dyn Store>,
     dir: Option<PathBuf>,
     concepts: Option<PathBuf>,
+    stand_in: Option<Arc<crate::external::StandIn>>,
     registry: Registry,
 ) -> Result<Engine, String> {
     let dir = sync_dir(dir);
-    let registry = with_externals(registry, dir.as_deref(), concepts.as_deref())?;
+    let registry = with_externals(registry, dir.as_deref(), concepts.as_deref(), stand_in)?;
     let specs = registry.specs();
     let engine = Engine::new(store, registry);
     Ok(match dir {
@@ -815,6 +817,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 open_spec_with(&spec, &options)?,
                 syncs,
                 concepts,
+                None,
                 registry,
             )?);
             let exposure = exposure.with_callbacks(engine.registry().remote_names().map(str::to_string));
@@ -843,7 +846,12 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { syncs, concepts } => {
-            let registry = with_externals(app.registry(Sources::default()), Some(&syncs), concepts.as_deref())?;
+            let registry = with_externals(
+                app.registry(Sources::default()),
+                Some(&syncs),
+                concepts.as_deref(),
+                None,
+            )?;
             let files = load_syncs(&syncs, &registry.specs())?;
             let count: usize = files.iter().map(|f| f.syncs.len()).sum();
             println!("{} sync file(s), {count} sync(s): no problems", files.len());
@@ -995,14 +1003,17 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 let steps = trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
                 let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
                 let clock = trace::trace_clock();
+                // External concepts answer from the trace's `answer` lines, never their services.
+                let stand_in = Arc::new(crate::external::StandIn::new());
                 let engine = engine_with(
                     Arc::new(store),
                     syncs.clone(),
                     concepts.clone(),
+                    Some(Arc::clone(&stand_in)),
                     app.registry(Sources::default()),
                 )?
                 .with_clock(Arc::new(clock.clone()));
-                let report = trace::run_trace(&engine, &clock, &name, &steps);
+                let report = trace::run_trace_with(&engine, &clock, &name, &steps, Some(&stand_in));
                 for s in &report.steps {
                     let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
                     println!(

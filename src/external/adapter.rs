@@ -17,6 +17,7 @@
 //! in the flow.
 
 use super::declaration::Declaration;
+use super::stand_in::StandIn;
 use concept_core::{
     ActionCtx, ActionError, ActionKind, BackgroundWork, ConceptSpec, Decoded, DynConcept, ErrorKind, EventMeta, Host,
     Input, Output, Performed, ProjectionRead, ProjectionTxn, StoreFault,
@@ -37,6 +38,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 pub struct External {
     decl: Declaration,
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    /// A trace's answers, given in place of the service (no call is made).
+    stand_in: Option<Arc<StandIn>>,
 }
 
 /// Why one try of a call did not give an answer.
@@ -53,7 +56,14 @@ impl External {
         External {
             decl,
             client: OnceLock::new(),
+            stand_in: None,
         }
+    }
+
+    /// The concept answering from a trace's `answer` lines instead of its service.
+    pub fn with_stand_in(mut self, stand_in: Arc<StandIn>) -> Self {
+        self.stand_in = Some(stand_in);
+        self
     }
 
     pub fn declaration(&self) -> &Declaration {
@@ -84,6 +94,9 @@ impl External {
     /// POSTs `input` to `{url}/{action}`, trying again as the declaration allows; the answer,
     /// or the refusal the flow records.
     fn call(&self, flow: Uuid, action: &str, input: &Value) -> Result<Value, ActionError> {
+        if let Some(stand_in) = &self.stand_in {
+            return stand_in.answer(self.decl.name(), action, input);
+        }
         let name = format!("{}.{action}", self.decl.name());
         let url = format!("{}/{action}", self.decl.url);
         let body = serde_json::to_vec(input).map_err(|e| ActionError::internal(format!("{name}: {e}")))?;

@@ -5,9 +5,11 @@
 
 pub mod adapter;
 pub mod declaration;
+pub mod stand_in;
 
 pub use adapter::External;
 pub use declaration::{Declaration, DeclarationError, SUFFIX};
+pub use stand_in::StandIn;
 
 use crate::engine::Registry;
 use std::path::Path;
@@ -17,6 +19,16 @@ use std::sync::Arc;
 /// `--concepts` directory); every problem, each naming its file, when a declaration is bad or
 /// names a concept the registry already has.
 pub fn extend(registry: &mut Registry, dirs: &[&Path]) -> Result<Vec<String>, Vec<DeclarationError>> {
+    extend_with(registry, dirs, None)
+}
+
+/// [`extend`], the concepts answering from `stand_in` (a trace's `answer` lines) instead of
+/// calling their services, when given.
+pub fn extend_with(
+    registry: &mut Registry,
+    dirs: &[&Path],
+    stand_in: Option<Arc<StandIn>>,
+) -> Result<Vec<String>, Vec<DeclarationError>> {
     let mut errors = Vec::new();
     let mut added = Vec::new();
     for dir in dirs {
@@ -44,7 +56,11 @@ pub fn extend(registry: &mut Registry, dirs: &[&Path]) -> Result<Vec<String>, Ve
                 continue;
             }
             added.push(d.name().to_string());
-            registry.add_remote(Arc::new(External::new(d)));
+            let external = match &stand_in {
+                Some(s) => External::new(d).with_stand_in(Arc::clone(s)),
+                None => External::new(d),
+            };
+            registry.add_remote(Arc::new(external));
         }
     }
     if errors.is_empty() {
