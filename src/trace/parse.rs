@@ -315,3 +315,26 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
         cascade: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_lines_parse_as_an_external_concepts_answers() {
+        let entries = parse_trace(
+            "t.trace",
+            "answer R.act {\"u\": \"a\"}\n    => {\"ticket\": \"x\"}\nanswer R._q {} => error BUSY\nR.cb {}\n",
+        )
+        .expect("parses");
+        let [Entry::Answer(given), Entry::Answer(refused), Entry::Step(step)] = &entries[..] else {
+            panic!("{entries:?}");
+        };
+        assert_eq!((given.concept.as_str(), given.action.as_str()), ("R", "act"));
+        assert_eq!(given.expect, Expect::Output(serde_json::json!({"ticket": "x"})));
+        assert_eq!(refused.expect, Expect::Error("BUSY".into()));
+        assert_eq!(step.action, "cb");
+        let e = parse_trace("t.trace", "answer R.act {}\n    R.other {}\n").expect_err("no cascade");
+        assert_eq!((e.line, e.message.as_str()), (2, "an `answer` line has no cascade"));
+    }
+}
