@@ -186,6 +186,11 @@ fn start(url: &str, timeout: &str, retries: u32) -> Lc {
 
 /// One answer: status, body, the `x-flow-id` header.
 fn call(lc: &Lc, path: &str, body: &Value, token: Option<&str>) -> (u16, Value, String) {
+    call_keyed(lc, path, body, token, None)
+}
+
+/// [`call`] with an `Idempotency-Key`.
+fn call_keyed(lc: &Lc, path: &str, body: &Value, token: Option<&str>, key: Option<&str>) -> (u16, Value, String) {
     let mut request = lc
         .server
         .client
@@ -194,6 +199,9 @@ fn call(lc: &Lc, path: &str, body: &Value, token: Option<&str>) -> (u16, Value, 
         .body(body.to_string());
     if let Some(token) = token {
         request = request.bearer_auth(token);
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
     }
     let answer = request.send().expect("request");
     let status = answer.status().as_u16();
@@ -306,8 +314,27 @@ fn a_sync_calls_the_service_and_its_callback_enters_a_flow() {
     assert!(body["error"].as_str().unwrap_or("").contains("ticket"), "{body}");
 
     // The callback enters a flow: the sync's `where` asks the service, then LibraryCache merges.
-    let (status, body, callback_flow) = post(&lc, "/api/Recommender/recommended", callback);
+    let (status, body, callback_flow) = call_keyed(
+        &lc,
+        "/api/Recommender/recommended",
+        &callback,
+        Some(TOKEN),
+        Some("callback-1"),
+    );
     assert_eq!((status, &body), (200, &json!({})));
+    // A callback the service sends again with its Idempotency-Key runs once.
+    let (status, _, again) = call_keyed(
+        &lc,
+        "/api/Recommender/recommended",
+        &callback,
+        Some(TOKEN),
+        Some("callback-1"),
+    );
+    assert_eq!(
+        (status, &again),
+        (200, &callback_flow),
+        "the first call's flow, replayed"
+    );
     let playlist = calls(&fake, "_playlist");
     assert_eq!(playlist.len(), 1, "{playlist:?}");
     assert_eq!(playlist[0].body, json!({"ticket": "rec-1"}));

@@ -508,7 +508,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             lastfm,
             apple,
             refresh_every,
-            ..
+            concepts,
         } => {
             layer!(
                 apple.apple_music_api_base,
@@ -538,6 +538,7 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*store, "store", file.store.clone().map(Some));
             layer!(*addr, "addr", file.addr);
             layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+            layer!(*concepts, "concepts", file.concepts.clone().map(Some));
             layer!(*body_limit, "body_limit", file.body_limit);
             layer!(*token, "token", file.token.clone().map(Some));
             layer!(*expose, "expose", file.expose);
@@ -546,7 +547,10 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(*log_max_actions, "log_max_actions", file.log_max_actions.map(Some));
             layer!(*trace, "trace", file.trace);
         }
-        Command::Check { syncs, .. } => layer!(*syncs, "syncs", file.syncs),
+        Command::Check { syncs, concepts } => {
+            layer!(*syncs, "syncs", file.syncs);
+            layer!(*concepts, "concepts", file.concepts.clone().map(Some));
+        }
         Command::Fetch {
             data,
             syncs,
@@ -574,7 +578,10 @@ fn apply_config_file(cli: &mut Cli, matches: &ArgMatches) -> Result<(), String> 
             layer!(data.data, "data", file.data);
             layer!(data.store, "store", file.store.map(Some));
         }
-        Command::Trace { syncs, .. } => layer!(*syncs, "syncs", file.syncs.clone().map(Some)),
+        Command::Trace { syncs, concepts, .. } => {
+            layer!(*syncs, "syncs", file.syncs.clone().map(Some));
+            layer!(*concepts, "concepts", file.concepts.clone().map(Some));
+        }
         Command::Import { data, syncs, .. } => {
             layer!(data.data, "data", file.data);
             layer!(data.store, "store", file.store.map(Some));

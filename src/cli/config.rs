@@ -17,6 +17,8 @@ pub struct FileConfig {
     pub store: Option<String>,
     pub addr: Option<SocketAddr>,
     pub syncs: Option<PathBuf>,
+    /// A directory of external concept declarations (as `--concepts`).
+    pub concepts: Option<PathBuf>,
     pub token: Option<String>,
     pub expose: Option<String>,
     pub body_limit: Option<usize>,
