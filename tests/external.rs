@@ -6,7 +6,9 @@
 //! sync asks `Recommender._playlist` in its `where` and merges a playlist into LibraryCache. The
 //! service failing (`{error, code}`, a bare 500), slow (a declared timeout of 200 ms against an
 //! answer after 5 s) and refusing connections is recorded in the flow, and the like it followed
-//! is kept. `check` validates syncs against the declared schemas and names a bad declaration.
+//! is kept. The stand-in also calls back by itself after answering, as the example service
+//! does. `check` validates syncs against the declared schemas and names a bad declaration, and
+//! the example's trace runs with its `answer` lines standing in for the service.
 
 mod common;
 
@@ -49,6 +51,9 @@ struct Call {
 struct Fake {
     mode: Mode,
     calls: Vec<Call>,
+    /// When set, the stand-in calls back by itself after answering `recommend`, as the example
+    /// service does: `POST {base}/api/Recommender/recommended` with the token.
+    call_back_to: Option<String>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -66,7 +71,7 @@ async fn action(
             .unwrap_or_default()
             .to_string()
     };
-    let mode = {
+    let (mode, call_back_to) = {
         let mut fake = fake.lock().expect("lock");
         fake.calls.push(Call {
             action: action.clone(),
@@ -74,8 +79,23 @@ async fn action(
             flow: header("x-flow-id"),
             body: body.clone(),
         });
-        fake.mode
+        (fake.mode, fake.call_back_to.clone())
     };
+    if let (Some(base), "recommend", Mode::Answer) = (call_back_to, action.as_str(), mode) {
+        let user = body["userId"].clone();
+        // After the answer, on the service's own time.
+        tokio::spawn(async move {
+            let answer = reqwest::Client::new()
+                .post(format!("{base}/api/Recommender/recommended"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"userId": user, "ticket": "rec-1", "trackIds": ["t7"]}))
+                .send()
+                .await;
+            if let Err(e) = answer {
+                eprintln!("the stand-in's callback failed: {e}");
+            }
+        });
+    }
     match (action.as_str(), mode) {
         ("_playlist", _) => {
             Json(json!({"name": format!("Picked for {}", body["ticket"].as_str().unwrap_or("?"))})).into_response()
@@ -104,6 +124,7 @@ fn stand_in(mode: Mode) -> (Served, Shared) {
     let fake: Shared = Arc::new(Mutex::new(Fake {
         mode,
         calls: Vec::new(),
+        call_back_to: None,
     }));
     let app = Router::new()
         .route("/recommender/{action}", route_post(action))
@@ -372,6 +393,30 @@ fn a_sync_calls_the_service_and_its_callback_enters_a_flow() {
         openapi["paths"].get("/api/Recommender/recommended").is_some(),
         "the callback is in the OpenAPI document"
     );
+}
+
+#[test]
+fn the_service_calls_back_by_itself_and_the_playlist_arrives() {
+    let (served, fake) = stand_in(Mode::Answer);
+    let lc = start(&format!("{}/recommender", served.base), "10s", 2);
+    fake.lock().expect("lock").call_back_to = Some(lc.server.base.clone());
+    like(&lc);
+    // The callback comes when the service sends it: wait for its playlist (generously).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = post(&lc, "/api/LibraryCache/_getPlaylists", json!({"userId": "alice"}));
+        assert_eq!(status, 200, "{body}");
+        if body["playlists"][0]["id"] == "rec-1" {
+            assert_eq!(body["playlists"][0]["trackCount"], 1, "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no playlist from the callback: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(calls(&fake, "_playlist").len(), 1);
 }
 
 #[test]
