@@ -711,7 +711,7 @@ fn with_externals(
 }
 
 /// An engine over `store` firing the syncs of `dir` (checked first; none without a directory),
-/// with the external concepts declared there and in `concepts`.
+/// with the external concepts declared there.
 fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>, registry: Registry) -> Result<Engine, String> {
     engine_with(store, dir, None, None, registry)
 }
