@@ -359,6 +359,12 @@ fn a_sync_calls_the_service_and_its_callback_enters_a_flow() {
     let playlist = calls(&fake, "_playlist");
     assert_eq!(playlist.len(), 1, "{playlist:?}");
     assert_eq!(playlist[0].body, json!({"ticket": "rec-1"}));
+    assert_eq!(playlist[0].flow, "", "a query runs outside any flow");
+    assert!(
+        playlist[0].key.starts_with("Recommender._playlist."),
+        "{:?}",
+        playlist[0].key
+    );
     let merges = recorded(&lc, &callback_flow, "LibraryCache.merge");
     assert_eq!(merges.len(), 1, "{merges:?}");
     assert_eq!(merges[0]["failed"], false, "{merges:?}");

@@ -84,11 +84,16 @@ impl External {
             .map_err(|e| ActionError::internal(format!("cannot make an HTTP client: {e}")))
     }
 
-    /// The idempotency key of calling `action` with `input` in `flow`.
+    /// The idempotency key of calling `action` with `input` in `flow` (a query, outside any
+    /// flow: the action and the input only).
     fn key(&self, flow: Uuid, action: &str, body: &[u8]) -> String {
         let digest = Sha256::digest(body);
         let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-        format!("{flow}.{}.{action}.{hash}", self.decl.name())
+        if flow.is_nil() {
+            format!("{}.{action}.{hash}", self.decl.name())
+        } else {
+            format!("{flow}.{}.{action}.{hash}", self.decl.name())
+        }
     }
 
     /// POSTs `input` to `{url}/{action}`, trying again as the declaration allows; the answer,
@@ -113,14 +118,16 @@ impl External {
                 // A pause between tries, not a reading of time: nothing decided depends on it.
                 std::thread::sleep(FIRST_BACKOFF * 2u32.saturating_pow(attempt - 1));
             }
-            let sent = client
+            let mut request = client
                 .post(&url)
                 .timeout(self.decl.timeout)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header("Idempotency-Key", &key)
-                .header("X-Flow-Id", flow.to_string())
-                .body(body.clone())
-                .send();
+                .header("Idempotency-Key", &key);
+            // A query runs outside any flow (the engine reads committed state): no flow to name.
+            if !flow.is_nil() {
+                request = request.header("X-Flow-Id", flow.to_string());
+            }
+            let sent = request.body(body.clone()).send();
             failure = match sent {
                 Ok(response) => match self.answer(&name, response) {
                     Ok(result) => return result,
