@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod engine;
+pub mod external;
 pub mod observe;
 pub mod server;
 pub mod store;

@@ -96,12 +96,16 @@ impl StoreArgs {
     }
 }
 
-/// The sync files a command fires.
+/// The sync files a command fires, and the external concepts they may name.
 #[derive(clap::Args, Clone)]
 pub struct SyncsArgs {
     /// Directory of sync files (default: ./syncs when it exists).
     #[arg(long, env = "LIBRARYCACHE_SYNCS")]
     pub syncs: Option<PathBuf>,
+    /// Directory of external concept declarations (`{Name}.external.json`), read besides
+    /// those in the sync directory.
+    #[arg(long, env = "LIBRARYCACHE_CONCEPTS")]
+    pub concepts: Option<PathBuf>,
 }
 
 impl SyncsArgs {

@@ -17,7 +17,8 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
         .syncs
         .dir()
         .ok_or("no sync files to check: ./syncs is not a directory; give --syncs DIR")?;
-    let files = setup::load_syncs(&dir, &app.registry(Sources::default()).specs())?;
+    let registry = setup::with_externals(app.registry(Sources::default()), &args.syncs, None)?;
+    let files = setup::load_syncs(&dir, &registry.specs())?;
     let count: usize = files.iter().map(|f| f.syncs.len()).sum();
     println!("{} sync file(s), {count} sync(s): no problems", files.len());
     Ok(ExitCode::SUCCESS)

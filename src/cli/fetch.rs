@@ -40,8 +40,9 @@ pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
     });
     let engine = Arc::new(setup::engine(
         setup::open(&args.store.spec())?,
-        args.syncs.dir(),
+        &args.syncs,
         registry,
+        None,
     )?);
     let user = &args.user.user;
     let status = run(Arc::clone(&engine), user, args.mode.as_deref()).map_err(|e| e.to_string())?;

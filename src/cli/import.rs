@@ -40,8 +40,9 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
     let engine = || {
         setup::engine(
             setup::open(&args.store.spec())?,
-            args.syncs.dir(),
+            &args.syncs,
             app.registry(Sources::default()),
+            None,
         )
     };
     let summary = match args.format {

@@ -116,7 +116,12 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
         cache_bytes: args.cache_size,
     };
     let store = setup::open_with(&spec, &options)?;
-    let engine = Arc::new(setup::engine(store, args.syncs.dir(), app.registry(sources))?);
+    let engine = Arc::new(setup::engine(store, &args.syncs, app.registry(sources), None)?);
+    // The external concepts' services raise their callbacks over HTTP.
+    let mut config = config;
+    config.exposure = config
+        .exposure
+        .with_callbacks(engine.registry().remote_names().map(str::to_string));
     schedule(&engine, "refresh", "--refresh-every", &args.refresh_every)?;
     let watch = &args.sources.apple.apple_library_watch_every;
     schedule(&engine, "apple-library-watch", "--apple-library-watch-every", watch)?;

@@ -1,11 +1,13 @@
 //! What every command starts from: the store it names, opened (an embedded store of the first
 //! layout is upgraded first, with a message), and an engine over it that fires the checked
-//! sync files of a directory.
+//! sync files of a directory, with the external concepts declared beside them.
 
+use crate::cli::args::SyncsArgs;
 use crate::cli::upgrade;
 use crate::engine::{Engine, Registry, SyncSet};
+use crate::external::StandIn;
 use crate::store::{SledOptions, Store, StoreError, StoreSpec};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Opens the store `spec` with the default options.
@@ -37,11 +39,45 @@ pub fn open_with(spec: &StoreSpec, options: &SledOptions) -> Result<Arc<dyn Stor
     }
 }
 
-/// An engine over `store` firing the syncs of `dir` (checked first; none without a directory).
-pub fn engine(store: Arc<dyn Store>, dir: Option<PathBuf>, registry: Registry) -> Result<Engine, String> {
+/// `registry` with the external concepts declared in the sync directory and in `--concepts`
+/// (answered by `stand_in` instead of their services when given: `trace`).
+pub fn with_externals(
+    mut registry: Registry,
+    syncs: &SyncsArgs,
+    stand_in: Option<Arc<StandIn>>,
+) -> Result<Registry, String> {
+    let (dir, concepts) = (syncs.dir(), syncs.concepts.clone());
+    let dirs: Vec<&Path> = dir.as_deref().into_iter().chain(concepts.as_deref()).collect();
+    match crate::external::extend_with(&mut registry, &dirs, stand_in) {
+        Ok(added) => {
+            if !added.is_empty() {
+                tracing::info!(concepts = ?added, "external concepts declared");
+            }
+            Ok(registry)
+        }
+        Err(problems) => {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Err(format!(
+                "{} problem(s) in the external concept declarations:\n{}",
+                lines.len(),
+                lines.join("\n")
+            ))
+        }
+    }
+}
+
+/// An engine over `store` with `registry`'s concepts and the external ones `syncs` declares,
+/// firing the sync files of `syncs` (checked first; none without a directory).
+pub fn engine(
+    store: Arc<dyn Store>,
+    syncs: &SyncsArgs,
+    registry: Registry,
+    stand_in: Option<Arc<StandIn>>,
+) -> Result<Engine, String> {
+    let registry = with_externals(registry, syncs, stand_in)?;
     let specs = registry.specs();
     let engine = Engine::new(store, registry);
-    Ok(match dir {
+    Ok(match syncs.dir() {
         Some(dir) => {
             let files = load_syncs(&dir, &specs)?;
             let syncs = SyncSet::new(files);

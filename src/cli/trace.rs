@@ -6,6 +6,7 @@ use crate::app::{App, Sources};
 use crate::cli::args::SyncsArgs;
 use crate::cli::setup;
 use crate::engine::trace_log;
+use crate::external::StandIn;
 use crate::store::SledStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,6 @@ pub struct Args {
 }
 
 pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
-    let syncs = args.syncs.dir();
     let mut ok = true;
     for file in &args.files {
         let name = file.display().to_string();
@@ -29,9 +29,12 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
         let steps = crate::trace::parse_trace_bytes(&name, &bytes).map_err(|e| e.to_string())?;
         let store = SledStore::temporary().map_err(|e| format!("cannot open a temporary store: {e}"))?;
         let clock = crate::trace::trace_clock();
-        let engine = setup::engine(Arc::new(store), syncs.clone(), app.registry(Sources::default()))?
+        // External concepts answer from the trace's `answer` lines, never their services.
+        let stand_in = Arc::new(StandIn::new());
+        let registry = app.registry(Sources::default());
+        let engine = setup::engine(Arc::new(store), &args.syncs, registry, Some(Arc::clone(&stand_in)))?
             .with_clock(Arc::new(clock.clone()));
-        let report = crate::trace::run_trace(&engine, &clock, &name, &steps);
+        let report = crate::trace::run_trace_with(&engine, &clock, &name, &steps, Some(&stand_in));
         for s in &report.steps {
             let mark = if s.mismatch.is_some() { "FAIL" } else { "ok  " };
             println!(

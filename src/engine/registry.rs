@@ -3,12 +3,15 @@
 //! (`crate::app`).
 
 use concept_core::{ConceptSpec, DynConcept};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 #[derive(Clone, Default)]
 pub struct Registry {
     concepts: BTreeMap<String, Arc<dyn DynConcept>>,
+    /// The concepts implemented by another service (`crate::external`), whose system actions
+    /// that service raises over HTTP.
+    remote: BTreeSet<String>,
 }
 
 impl Registry {
@@ -18,6 +21,23 @@ impl Registry {
 
     pub fn add(&mut self, concept: Arc<dyn DynConcept>) {
         self.concepts.insert(concept.name().to_string(), concept);
+    }
+
+    /// Adds a concept implemented by another service: its system actions (callbacks) are
+    /// raised by that service through `POST /api/{Concept}/{action}`.
+    pub fn add_remote(&mut self, concept: Arc<dyn DynConcept>) {
+        self.remote.insert(concept.name().to_string());
+        self.add(concept);
+    }
+
+    /// Whether `name`'s system actions are raised over HTTP (see [`Registry::add_remote`]).
+    pub fn is_remote(&self, name: &str) -> bool {
+        self.remote.contains(name)
+    }
+
+    /// The concepts implemented by other services.
+    pub fn remote_names(&self) -> impl Iterator<Item = &str> {
+        self.remote.iter().map(String::as_str)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn DynConcept>> {

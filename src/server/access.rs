@@ -11,6 +11,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 pub struct Exposure {
     /// `(concept, None)` exposes every action and query of a concept; `(concept, Some(a))` one.
     rules: Vec<(String, Option<String>)>,
+    /// External concepts (`crate::external`): their system actions are callbacks that the
+    /// service implementing them raises over HTTP, whatever the rules say.
+    callbacks: Vec<String>,
 }
 
 /// What `--expose` is when not given.
@@ -55,13 +58,26 @@ impl Exposure {
             }
             rules.push((concept.to_string(), action.map(str::to_string)));
         }
-        Ok(Exposure { rules })
+        Ok(Exposure {
+            rules,
+            callbacks: Vec::new(),
+        })
+    }
+
+    /// The exposure with the callbacks (system actions) of these external concepts reachable:
+    /// the services implementing them raise them over HTTP.
+    pub fn with_callbacks(mut self, concepts: impl IntoIterator<Item = String>) -> Self {
+        self.callbacks.extend(concepts);
+        self
     }
 
     /// Whether `POST /api/{concept}/{action}` may run this action: exposed, and not a system
-    /// action (those only their concept raises).
+    /// action (those only their concept raises) unless it is an external concept's callback.
     pub fn allows_spec(&self, concept: &str, action: &concept_core::ActionSpec) -> bool {
-        action.kind != concept_core::ActionKind::System && self.allows(concept, &action.name)
+        if action.kind == concept_core::ActionKind::System {
+            return self.callbacks.iter().any(|c| c == concept);
+        }
+        self.allows(concept, &action.name)
     }
 
     pub fn allows(&self, concept: &str, action: &str) -> bool {

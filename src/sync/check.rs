@@ -165,7 +165,10 @@ impl<'a> Checker<'a> {
             let hint = match did_you_mean(concept, names()) {
                 hint if !hint.is_empty() => hint,
                 _ if concepts.is_empty() => " (no concepts are loaded)".to_string(),
-                _ => format!(" (known concepts: {})", quoted_list(names())),
+                _ => format!(
+                    " (known concepts: {}; a concept served elsewhere is declared by a `{concept}.external.json` file in the sync directory or --concepts)",
+                    quoted_list(names())
+                ),
             };
             self.errors
                 .push(pos.error(format!("unknown concept `{concept}`{hint}")));

@@ -7,4 +7,4 @@ mod parse;
 mod run;
 
 pub use parse::{parse_trace, parse_trace_bytes, Entry, Expect, Step, TraceError, DEFAULT_CLOCK};
-pub use run::{json_matches, run_trace, trace_clock, Bindings, StepOutcome, TraceReport};
+pub use run::{json_matches, run_trace, run_trace_with, trace_clock, Bindings, StepOutcome, TraceReport};

@@ -15,6 +15,11 @@
 //!     Requesting.respond {"request": "$r", "trackIds": ["t:1"]} => {}   # LikedSongs
 //! ```
 //!
+//! A trace can stand in for an external concept (`crate::external`): a line
+//! `answer Recommender.recommend {"userId": "alice"} => {"ticket": "rec-1"}` makes every later
+//! call of that action whose input matches (partially, like an expected output) answer the
+//! output (or `=> error CODE`) instead of calling the service; the latest matching line wins.
+//!
 //! A trace owns its time. It runs on a clock standing at [`DEFAULT_CLOCK`] until a line
 //! `clock 2026-11-21T12:00:00Z` sets it; `advance 25h` moves it forward (durations as
 //! everywhere: `500ms`, `90s`, `30m`, `25h`, `7d`). The clock stands still between them, so a
@@ -41,6 +46,9 @@ pub enum Entry {
         line: usize,
         by: chrono::Duration,
     },
+    /// `answer Concept.action {input} => {output}`: an external concept's answer, given by the
+    /// trace (the step's input is the pattern a call must match; its expectation the answer).
+    Answer(Box<Step>),
 }
 
 /// What a step expects.
@@ -124,6 +132,7 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Entry>, TraceError> {
             line: usize,
             body: String,
             cascade: Vec<(usize, String)>,
+            answer: bool,
         },
         Clock(Entry),
     }
@@ -144,11 +153,21 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Entry>, TraceError> {
             groups.push(Group::Clock(entry));
             continue;
         }
+        if let Some(rest) = line.strip_prefix("answer ") {
+            groups.push(Group::Step {
+                line: i + 1,
+                body: rest.trim_start().to_string(),
+                cascade: Vec::new(),
+                answer: true,
+            });
+            continue;
+        }
         if starts_step(line) {
             groups.push(Group::Step {
                 line: i + 1,
                 body: line.to_string(),
                 cascade: Vec::new(),
+                answer: false,
             });
             continue;
         }
@@ -173,7 +192,20 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<Entry>, TraceError> {
         .into_iter()
         .map(|g| match g {
             Group::Clock(entry) => Ok(entry),
-            Group::Step { line, body, cascade } => {
+            Group::Step {
+                line,
+                body,
+                cascade,
+                answer: true,
+            } => {
+                if let Some((at, _)) = cascade.first() {
+                    return Err(err(*at, "an `answer` line has no cascade".into()));
+                }
+                Ok(Entry::Answer(Box::new(parse_step(file, line, &body)?)))
+            }
+            Group::Step {
+                line, body, cascade, ..
+            } => {
                 let mut step = parse_step(file, line, &body)?;
                 step.cascade = cascade
                     .iter()
@@ -282,4 +314,27 @@ fn parse_step(file: &str, line: usize, body: &str) -> Result<Step, TraceError> {
         text: body.lines().next().unwrap_or_default().chars().take(200).collect(),
         cascade: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_lines_parse_as_an_external_concepts_answers() {
+        let entries = parse_trace(
+            "t.trace",
+            "answer R.act {\"u\": \"a\"}\n    => {\"ticket\": \"x\"}\nanswer R._q {} => error BUSY\nR.cb {}\n",
+        )
+        .expect("parses");
+        let [Entry::Answer(given), Entry::Answer(refused), Entry::Step(step)] = &entries[..] else {
+            panic!("{entries:?}");
+        };
+        assert_eq!((given.concept.as_str(), given.action.as_str()), ("R", "act"));
+        assert_eq!(given.expect, Expect::Output(serde_json::json!({"ticket": "x"})));
+        assert_eq!(refused.expect, Expect::Error("BUSY".into()));
+        assert_eq!(step.action, "cb");
+        let e = parse_trace("t.trace", "answer R.act {}\n    R.other {}\n").expect_err("no cascade");
+        assert_eq!((e.line, e.message.as_str()), (2, "an `answer` line has no cascade"));
+    }
 }

@@ -106,6 +106,18 @@ pub fn trace_clock() -> ManualClock {
 /// Runs every step in order (later steps run even after a mismatch, so one run shows all), on
 /// `clock`, which must be `engine`'s.
 pub fn run_trace(engine: &Engine, clock: &ManualClock, file: &str, entries: &[Entry]) -> TraceReport {
+    run_trace_with(engine, clock, file, entries, None)
+}
+
+/// [`run_trace`] with the engine's external concepts answering from `stand_in`, which the
+/// trace's `answer` lines fill (without one, an `answer` line is a failed step).
+pub fn run_trace_with(
+    engine: &Engine,
+    clock: &ManualClock,
+    file: &str,
+    entries: &[Entry],
+    stand_in: Option<&crate::external::StandIn>,
+) -> TraceReport {
     let mut report = TraceReport {
         file: file.to_string(),
         steps: Vec::new(),
@@ -121,6 +133,29 @@ pub fn run_trace(engine: &Engine, clock: &ManualClock, file: &str, entries: &[En
             }
             Entry::Advance { by, .. } => {
                 clock.advance(*by);
+                continue;
+            }
+            Entry::Answer(step) => {
+                let given = substitute(&step.input, &bindings).and_then(|pattern| {
+                    let answer = match &step.expect {
+                        Expect::Output(v) => Ok(substitute(v, &bindings)?),
+                        Expect::Success => Ok(Value::Object(Default::default())),
+                        Expect::Error(code) => Err(code.clone()),
+                    };
+                    let stand_in = stand_in
+                        .ok_or_else(|| "this trace runs without external concepts to answer for".to_string())?;
+                    stand_in.give(&step.concept, &step.action, pattern, answer);
+                    Ok(())
+                });
+                if let Err(why) = given {
+                    report.steps.push(StepOutcome {
+                        step: step.as_ref().clone(),
+                        actual: Value::Null,
+                        failed: true,
+                        cascade: Vec::new(),
+                        mismatch: Some(why),
+                    });
+                }
                 continue;
             }
         };

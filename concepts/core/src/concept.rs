@@ -110,6 +110,19 @@ impl From<Value> for Output {
 /// An input decoded for one action (its typed input, boxed).
 pub struct Decoded(Box<dyn Any + Send + Sync>);
 
+impl Decoded {
+    /// An input decoded by a [`DynConcept`] written by hand (not through [`Actions`]), such as
+    /// an adapter for a concept served elsewhere.
+    pub fn new<T: Any + Send + Sync>(input: T) -> Self {
+        Decoded(Box::new(input))
+    }
+
+    /// The decoded input, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
 impl std::fmt::Debug for Decoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Decoded(..)")

@@ -73,7 +73,7 @@ fn reports_an_unknown_concept() {
     );
     assert_eq!(
         problems("sync S when Spotify.fetched (userId) then LibraryCache.sync (userId)"),
-        ["c.sync:1:13: unknown concept `Spotify` (known concepts: `Requesting`, `LibraryCache`, `Scheduling`)"]
+        ["c.sync:1:13: unknown concept `Spotify` (known concepts: `Requesting`, `LibraryCache`, `Scheduling`; a concept served elsewhere is declared by a `Spotify.external.json` file in the sync directory or --concepts)"]
     );
 }
 
@@ -348,7 +348,7 @@ then
             "c.sync:3:31: Requesting.request input `path` expects a string, found 1",
             "c.sync:3:45: unknown output `requst` of Requesting.request (did you mean `request`?)",
             "c.sync:5:18: unknown query `_getLikd` of LibraryCache (did you mean `_getLiked`?)",
-            "c.sync:6:5: unknown concept `Nope` (known concepts: `Requesting`, `LibraryCache`, `Scheduling`)",
+            "c.sync:6:5: unknown concept `Nope` (known concepts: `Requesting`, `LibraryCache`, `Scheduling`; a concept served elsewhere is declared by a `Nope.external.json` file in the sync directory or --concepts)",
             "c.sync:6:14: variable `x` is never bound (bind it in `when` or `where`)",
             "c.sync:8:25: variable `request` is never bound (did you mean `requst`?)",
             "c.sync:9:59: variable `t` is never bound (bind it in `when` or `where`)",
