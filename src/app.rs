@@ -112,3 +112,50 @@ impl App {
         crate::cli::main(&self, args)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concept_core::spec::declared;
+    use std::collections::BTreeSet;
+
+    /// Every `concepts/*/*.concept` file declares exactly the actions, system actions and
+    /// queries its concept serves, and every concept of this build has a file.
+    #[test]
+    fn each_concept_file_declares_exactly_what_its_concept_serves() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("concepts");
+        let registry = Registry::standard();
+        let mut seen = BTreeSet::new();
+        for dir in std::fs::read_dir(&root).expect("concepts/") {
+            let dir = dir.expect("an entry").path();
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for file in entries.map(|e| e.expect("an entry").path()) {
+                if file.extension().and_then(|e| e.to_str()) != Some("concept") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&file).expect("readable");
+                let (name, declared) = declared(&text);
+                let name = name.unwrap_or_else(|| panic!("{}: no `concept Name` line", file.display()));
+                let concept = registry
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("{}: no concept {name} in this build", file.display()));
+                let served: BTreeSet<_> = concept
+                    .spec()
+                    .actions
+                    .iter()
+                    .map(|a| (a.kind, a.name.clone()))
+                    .collect();
+                let declared: BTreeSet<_> = declared.into_iter().collect();
+                assert_eq!(
+                    declared.iter().map(|(k, n)| format!("{k:?} {n}")).collect::<Vec<_>>(),
+                    served.iter().map(|(k, n)| format!("{k:?} {n}")).collect::<Vec<_>>(),
+                    "{}: what the file declares (left) against what {name} serves (right)",
+                    file.display()
+                );
+                seen.insert(name);
+            }
+        }
+        let all: BTreeSet<String> = registry.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(seen, all, "every concept of this build has its .concept file");
+    }
+}

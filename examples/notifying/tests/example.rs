@@ -168,3 +168,24 @@ fn a_like_over_http_reaches_the_followers_notifications() {
         .expect("request");
     assert_eq!(r.status(), 403);
 }
+
+/// `Notifying.concept` declares exactly the actions and queries the concept serves.
+#[test]
+fn the_concept_file_declares_exactly_what_the_concept_serves() {
+    use concept_core::{DynConcept, Typed};
+    let text = std::fs::read_to_string(here().join("Notifying.concept")).expect("the spec");
+    let (name, declared) = concept_core::spec::declared(&text);
+    let concept = Typed::new(notifying_example::Notifying::new());
+    let spec = concept.spec();
+    assert_eq!(name.as_deref(), Some(spec.name.as_str()));
+    let mut declared: Vec<String> = declared.iter().map(|(k, n)| format!("{k:?} {n}")).collect();
+    let mut served: Vec<String> = spec
+        .actions
+        .iter()
+        .map(|a| format!("{:?} {}", a.kind, a.name))
+        .collect();
+    declared.sort();
+    served.sort();
+    assert!(!served.is_empty());
+    assert_eq!(declared, served);
+}
