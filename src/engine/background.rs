@@ -19,7 +19,7 @@ impl Engine {
     pub fn raise(&self, concept: &str, action: &str, input: Value, flow: Option<Uuid>) -> Answer {
         let flow = flow.unwrap_or_else(Uuid::now_v7);
         match self.lookup(concept, action) {
-            Ok((c, ActionKind::System)) => self.run_flow(flow, c.as_ref(), action, input.into(), None),
+            Ok((c, ActionKind::System)) => super::Flow::run(self, flow, c.as_ref(), action, input.into(), None),
             Ok(_) => Answer::refused(
                 flow,
                 ActionError::invalid(

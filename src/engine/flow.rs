@@ -1,13 +1,15 @@
-//! Flows: an external action and everything syncs fire because of it. After each completed
-//! action the engine joins the syncs that mention it over the flow's completed actions,
-//! evaluates their `where`, and runs their `then` invocations depth first (an explicit stack,
-//! so a deep cascade cannot overflow the thread's stack). Each fired action carries a fire-once
-//! guard in its own commit; the flow waits for durability once, at its end.
+//! Flows: an external action and everything syncs fire because of it. A [`Flow`] owns one
+//! while it runs: after each completed action it joins the syncs that mention it over the
+//! flow's completed actions, evaluates their `where`, and runs their `then` invocations depth
+//! first (an explicit stack, so a deep cascade cannot overflow the thread's stack) through
+//! `action::run`. Each fired action carries a fire-once guard in its own commit; the flow
+//! waits for durability once, at its end.
 
+use super::action::{self, Cause, Ran};
 use super::matching::{evaluate_where, invocation_input, joins, Completed};
 use super::trace_log;
-use super::{Answer, Cause, Engine, Ran};
-use crate::store::{ActionRecord, EngineKey, StoreError};
+use super::{Answer, Engine};
+use crate::store::{ActionRecord, EngineKey};
 use concept_core::{ActionError, DynConcept, ErrorKind};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,9 +27,10 @@ struct Pending {
     chain: Arc<Vec<String>>,
 }
 
-/// The state of one flow while it runs.
-struct FlowRun {
-    flow: Uuid,
+/// One flow while it runs.
+pub(super) struct Flow<'e> {
+    engine: &'e Engine,
+    id: Uuid,
     completed: Vec<Completed>,
     /// (sync, matched) combinations already fired in this run.
     fired: HashSet<(String, Vec<u64>)>,
@@ -36,129 +39,114 @@ struct FlowRun {
     error: Option<ActionError>,
 }
 
-impl Engine {
-    /// Runs an external action and its cascade as one flow.
-    pub(super) fn run_flow(
-        &self,
-        flow: Uuid,
+impl<'e> Flow<'e> {
+    fn new(engine: &'e Engine, id: Uuid, completed: Vec<Completed>) -> Self {
+        Flow {
+            engine,
+            id,
+            completed,
+            fired: HashSet::new(),
+            wait: None,
+            error: None,
+        }
+    }
+
+    /// Runs an external (or system) action and its cascade as the new flow `id`.
+    pub(super) fn run(
+        engine: &'e Engine,
+        id: Uuid,
         concept: &dyn DynConcept,
         action: &str,
         input: concept_core::Input,
         idempotency: Option<(&str, &str)>,
     ) -> Answer {
-        let _running = self.enter_flow(flow);
+        let _running = engine.enter_flow(id);
         crate::observe::flow();
-        let mut run = FlowRun {
-            flow,
-            completed: Vec::new(),
-            fired: HashSet::new(),
-            wait: None,
-            error: None,
-        };
-        let (first, refusal) = match self.run_action(concept, action, input, flow, None, idempotency) {
+        let mut flow = Flow::new(engine, id, Vec::new());
+        let (first, refusal) = match action::run(engine, concept, action, input, id, None, idempotency) {
             Ok(Ran::Done {
                 completed,
                 wait,
                 refusal,
             }) => {
-                run.wait = wait;
+                flow.wait = wait;
                 (*completed, refusal)
             }
             Ok(Ran::AlreadyFired) => unreachable!("an external action carries no guard"),
-            Err(e) => return Answer::refused(flow, e),
+            Err(e) => return Answer::refused(id, e),
         };
         trace_log::emit(&first);
         let result = match refusal {
             Some(refusal) => Err(refusal),
             None => Ok(first.output.clone()),
         };
-        run.completed.push(first.clone());
-        self.cascade(&mut run, &first, Arc::new(Vec::new()));
-        if let Some(generation) = run.wait {
-            let started = std::time::Instant::now();
-            let durable = self.store.wait_durable(generation);
-            crate::observe::flush(started.elapsed());
-            if let Err(e) = durable {
-                return Answer::refused(flow, super::store_error(e));
-            }
+        flow.completed.push(first.clone());
+        flow.cascade(&first, Arc::new(Vec::new()));
+        if let Err(e) = flow.durable() {
+            return Answer::refused(id, e);
         }
         Answer {
-            flow,
+            flow: id,
             result,
-            actions: run.completed,
-            flow_error: run.error,
+            actions: flow.completed,
+            flow_error: flow.error,
             replayed: false,
         }
     }
 
-    /// The recorded actions of `flow`, in order, as syncs see them.
-    pub(super) fn recorded_flow(&self, flow: Uuid) -> Result<Vec<Completed>, ActionError> {
-        Ok(self
-            .store
-            .flow(flow)
-            .map_err(super::store_error)?
-            .into_iter()
-            .map(completed_of)
-            .collect())
-    }
-
-    /// Delivers a recorded action to the syncs again, in its own flow (as after a restart or a
-    /// duplicate delivery): combinations that already fired do not fire again.
-    pub fn redeliver(&self, action_id: u64) -> Result<Answer, ActionError> {
-        let record = self
-            .store
-            .action(action_id)
-            .map_err(super::store_error)?
-            .ok_or_else(|| ActionError::not_found("ACTION_NOT_FOUND", format!("no action record {action_id}")))?;
-        let flow = record.flow;
-        let mut run = FlowRun {
-            flow,
-            completed: self.recorded_flow(flow)?,
-            fired: HashSet::new(),
-            wait: None,
-            error: None,
-        };
-        let before = run.completed.len();
-        let trigger = completed_of(record);
-        self.cascade(&mut run, &trigger, Arc::new(Vec::new()));
+    /// Delivers the recorded action `record` to the syncs again, in its own flow (as after a
+    /// restart or a duplicate delivery): combinations that already fired do not fire again.
+    pub(super) fn redeliver(engine: &'e Engine, record: ActionRecord) -> Result<Answer, ActionError> {
+        let id = record.flow;
+        let mut flow = Flow::new(engine, id, engine.recorded_flow(id)?);
+        let before = flow.completed.len();
+        let trigger = Completed::from(record);
+        flow.cascade(&trigger, Arc::new(Vec::new()));
         let mut actions = vec![trigger.clone()];
-        actions.extend(run.completed.split_off(before));
-        if let Some(generation) = run.wait {
-            let started = std::time::Instant::now();
-            let durable = self.store.wait_durable(generation);
-            crate::observe::flush(started.elapsed());
-            durable.map_err(super::store_error)?;
-        }
+        actions.extend(flow.completed.split_off(before));
+        flow.durable()?;
         Ok(Answer {
-            flow,
+            flow: id,
             result: Ok(trigger.output),
             actions,
-            flow_error: run.error,
+            flow_error: flow.error,
             replayed: false,
         })
     }
 
+    /// Waits, once, until every commit of the flow is durable.
+    fn durable(&self) -> Result<(), ActionError> {
+        let Some(generation) = self.wait else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let durable = self.engine.store.wait_durable(generation);
+        crate::observe::flush(started.elapsed());
+        durable.map_err(super::store_error)
+    }
+
     /// Fires everything `trigger` sets off, depth first.
-    fn cascade(&self, run: &mut FlowRun, trigger: &Completed, chain: Arc<Vec<String>>) {
+    fn cascade(&mut self, trigger: &Completed, chain: Arc<Vec<String>>) {
         let mut stack: Vec<Pending> = Vec::new();
-        self.firings(run, trigger, &chain, &mut stack);
+        self.firings(trigger, &chain, &mut stack);
         while let Some(next) = stack.pop() {
-            if run.completed.len() >= self.cascade_limit {
-                run.error = Some(runaway(self.cascade_limit, &next.chain));
+            if self.completed.len() >= self.engine.cascade_limit {
+                self.error = Some(runaway(self.engine.cascade_limit, &next.chain));
                 return;
             }
-            let Some(concept) = self.registry.get(&next.concept) else {
-                run.error = Some(ActionError::internal(format!(
+            let Some(concept) = self.engine.registry.get(&next.concept) else {
+                self.error = Some(ActionError::internal(format!(
                     "sync {} invokes {}.{}, but there is no concept {:?}",
                     next.cause.sync, next.concept, next.action, next.concept
                 )));
                 return;
             };
-            match self.run_action(
+            match action::run(
+                self.engine,
                 concept.as_ref(),
                 &next.action,
                 next.input.into(),
-                run.flow,
+                self.id,
                 Some(&next.cause),
                 None,
             ) {
@@ -167,13 +155,13 @@ impl Engine {
                 }) => {
                     let done = *done;
                     trace_log::emit(&done);
-                    run.wait = run.wait.max(wait);
-                    run.completed.push(done.clone());
-                    self.firings(run, &done, &next.chain, &mut stack);
+                    self.wait = self.wait.max(wait);
+                    self.completed.push(done.clone());
+                    self.firings(&done, &next.chain, &mut stack);
                 }
                 Ok(Ran::AlreadyFired) => {}
                 Err(e) => {
-                    run.error = Some(e);
+                    self.error = Some(e);
                     return;
                 }
             }
@@ -182,12 +170,13 @@ impl Engine {
 
     /// Pushes onto `stack` (so that they pop in order) the invocations of every sync that
     /// `trigger` completes a match for.
-    fn firings(&self, run: &mut FlowRun, trigger: &Completed, chain: &Arc<Vec<String>>, stack: &mut Vec<Pending>) {
-        let query = |c: &str, q: &str, input: Value| self.query(c, q, input);
+    fn firings(&mut self, trigger: &Completed, chain: &Arc<Vec<String>>, stack: &mut Vec<Pending>) {
+        let engine = self.engine;
+        let query = |c: &str, q: &str, input: Value| engine.query(c, q, input);
         let mut found: Vec<Pending> = Vec::new();
-        for sync in self.syncs.triggered_by(&trigger.concept, &trigger.action) {
-            for (matched, bindings) in joins(&sync, trigger, &run.completed) {
-                if !run.fired.insert((sync.name.clone(), matched.clone())) {
+        for sync in engine.syncs.triggered_by(&trigger.concept, &trigger.action) {
+            for (matched, bindings) in joins(&sync, trigger, &self.completed) {
+                if !self.fired.insert((sync.name.clone(), matched.clone())) {
                     continue;
                 }
                 let first_guard = EngineKey::FireGuard {
@@ -195,11 +184,11 @@ impl Engine {
                     matched: matched.clone(),
                     step: 0,
                 };
-                match self.store.engine_row(&first_guard) {
+                match engine.store.engine_row(&first_guard) {
                     Ok(None) => {}
                     Ok(Some(_)) => continue,
                     Err(e) => {
-                        run.error = Some(super::store_error(e));
+                        self.error = Some(super::store_error(e));
                         return;
                     }
                 }
@@ -228,12 +217,21 @@ impl Engine {
         }
         stack.extend(found.into_iter().rev());
     }
+}
 
-    /// A recorded flow: its actions in order and the firings that linked them.
-    pub fn flow_report(&self, flow: Uuid) -> Result<Option<FlowReport>, StoreError> {
-        let records = self.store.flow(flow)?;
+/// What `GET /api/flows/{flow}` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    pub flow: Uuid,
+    pub actions: Vec<ActionRecord>,
+    pub firings: Vec<Firing>,
+}
+
+impl FlowReport {
+    /// A recorded flow, from its records in order: the actions and the firings that linked them.
+    pub(super) fn of(flow: Uuid, records: Vec<ActionRecord>) -> Option<FlowReport> {
         if records.is_empty() {
-            return Ok(None);
+            return None;
         }
         let mut firings: Vec<Firing> = Vec::new();
         for r in &records {
@@ -247,20 +245,12 @@ impl Engine {
                 }),
             }
         }
-        Ok(Some(FlowReport {
+        Some(FlowReport {
             flow,
             actions: records,
             firings,
-        }))
+        })
     }
-}
-
-/// What `GET /api/flows/{flow}` answers.
-#[derive(Debug, Clone, Serialize)]
-pub struct FlowReport {
-    pub flow: Uuid,
-    pub actions: Vec<ActionRecord>,
-    pub firings: Vec<Firing>,
 }
 
 /// One firing of a sync: the actions its `when` matched and the actions it produced.
@@ -269,20 +259,6 @@ pub struct Firing {
     pub sync: String,
     pub matched: Vec<u64>,
     pub produced: Vec<u64>,
-}
-
-fn completed_of(r: ActionRecord) -> Completed {
-    Completed {
-        id: r.id,
-        concept: r.concept,
-        action: r.action,
-        input: r.input,
-        output: r.output,
-        failed: r.failed,
-        sync: r.sync,
-        cause: r.cause,
-        depth: r.depth,
-    }
 }
 
 fn runaway(limit: usize, chain: &[String]) -> ActionError {

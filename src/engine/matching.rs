@@ -3,6 +3,7 @@
 //! inputs of `then` invocations. Pure functions over values; queries are run through a closure
 //! so this module never touches the store.
 
+use crate::store::ActionRecord;
 use crate::sync::{ActionPattern, Arg, CmpOp, Expr, Invocation, Sync, Term, WhereClause};
 use concept_core::ActionError;
 use serde::Serialize;
@@ -33,6 +34,43 @@ pub struct Completed {
     pub cause: Vec<u64>,
     /// 0 for the external call, one more per sync in the chain that led here.
     pub depth: u32,
+}
+
+impl Completed {
+    /// The record of this action in `flow` at `at`, with the input as records keep it.
+    pub(crate) fn record(&self, flow: uuid::Uuid, at: chrono::DateTime<chrono::Utc>, input: Value) -> ActionRecord {
+        ActionRecord {
+            id: self.id,
+            flow,
+            concept: self.concept.clone(),
+            action: self.action.clone(),
+            input,
+            output: self.output.clone(),
+            failed: self.failed,
+            at,
+            sync: self.sync.clone(),
+            cause: self.cause.clone(),
+            depth: self.depth,
+            events: None,
+        }
+    }
+}
+
+/// A recorded action as syncs see it (read back from the store: a resumed or redelivered flow).
+impl From<ActionRecord> for Completed {
+    fn from(r: ActionRecord) -> Self {
+        Completed {
+            id: r.id,
+            concept: r.concept,
+            action: r.action,
+            input: r.input,
+            output: r.output,
+            failed: r.failed,
+            sync: r.sync,
+            cause: r.cause,
+            depth: r.depth,
+        }
+    }
 }
 
 /// Runs a query for a `where` clause.

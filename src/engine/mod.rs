@@ -5,6 +5,7 @@
 //!
 //! Concepts are known only through `concept_core::DynConcept`; the engine never names one.
 
+mod action;
 mod background;
 mod explain;
 mod flow;
@@ -16,12 +17,13 @@ mod syncs;
 pub mod trace_log;
 
 pub use background::{Role, Roles};
+use flow::Flow;
 pub use flow::{Firing, FlowReport};
 pub use matching::Completed;
 pub use registry::Registry;
 pub use syncs::SyncSet;
 
-use crate::store::{ActionRecord, Commit, EngineKey, Store, StoreError};
+use crate::store::{EngineKey, Store, StoreError};
 use chrono::Utc;
 use concept_core::{
     ActionCtx, ActionError, ActionKind, DynConcept, ErrorKind, Input, Output, SharedClock, SystemClock,
@@ -30,9 +32,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use uuid::Uuid;
-
-/// How often an action is re-decided after losing a race for its stream.
-const CONFLICT_RETRIES: usize = 8;
 
 /// The most actions one flow may run before the engine stops it as a runaway cascade.
 pub const DEFAULT_CASCADE_LIMIT: usize = 1_000;
@@ -97,29 +96,6 @@ impl Drop for Running<'_> {
         }
         self.engine.flow_ended.notify_all();
     }
-}
-
-/// Why an action runs: the sync that fired it, what its `when` matched, and its place in the
-/// firing (its fire-once guard).
-#[derive(Debug, Clone)]
-pub(crate) struct Cause {
-    pub sync: String,
-    pub matched: Vec<u64>,
-    pub step: u32,
-    pub depth: u32,
-}
-
-/// What running one action came to.
-pub(crate) enum Ran {
-    /// Completed (successfully or refused) and recorded.
-    Done {
-        completed: Box<Completed>,
-        /// The commit's durability generation, when it must be waited for.
-        wait: Option<u64>,
-        refusal: Option<ActionError>,
-    },
-    /// Its fire-once guard was already there: this firing happened before.
-    AlreadyFired,
 }
 
 impl Answer {
@@ -213,7 +189,7 @@ impl Engine {
                 flow_error: None,
                 replayed: false,
             },
-            Ok((c, _)) => self.run_flow(flow, c.as_ref(), action, input, None),
+            Ok((c, _)) => Flow::run(self, flow, c.as_ref(), action, input, None),
             Err(e) => Answer::refused(flow, e),
         }
     }
@@ -243,7 +219,7 @@ impl Engine {
             Ok(None) => {}
             Err(e) => return fail(e),
         }
-        let answer = self.run_flow(flow, c.as_ref(), action, input, Some((key, &fingerprint)));
+        let answer = Flow::run(self, flow, c.as_ref(), action, input, Some((key, &fingerprint)));
         match &answer.result {
             // Another call with the key committed first: answer as it did.
             Err(e) if e.code == "IDEMPOTENCY_KEY_RACE" => match self.remembered(key, concept, action, &fingerprint) {
@@ -343,6 +319,28 @@ impl Engine {
         self.recorded_flow(flow)
     }
 
+    /// The recorded actions of `flow`, in order, as syncs see them.
+    fn recorded_flow(&self, flow: Uuid) -> Result<Vec<Completed>, ActionError> {
+        let records = self.store.flow(flow).map_err(store_error)?;
+        Ok(records.into_iter().map(Completed::from).collect())
+    }
+
+    /// Delivers a recorded action to the syncs again, in its own flow (as after a restart or a
+    /// duplicate delivery): combinations that already fired do not fire again.
+    pub fn redeliver(&self, action_id: u64) -> Result<Answer, ActionError> {
+        let record = self
+            .store
+            .action(action_id)
+            .map_err(store_error)?
+            .ok_or_else(|| ActionError::not_found("ACTION_NOT_FOUND", format!("no action record {action_id}")))?;
+        Flow::redeliver(self, record)
+    }
+
+    /// A recorded flow: its actions in order and the firings that linked them.
+    pub fn flow_report(&self, flow: Uuid) -> Result<Option<FlowReport>, StoreError> {
+        Ok(FlowReport::of(flow, self.store.flow(flow)?))
+    }
+
     /// Runs a query against committed state.
     pub fn query(&self, concept: &str, query: &str, input: impl Into<Input>) -> Result<Value, ActionError> {
         self.query_output(concept, query, input)?.into_value()
@@ -378,157 +376,6 @@ impl Engine {
         let decoded = concept.decode(query, input)?;
         let view = self.store.view(concept.name());
         concept.query(&ActionCtx::new(Uuid::nil(), self.now()), view.as_ref(), query, decoded)
-    }
-
-    /// Decides and commits one action (a refusal is recorded too), with its fire-once guard if a
-    /// sync fired it. Does not wait for durability: the flow does, once, at its end.
-    pub(crate) fn run_action(
-        &self,
-        concept: &dyn DynConcept,
-        action: &str,
-        input: Input,
-        flow: Uuid,
-        cause: Option<&Cause>,
-        idempotency: Option<(&str, &str)>,
-    ) -> Result<Ran, ActionError> {
-        let guard = cause.map(|c| EngineKey::FireGuard {
-            sync: c.sync.clone(),
-            matched: c.matched.clone(),
-            step: c.step,
-        });
-        // The rows that must not exist yet, with the answer an idempotency key remembers.
-        let guarded = |output: &Value, refusal: Option<&ActionError>| -> Vec<(EngineKey, Vec<u8>)> {
-            let mut rows: Vec<(EngineKey, Vec<u8>)> = guard.iter().map(|g| (g.clone(), Vec::new())).collect();
-            if let Some((key, fingerprint)) = idempotency {
-                let remembered = Remembered {
-                    flow,
-                    concept: concept.name().to_string(),
-                    action: action.to_string(),
-                    output: output.clone(),
-                    refusal: refusal.map(|r| (r.kind, r.code.clone())),
-                    request: Some(fingerprint.to_string()),
-                };
-                rows.push((
-                    EngineKey::Idempotency(key.to_string()),
-                    serde_json::to_vec(&remembered).unwrap_or_default(),
-                ));
-            }
-            rows
-        };
-        // The input as records and syncs see it (secrets redacted; large arrays summarised,
-        // except in a system action, whose input exists nowhere else): built once, so a 20 MB
-        // ingest is not copied again for the record and for sync matching.
-        let system = concept.spec().action(action).map(|a| a.kind) == Some(ActionKind::System);
-        let kept = summary::summary(&input, system);
-        // An open input (`Requesting.request`'s fields, `Requesting.respond`'s answer) goes
-        // whole into the live flow: what a sync passes to `respond` is the HTTP answer, and a
-        // 25,000-id `trackIds` must reach the client whole. Only the record is summarised.
-        let open = concept.spec().action(action).is_some_and(|a| a.open_input);
-        // Decoded once: a retry after a lost race runs on the same decoded input.
-        let decoded = concept.decode(action, &input);
-        // (Moved, not copied: the input is not needed past this point.)
-        let live = open.then(|| input.into_value().unwrap_or_else(|_| kept.clone()));
-        let mut attempt = 0;
-        loop {
-            let ctx = ActionCtx::new(flow, self.now());
-            let record = |output: Value, failed: bool| ActionRecord {
-                id: 0,
-                flow,
-                concept: concept.name().to_string(),
-                action: action.to_string(),
-                input: kept.clone(),
-                output,
-                failed,
-                at: ctx.now,
-                sync: cause.map(|c| c.sync.clone()),
-                cause: cause.map(|c| c.matched.clone()).unwrap_or_default(),
-                depth: cause.map_or(0, |c| c.depth),
-                events: None,
-            };
-            let completed = |output: &Value, failed: bool| Completed {
-                id: 0,
-                concept: concept.name().to_string(),
-                action: action.to_string(),
-                input: live.as_ref().unwrap_or(&kept).clone(),
-                output: output.clone(),
-                failed,
-                sync: cause.map(|c| c.sync.clone()),
-                cause: cause.map(|c| c.matched.clone()).unwrap_or_default(),
-                depth: cause.map_or(0, |c| c.depth),
-            };
-            let performed = match &decoded {
-                Ok(input) => {
-                    let view = self.store.view(concept.name());
-                    concept.perform(&ctx, view.as_ref(), action, input)
-                }
-                Err(e) => Err(e.clone()),
-            };
-            let (commit, output, refusal) = match performed {
-                Ok(p) => (
-                    Commit {
-                        concept: concept.name().to_string(),
-                        at: ctx.now,
-                        appends: p.appends,
-                        record: Some(record(p.output.clone(), false)),
-                        guarded_rows: guarded(&p.output, None),
-                    },
-                    p.output,
-                    None,
-                ),
-                Err(refusal) => {
-                    let output = refusal.to_output();
-                    (
-                        Commit {
-                            concept: concept.name().to_string(),
-                            at: ctx.now,
-                            record: Some(record(output.clone(), true)),
-                            guarded_rows: guarded(&output, Some(&refusal)),
-                            ..Commit::default()
-                        },
-                        output,
-                        Some(refusal),
-                    )
-                }
-            };
-            let started = std::time::Instant::now();
-            let committed = self.store.commit(commit);
-            crate::observe::commit(started.elapsed());
-            match committed {
-                Ok(receipt) => {
-                    crate::observe::action(
-                        concept.name(),
-                        action,
-                        refusal.is_some(),
-                        cause.map(|c| c.sync.as_str()),
-                    );
-                    if refusal.is_none() {
-                        concept.committed(action, &output);
-                    }
-                    let mut done = completed(&output, refusal.is_some());
-                    done.id = receipt.action;
-                    // A refusal changes no state: its record need not be waited for.
-                    let wait = refusal.is_none().then_some(receipt.generation);
-                    return Ok(Ran::Done {
-                        completed: Box::new(done),
-                        wait,
-                        refusal,
-                    });
-                }
-                Err(StoreError::VersionConflict { .. }) if attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    continue;
-                }
-                Err(StoreError::GuardExists(EngineKey::Idempotency(_))) => {
-                    return Err(ActionError::new(
-                        ErrorKind::Conflict,
-                        "IDEMPOTENCY_KEY_RACE",
-                        "another call with this Idempotency-Key committed first",
-                    ))
-                }
-                Err(StoreError::GuardExists(_)) if guard.is_some() => return Ok(Ran::AlreadyFired),
-                Err(e) => return Err(store_error(e)),
-            }
-        }
     }
 
     /// Drops every projection and replays the log through the concepts' apply functions.
