@@ -4,9 +4,12 @@
 //! (`config` reads the file by asking clap for the flags, so no list of keys is kept anywhere).
 //! Each command's own settings live beside its body, in `src/cli/<command>.rs`.
 
+use crate::app::{App, Sources};
+use crate::cli::setup;
 use crate::cli::{
     check, clear, export, fetch, import, migrate, rebuild, rotate_key, secrets_key, serve, stats, trace, upgrade,
 };
+use crate::engine::Engine;
 use crate::store::StoreSpec;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -78,6 +81,14 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// An engine over the store with the app's concepts (default settings) and no syncs.
+    pub fn engine(&self, app: &App) -> Result<Engine, String> {
+        Ok(Engine::new(
+            setup::open(&self.spec())?,
+            app.registry(Sources::default()),
+        ))
+    }
+
     /// The store `--store` names, or else the embedded store in `--data`.
     pub fn spec(&self) -> StoreSpec {
         match self.store.as_deref() {
@@ -142,9 +153,11 @@ impl SecretsArgs {
     }
 }
 
-/// The user a command acts for.
+/// The user whose cached library a command works on, and the store it is in.
 #[derive(clap::Args, Clone)]
-pub struct UserArg {
+pub struct LibraryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// The user.
     #[arg(long)]
     pub user: String,

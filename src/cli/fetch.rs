@@ -2,7 +2,7 @@
 //! and waits until the syncs have handed it to LibraryCache.
 
 use crate::app::{App, Sources};
-use crate::cli::args::{SecretsArgs, StoreArgs, SyncsArgs, UserArg};
+use crate::cli::args::{LibraryArgs, SecretsArgs, SyncsArgs};
 use crate::cli::sources::{ReadArgs, SpotifyArgs};
 use crate::cli::{setup, stats};
 use crate::engine::{Engine, Roles};
@@ -15,9 +15,7 @@ use uuid::Uuid;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub user: UserArg,
+    pub library: LibraryArgs,
     /// `full` or `incremental` (default: SpotifySource chooses).
     #[arg(long, value_parser = ["full", "incremental"])]
     pub mode: Option<String>,
@@ -35,16 +33,16 @@ pub struct Args {
 pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
     let registry = app.registry(Sources {
         spotify: args.spotify.settings(&args.read)?,
-        secrets: args.secrets.secrets(&args.store.key_dir())?,
+        secrets: args.secrets.secrets(&args.library.store.key_dir())?,
         ..Sources::default()
     });
     let engine = Arc::new(setup::engine(
-        setup::open(&args.store.spec())?,
+        setup::open(&args.library.store.spec())?,
         &args.syncs,
         registry,
         None,
     )?);
-    let user = &args.user.user;
+    let user = &args.library.user;
     let status = run(Arc::clone(&engine), user, args.mode.as_deref()).map_err(|e| e.to_string())?;
     let counts = &status["counts"];
     println!(

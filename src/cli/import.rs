@@ -4,7 +4,7 @@
 //! engine, with the syncs of `--syncs` firing.
 
 use crate::app::{App, Sources};
-use crate::cli::args::{StoreArgs, SyncsArgs, UserArg};
+use crate::cli::args::{LibraryArgs, SyncsArgs};
 use crate::cli::{apple_library, library_file, setup, spotify_export};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,9 +12,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub user: UserArg,
+    pub library: LibraryArgs,
     /// What FILE is (default: a library JSON file).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -36,10 +34,10 @@ pub enum Format {
 }
 
 pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
-    let (user, file) = (&args.user.user, &args.file);
+    let (user, file) = (&args.library.user, &args.file);
     let engine = || {
         setup::engine(
-            setup::open(&args.store.spec())?,
+            setup::open(&args.library.store.spec())?,
             &args.syncs,
             app.registry(Sources::default()),
             None,

@@ -1,10 +1,8 @@
 //! `librarycache rebuild`: drops every projection and rebuilds it by replaying the event log
 //! through the concepts' apply functions.
 
-use crate::app::{App, Sources};
+use crate::app::App;
 use crate::cli::args::StoreArgs;
-use crate::cli::setup;
-use crate::engine::Engine;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -14,7 +12,7 @@ pub struct Args {
 }
 
 pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
-    let engine = Engine::new(setup::open(&args.store.spec())?, app.registry(Sources::default()));
+    let engine = args.store.engine(app)?;
     let started = std::time::Instant::now();
     let events = engine.rebuild().map_err(|e| format!("rebuild failed: {e}"))?;
     println!("rebuilt projections from {events} events in {:.2?}", started.elapsed());

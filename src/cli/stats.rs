@@ -2,18 +2,15 @@
 //! (Spotify, Plex, Last.fm, Apple Music and the Apple library file: every concept answering
 //! `_getFetch`), its last read.
 
-use crate::app::{App, Sources};
-use crate::cli::args::{StoreArgs, UserArg};
-use crate::cli::setup;
+use crate::app::App;
+use crate::cli::args::LibraryArgs;
 use crate::engine::Engine;
 use serde_json::{json, Map, Value};
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub store: StoreArgs,
-    #[command(flatten)]
-    pub user: UserArg,
+    pub library: LibraryArgs,
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
@@ -21,12 +18,12 @@ pub struct Args {
 
 /// Prints the stats of the user, as lines or as JSON.
 pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
-    let engine = Engine::new(setup::open(&args.store.spec())?, app.registry(Sources::default()));
-    let stats = read(&engine, &args.user.user)?;
+    let engine = args.library.store.engine(app)?;
+    let stats = read(&engine, &args.library.user)?;
     if args.json {
         println!("{}", stats.to_json());
     } else {
-        println!("{}", stats.lines(&args.user.user).join("\n"));
+        println!("{}", stats.lines(&args.library.user).join("\n"));
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
