@@ -475,6 +475,60 @@ fn join<'a>(
     (found, gone)
 }
 
+/// The items at the positions of `order` by what [`join`] found: new and changed ones (saved,
+/// in order) and unchanged ones whose stored hash is only renewed; each as `make` refers to it.
+struct Sorted<R, T> {
+    added: Vec<R>,
+    updated: Vec<R>,
+    rehash: Vec<R>,
+    saved: Vec<Arc<T>>,
+}
+
+impl<R, T> Sorted<R, T> {
+    fn of(order: Vec<usize>, found: &[Option<Found>], items: &[Arc<T>], make: impl Fn(usize) -> R) -> Self {
+        let mut sorted = Sorted {
+            added: Vec::new(),
+            updated: Vec::new(),
+            rehash: Vec::new(),
+            saved: Vec::new(),
+        };
+        for i in order {
+            match found[i] {
+                Some(Found::New) => sorted.added.push(make(i)),
+                Some(Found::Changed) => sorted.updated.push(make(i)),
+                Some(Found::Rehash) => {
+                    sorted.rehash.push(make(i));
+                    continue;
+                }
+                Some(Found::Same) | None => continue,
+            }
+            sorted.saved.push(Arc::clone(&items[i]));
+        }
+        sorted
+    }
+}
+
+/// The ids a merge names for removal that the library holds (`cached`, sorted by id) and the
+/// merge does not give again (`given`): sorted, once each.
+fn named_removals<'a>(
+    named: impl IntoIterator<Item = &'a str>,
+    given: impl IntoIterator<Item = &'a str>,
+    cached: &[(Vec<u8>, Vec<u8>)],
+) -> Vec<String> {
+    let given: std::collections::BTreeSet<&str> = given.into_iter().collect();
+    let named: std::collections::BTreeSet<&str> = named.into_iter().collect();
+    named
+        .into_iter()
+        .filter(|id| {
+            !given.contains(id)
+                && cached
+                    .binary_search_by(|(k, _)| k.as_slice().cmp(id.as_bytes()))
+                    .is_ok()
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The user's library as the planner needs it.
 struct State<'v> {
     view: &'v dyn ProjectionRead,
@@ -611,24 +665,17 @@ impl<'v> State<'v> {
             },
         );
         // Events list tracks in the order the input first names them (the last copy wins).
-        let mut saved = Vec::new();
-        let (mut added, mut updated, mut rehash) = (Vec::new(), Vec::new(), Vec::new());
-        for i in groups.in_input_order(|run| run[run.len() - 1]) {
-            let r = TrackRef {
-                id: tracks[i].id.clone(),
-                hash: hashes[i],
-            };
-            match found[i] {
-                Some(Found::New) => added.push(r),
-                Some(Found::Changed) => updated.push(r),
-                Some(Found::Rehash) => {
-                    rehash.push(r);
-                    continue;
-                }
-                Some(Found::Same) | None => continue,
-            }
-            saved.push(Arc::clone(&tracks[i]));
-        }
+        let order = groups.in_input_order(|run| run[run.len() - 1]);
+        let ref_of = |i: usize| TrackRef {
+            id: tracks[i].id.clone(),
+            hash: hashes[i],
+        };
+        let Sorted {
+            added,
+            updated,
+            rehash,
+            saved,
+        } = Sorted::of(order, &found, tracks, ref_of);
         plan.out.added.tracks = added.len() as u64;
         plan.out.updated.tracks = updated.len() as u64;
         let removed = match mode {
@@ -712,16 +759,7 @@ impl<'v> State<'v> {
         }
         let gone: Vec<String> = match mode {
             Mode::Replace => gone,
-            Mode::Merge => {
-                let wanted: std::collections::BTreeSet<&str> =
-                    sorted.iter().map(|&i| likes[i].track_id.as_str()).collect();
-                let held: std::collections::BTreeSet<&[u8]> = cached.iter().map(|(k, _)| k.as_slice()).collect();
-                unlike_keys
-                    .into_iter()
-                    .filter(|u| held.contains(u.as_bytes()) && !wanted.contains(u))
-                    .map(str::to_string)
-                    .collect()
-            }
+            Mode::Merge => named_removals(unlike_keys, sorted.iter().map(|&i| likes[i].track_id.as_str()), &cached),
         };
         plan.out.removed.likes = gone.len() as u64;
         plan.events
@@ -817,42 +855,27 @@ impl<'v> State<'v> {
                 }
             },
         );
-        let mut saved = Vec::new();
-        let (mut added, mut updated, mut rehash) = (Vec::new(), Vec::new(), Vec::new());
-        for i in groups.in_input_order(|run| run[run.len() - 1]) {
-            let p = &playlists[i];
-            let r = PlaylistRef {
-                id: p.id.clone(),
-                hash: hashes[i],
-                snapshot_id: p.snapshot_id.clone(),
-            };
-            match found[i] {
-                Some(Found::New) => added.push(r),
-                Some(Found::Changed) => updated.push(r),
-                Some(Found::Rehash) => {
-                    rehash.push(r);
-                    continue;
-                }
-                Some(Found::Same) | None => continue,
-            }
-            saved.push(Arc::clone(p));
-        }
+        let order = groups.in_input_order(|run| run[run.len() - 1]);
+        let ref_of = |i: usize| PlaylistRef {
+            id: playlists[i].id.clone(),
+            hash: hashes[i],
+            snapshot_id: playlists[i].snapshot_id.clone(),
+        };
+        let Sorted {
+            added,
+            updated,
+            rehash,
+            saved,
+        } = Sorted::of(order, &found, playlists, ref_of);
         plan.out.added.playlists = added.len() as u64;
         plan.out.updated.playlists = updated.len() as u64;
         let gone: Vec<String> = match mode {
             Mode::Replace => gone,
-            Mode::Merge => {
-                let wanted: std::collections::BTreeSet<&str> =
-                    sorted.iter().map(|&i| playlists[i].id.as_str()).collect();
-                let held: std::collections::BTreeSet<&[u8]> = cached.iter().map(|(k, _)| k.as_slice()).collect();
-                let mut r: Vec<&str> = removed.iter().map(String::as_str).collect();
-                r.sort_unstable();
-                r.dedup();
-                r.into_iter()
-                    .filter(|id| held.contains(id.as_bytes()) && !wanted.contains(id))
-                    .map(str::to_string)
-                    .collect()
-            }
+            Mode::Merge => named_removals(
+                removed.iter().map(String::as_str),
+                sorted.iter().map(|&i| playlists[i].id.as_str()),
+                &cached,
+            ),
         };
         plan.out.removed.playlists = gone.len() as u64;
         plan.events
