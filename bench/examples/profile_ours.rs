@@ -8,7 +8,8 @@
 //!
 //! Operations (several may be given, comma-separated, each run N times in turn): `ingest` (into a
 //! fresh store each time), `get_liked`, `get_liked_thread`, `get_playlist`, `get_plays_all`,
-//! `get_tracks`, `get_changes`, `liked_request`, `merge`, `merge_1`, `sync_unchanged`,
+//! `get_plays_page` (200 plays), `get_tracks`, `get_changes`, `resolve_playlist` (by name),
+//! `liked_request`, `merge`, `merge_1`, `sync_unchanged`,
 //! `sync_likes_only`, `cold_start`, `rebuild`. The store is set up (ingested) before the measured
 //! loops; each iteration's time is printed. A fourth argument `sqlite` (or `sqlite-normal`) runs
 //! the same loops on the SQLite baseline. Filter a profile by the bench function on the stack
@@ -54,6 +55,7 @@ fn main() -> Result<(), BenchError> {
     let fresh = FreshLikes::of(&w);
     let user = user_body(USER);
     let all_plays = Bytes::from(json!({"userId": USER, "limit": w.plays.len()}).to_string());
+    let plays_page = Bytes::from(json!({"userId": USER, "limit": 200}).to_string());
     let since = Bytes::from(json!({"userId": USER, "sinceVersion": 1}).to_string());
     let mut next_like = 0;
     for (i, op) in ops.split(',').flat_map(|op| (0..n).map(move |i| (i, op))) {
@@ -92,6 +94,12 @@ fn main() -> Result<(), BenchError> {
                 drop(cache.query(Query::GetPlaylist, &body)?)
             }
             "get_plays_all" => drop(cache.query(Query::GetPlays, &all_plays)?),
+            "get_plays_page" => drop(cache.query(Query::GetPlays, &plays_page)?),
+            "resolve_playlist" => {
+                let p = &w.playlists[(3 + 7 * i) % w.playlists.len()];
+                let body = Bytes::from(json!({"userId": USER, "nameOrUri": p.name}).to_string());
+                drop(cache.query(Query::ResolvePlaylist, &body)?)
+            }
             "get_tracks" => drop(cache.query(Query::GetTracks, &user)?),
             "get_changes" => drop(cache.query(Query::GetChanges, &since)?),
             "liked_request" => drop(cache.query(Query::LikedRequest, &user)?),
