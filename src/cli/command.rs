@@ -646,6 +646,26 @@ fn open_spec_with(spec: &StoreSpec, options: &SledOptions) -> Result<Arc<dyn Sto
     }
 }
 
+/// Rebuilds projections older than this build's projection layout (with a message on stderr),
+/// so `serve` answers every query from current rows.
+fn upgrade_projections(engine: &Engine) -> Result<(), String> {
+    let old = upgrade::libraries_without_name_index(engine).map_err(|e| e.to_string())?;
+    if old.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "rebuilding the projections: {} librar{} predate the playlist name index…",
+        old.len(),
+        if old.len() == 1 { "y" } else { "ies" }
+    );
+    if let Some(report) =
+        upgrade::rebuild_old_projections(engine).map_err(|e| format!("cannot upgrade the projections: {e}"))?
+    {
+        eprintln!("{report}");
+    }
+    Ok(())
+}
+
 fn open(data: &DataArg) -> Result<Arc<dyn Store>, String> {
     open_spec(&spec(&data.data, data.store.as_deref()))
 }
@@ -760,6 +780,7 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
                 cache_bytes: cache_size,
             };
             let engine = Arc::new(engine(open_spec_with(&spec, &options)?, syncs, registry)?);
+            upgrade_projections(&engine)?;
             schedule_refresh(&engine, &refresh_every)?;
             schedule_job(
                 &engine,
@@ -885,10 +906,17 @@ fn run(app: &App, cli: Cli) -> Result<ExitCode, String> {
             let StoreSpec::Sled(dir) = spec(&data.data, data.store.as_deref()) else {
                 return Err("upgrade moves an embedded (sled) store; a PostgreSQL store needs none".to_string());
             };
-            match upgrade::upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+            if let Some(report) = upgrade::upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+                println!("{report}");
+            }
+            let engine = Engine::new(
+                open_spec(&StoreSpec::Sled(dir.clone()))?,
+                app.registry(Sources::default()),
+            );
+            match upgrade::rebuild_old_projections(&engine).map_err(|e| e.to_string())? {
                 Some(report) => println!("{report}"),
                 None => println!(
-                    "the store at {} has the current layout: nothing to upgrade",
+                    "the store at {} has the current layout and projections: nothing to upgrade",
                     dir.display()
                 ),
             }
