@@ -413,10 +413,9 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<Byte
     let mut out = Json::with_capacity(keys.len().min(limit) * 72 + 64);
     out.raw(b"{\"plays\":[");
     let mut first = true;
-    let mut written = 0usize;
     let mut last: Option<(String, &[u8])> = None;
     let mut more = false;
-    for key in &keys {
+    for (written, key) in keys.iter().enumerate() {
         let at = rows::time_of(key);
         if since.is_some_and(|s| at < s) {
             break;
@@ -429,7 +428,6 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<Byte
         let track = key.get(8..).unwrap_or_default();
         out.comma(&mut first).raw(b"{\"trackId\":").id_str(track);
         out.raw(b",\"playedAt\":").id_str(played_at.as_bytes()).raw(b"}");
-        written += 1;
         last = Some((played_at, track));
     }
     out.raw(b"]");
