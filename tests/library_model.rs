@@ -480,6 +480,28 @@ fn agree(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
             "{}",
             name
         );
+        // `_resolvePlaylist`: an exact id, else every playlist of that name, any case (names
+        // are shared content, so another user's sync renames them too).
+        for wanted in ["mix", "MIX", "Other", "nothing", "pl:0", "pl:3"] {
+            let exact: Vec<Value> = summaries.iter().filter(|s| s["id"] == wanted).cloned().collect();
+            let expected = if exact.is_empty() {
+                let lower = wanted.to_lowercase();
+                summaries
+                    .iter()
+                    .filter(|s| s["name"].as_str().map(str::to_lowercase).as_deref() == Some(lower.as_str()))
+                    .cloned()
+                    .collect()
+            } else {
+                exact
+            };
+            prop_assert_eq!(
+                call(engine, "_resolvePlaylist", json!({"userId": name, "nameOrUri": wanted})),
+                Ok(json!({"playlists": expected})),
+                "{} {}",
+                name,
+                wanted
+            );
+        }
 
         let status = call(engine, "_getStatus", user.clone()).map_err(TestCaseError::fail)?;
         for (field, n) in [

@@ -140,3 +140,105 @@ fn serve_upgrades_an_old_store_by_itself_and_a_half_done_upgrade_is_redone() {
     assert_answers_as_before(&server);
     assert!(!half.exists(), "the half-done upgrade was left behind");
 }
+
+/// Takes the playlist name index (`uU\0N`) out of a store of the current layout, as the code
+/// before it wrote libraries: their meta without `playlistIndex`, no index rows. Returns the
+/// libraries changed.
+fn strip_name_index(dir: &Path) -> usize {
+    let db = sled::Config::new().path(dir).open().expect("open the store's sled");
+    let generation = db.get(b"Q").expect("read").map_or(0, |v| v[0]);
+    let mut prefix = vec![b'P', generation];
+    prefix.extend_from_slice(b"LibraryCache\0");
+    let mut libraries = 0;
+    for item in db.scan_prefix(&prefix) {
+        let (key, value) = item.expect("scan");
+        let rest = &key[prefix.len()..];
+        if rest.starts_with(b"m\0") {
+            let mut meta: Value = serde_json::from_slice(&value).expect("meta");
+            let fields = meta.as_object_mut().expect("an object");
+            assert_eq!(fields.shift_remove("playlistIndex"), Some(Value::Bool(true)));
+            db.insert(&key, serde_json::to_vec(&meta).expect("json"))
+                .expect("write");
+            libraries += 1;
+        } else if rest.first() == Some(&b'u') {
+            let tag = rest.iter().position(|&b| b == 0).and_then(|i| rest.get(i + 1));
+            if tag == Some(&b'N') {
+                db.remove(&key).expect("remove");
+            }
+        }
+    }
+    db.flush().expect("flush");
+    libraries
+}
+
+fn upgrade_command(dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_librarycache"))
+        .args(["upgrade", "--data"])
+        .arg(dir)
+        .env_remove("LIBRARYCACHE_STORE")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// Every user's `_resolvePlaylist` answers for each of their playlists' names, ids and a name
+/// in other case.
+fn resolve_answers(server: &Server) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for user in ["user:alice", "user:bob"] {
+        let listed = server.post("/api/LibraryCache/_getPlaylists", &serde_json::json!({"userId": user}));
+        for p in listed.body["playlists"].as_array().cloned().unwrap_or_default() {
+            for wanted in [
+                p["name"].clone(),
+                p["id"].clone(),
+                Value::from(p["name"].as_str().unwrap_or("").to_uppercase()),
+            ] {
+                let r = server.post(
+                    "/api/LibraryCache/_resolvePlaylist",
+                    &serde_json::json!({"userId": user, "nameOrUri": wanted}),
+                );
+                assert_eq!(r.status, 200, "{}", r.body);
+                answers.push(r.body);
+            }
+        }
+    }
+    assert!(answers.len() >= 3, "the fixture's libraries hold playlists");
+    answers
+}
+
+#[test]
+fn libraries_without_the_playlist_name_index_are_rebuilt_by_upgrade_and_answer_as_before() {
+    let (_tmp, dir) = fixture_copy();
+    assert!(upgrade_command(&dir).contains("upgraded to storage layout 2"));
+    let indexed = {
+        let server = Server::start(&dir, NO_NEW_JOBS);
+        resolve_answers(&server)
+    };
+    // The server's sled lock is released a moment after it stops: the command waits for it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(strip_name_index(&dir), 2);
+    let stdout = upgrade_command(&dir);
+    assert!(stdout.contains("rebuilt the projections"), "{stdout}");
+    assert!(stdout.contains("2 libraries had no playlist name index"), "{stdout}");
+    assert!(stdout.contains("verified"), "{stdout}");
+    assert!(upgrade_command(&dir).contains("nothing to upgrade"));
+
+    let server = Server::start(&dir, NO_NEW_JOBS);
+    assert_answers_as_before(&server);
+    assert_eq!(resolve_answers(&server), indexed);
+}
+
+#[test]
+fn serve_rebuilds_libraries_without_the_playlist_name_index_by_itself() {
+    let (_tmp, dir) = fixture_copy();
+    assert!(upgrade_command(&dir).contains("upgraded to storage layout 2"));
+    assert_eq!(strip_name_index(&dir), 2);
+    let server = Server::start(&dir, NO_NEW_JOBS);
+    assert_answers_as_before(&server);
+    resolve_answers(&server);
+    drop(server);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(upgrade_command(&dir).contains("nothing to upgrade"));
+}

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! Operations (several may be given, comma-separated, each run N times in turn): `ingest` (into a
-//! fresh store each time), `get_liked`, `get_liked_thread`, `get_playlist`, `get_plays_all`, `get_plays_200`, `get_status`,
-//! `resolve_playlist`,
+//! fresh store each time), `get_liked`, `get_liked_thread`, `get_playlist`, `get_plays_all`,
+//! `get_plays_200` (or `get_plays_page`), `get_status`, `resolve_playlist` (by name),
 //! `get_tracks`, `get_changes`, `liked_request`, `merge`, `merge_1`, `sync_unchanged`,
 //! `sync_likes_only`, `cold_start`, `rebuild`. The store is set up (ingested) before the measured
 //! loops; each iteration's time is printed. A fourth argument `sqlite` (or `sqlite-normal`) runs
@@ -94,7 +94,7 @@ fn main() -> Result<(), BenchError> {
                 drop(cache.query(Query::GetPlaylist, &body)?)
             }
             "get_plays_all" => drop(cache.query(Query::GetPlays, &all_plays)?),
-            "get_plays_200" => drop(cache.query(Query::GetPlays, &plays_200)?),
+            "get_plays_200" | "get_plays_page" => drop(cache.query(Query::GetPlays, &plays_200)?),
             "get_status" => drop(cache.query(Query::GetStatus, &user)?),
             "resolve_playlist" => {
                 let p = &w.playlists[(3 + 7 * i) % w.playlists.len()];

@@ -71,7 +71,7 @@ fn run(app: &App, command: Command) -> Result<ExitCode, String> {
         Command::Fetch(args) => fetch::exec(app, args),
         Command::RotateKey(args) => rotate_key::exec(args),
         Command::Check(args) => check::exec(app, args),
-        Command::Upgrade(args) => upgrade::exec(args),
+        Command::Upgrade(args) => upgrade::exec(app, args),
         Command::Rebuild(args) => rebuild::exec(app, args),
         Command::Stats(args) => stats::exec(app, args),
         Command::Clear(args) => clear::exec(app, args),

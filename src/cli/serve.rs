@@ -117,6 +117,7 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
     };
     let store = setup::open_with(&spec, &options)?;
     let engine = Arc::new(setup::engine(store, &args.syncs, app.registry(sources), None)?);
+    setup::upgrade_projections(&engine)?;
     // The external concepts' services raise their callbacks over HTTP.
     let mut config = config;
     config.exposure = config

@@ -10,6 +10,7 @@
 //! take the old one's place; the old files stay beside it as `<dir>.layout1-backup`. An upgrade
 //! that stops half way leaves the old store untouched, and the next run starts over.
 
+use crate::app::App;
 use crate::cli::args::StoreArgs;
 use crate::engine::{Engine, Registry};
 use crate::store::sled::legacy::{self, LegacyStore};
@@ -27,15 +28,20 @@ pub struct Args {
     pub store: StoreArgs,
 }
 
-/// Upgrades the embedded store the arguments name, or says it needs none.
-pub fn exec(args: Args) -> Result<std::process::ExitCode, String> {
+/// Upgrades the embedded store the arguments name (its layout, then projections older than
+/// this build's), or says it needs nothing.
+pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
     let StoreSpec::Sled(dir) = args.store.spec() else {
         return Err("upgrade moves an embedded (sled) store; a PostgreSQL store needs none".to_string());
     };
-    match upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+    if let Some(report) = upgrade(&dir, &SledOptions::default()).map_err(|e| e.to_string())? {
+        println!("{report}");
+    }
+    let engine = args.store.engine(app)?;
+    match rebuild_old_projections(&engine).map_err(|e| e.to_string())? {
         Some(report) => println!("{report}"),
         None => println!(
-            "the store at {} has the current layout: nothing to upgrade",
+            "the store at {} has the current layout and projections: nothing to upgrade",
             dir.display()
         ),
     }
@@ -260,4 +266,102 @@ fn verify_projections(old: &LegacyStore, engine: &Engine) -> Result<Vec<String>,
         }
     }
     Ok(problems)
+}
+
+/// What [`rebuild_old_projections`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionUpgrade {
+    /// Libraries whose projections predated the current projection layout.
+    pub libraries: usize,
+    /// Events replayed by the rebuild.
+    pub events: u64,
+}
+
+impl std::fmt::Display for ProjectionUpgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rebuilt the projections ({} events replayed): {} librar{} had no playlist name index; \
+             every library's counts, times, liked list and playlists verified",
+            self.events,
+            self.libraries,
+            if self.libraries == 1 { "y" } else { "ies" }
+        )
+    }
+}
+
+/// The LibraryCache libraries whose rows predate the playlist name index (`uU\0N`, see
+/// `library_cache::rows`): they answer `_resolvePlaylist` by reading every playlist until the
+/// projections are rebuilt.
+pub fn libraries_without_name_index(engine: &Engine) -> Result<Vec<String>, UpgradeError> {
+    let view = engine.store().view("LibraryCache");
+    let mut users = Vec::new();
+    for (key, value) in view
+        .scan_prefix(library_cache::rows::META_PREFIX)
+        .map_err(StoreError::Fault)?
+    {
+        let meta: library_cache::rows::UserMeta = serde_json::from_slice(&value)
+            .map_err(|e| UpgradeError::Mismatch(format!("a library's meta does not decode: {e}")))?;
+        if !meta.playlist_index {
+            users.push(String::from_utf8_lossy(&key[library_cache::rows::META_PREFIX.len()..]).into_owned());
+        }
+    }
+    Ok(users)
+}
+
+/// What a library answers, to compare before and after a rebuild (without `stale`, which
+/// depends on the moment).
+fn library_answers(engine: &Engine, user: &str) -> Result<Vec<serde_json::Value>, UpgradeError> {
+    let input = serde_json::json!({ "userId": user });
+    let mut answers = Vec::new();
+    for query in ["_getStatus", "_getLiked", "_getPlaylists"] {
+        let mut answer = engine
+            .query("LibraryCache", query, input.clone())
+            .map_err(|e| UpgradeError::Mismatch(format!("{user}: {query}: {e}")))?;
+        if let Some(fields) = answer.as_object_mut() {
+            fields.shift_remove("stale");
+        }
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// Rebuilds the projections of a store of the current storage layout whose LibraryCache
+/// libraries predate the playlist name index, and verifies that every library answers as
+/// before; `Ok(None)` when every library has the index. The rebuild writes the other
+/// projection generation and switches to it at the end, so a rebuild that stops leaves the
+/// projections in use as they were.
+pub fn rebuild_old_projections(engine: &Engine) -> Result<Option<ProjectionUpgrade>, UpgradeError> {
+    let old = libraries_without_name_index(engine)?;
+    if old.is_empty() {
+        return Ok(None);
+    }
+    let users: Vec<String> = engine
+        .query("LibraryCache", "_getUsers", serde_json::json!({}))
+        .map_err(|e| UpgradeError::Mismatch(format!("_getUsers: {e}")))?["userIds"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(|u| u.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut before = Vec::with_capacity(users.len());
+    for user in &users {
+        before.push(library_answers(engine, user)?);
+    }
+    let events = engine.rebuild()?;
+    let mut problems = Vec::new();
+    for (user, then) in users.iter().zip(before) {
+        if library_answers(engine, user)? != then {
+            problems.push(format!("{user} answers differently after the rebuild"));
+        }
+    }
+    let still = libraries_without_name_index(engine)?;
+    if !still.is_empty() {
+        problems.push(format!("{} libraries still have no playlist name index", still.len()));
+    }
+    if !problems.is_empty() {
+        return Err(UpgradeError::Mismatch(problems.join("; ")));
+    }
+    Ok(Some(ProjectionUpgrade {
+        libraries: old.len(),
+        events,
+    }))
 }

@@ -125,26 +125,38 @@ impl ChunkedMap {
         limit: usize,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreFault>,
     ) -> Result<(), StoreFault> {
+        // The rows are read a few at a time, so a first page reads the map's first rows only.
+        const ROWS: usize = 16;
         let mut skipped = 0usize;
         let mut taken = 0usize;
-        for bytes in self.chunks(view)? {
-            if taken >= limit {
+        let mut cursor = self.base.clone();
+        'rows: loop {
+            let rows = view.scan(&self.base, &cursor, ROWS)?;
+            let Some((last, _)) = rows.last() else { break };
+            let next = successor(last);
+            for (_, bytes) in &rows {
+                if taken >= limit {
+                    break 'rows;
+                }
+                let chunk = Chunk::parse(bytes)?;
+                if skipped + chunk.len() <= offset {
+                    skipped += chunk.len();
+                    continue;
+                }
+                let start = offset.saturating_sub(skipped);
+                skipped += chunk.len();
+                for (k, v) in chunk.iter().skip(start) {
+                    if taken >= limit {
+                        break;
+                    }
+                    f(k, v)?;
+                    taken += 1;
+                }
+            }
+            if rows.len() < ROWS || taken >= limit {
                 break;
             }
-            let chunk = Chunk::parse(&bytes)?;
-            if skipped + chunk.len() <= offset {
-                skipped += chunk.len();
-                continue;
-            }
-            let start = offset.saturating_sub(skipped);
-            skipped += chunk.len();
-            for (k, v) in chunk.iter().skip(start) {
-                if taken >= limit {
-                    break;
-                }
-                f(k, v)?;
-                taken += 1;
-            }
+            cursor = next;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! decodes and encodes each chunk it touches once.
 
 use crate::events::{LibraryEvent, RefreshKind, HASH_VERSION};
-use crate::rows::{self, PlaylistMark, UserMeta};
+use crate::rows::{self, PlaylistMark, PlaylistNames, UserMeta};
 use concept_core::time::{format_rfc3339, parse_rfc3339};
 use concept_core::{EventMeta, ProjectionTxn, StoreFault};
 
@@ -20,6 +20,7 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             ingested_at: now.clone(),
             synced_at: now,
             hashes_v2: *hash_version >= HASH_VERSION,
+            playlist_index: true,
             ..UserMeta::default()
         };
         txn.put(&rows::meta_key(user), rows::encode(&fresh));
@@ -117,22 +118,59 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
             }
         }
         LibraryEvent::PlaylistsSaved { playlists } => {
-            let map = rows::shared_playlists();
-            let mut shared = map.edit(txn);
-            for p in playlists {
-                shared.insert(p.id.clone().into_bytes(), rows::encode(p))?;
+            // A playlist renamed (or given another uri) is renamed in every holder's index.
+            let mut renamed = Vec::new();
+            {
+                let map = rows::shared_playlists();
+                let mut shared = map.edit(txn);
+                for p in playlists {
+                    if let Some(old) = shared.get(p.id.as_bytes())? {
+                        let (old, new) = (PlaylistNames::decode(old)?, PlaylistNames::of(p));
+                        if old != new {
+                            renamed.push((p.id.as_str(), old, new));
+                        }
+                    }
+                    shared.insert(p.id.clone().into_bytes(), rows::encode(p))?;
+                }
+            }
+            for (id, old, new) in renamed {
+                let holders = rows::playlist_holders();
+                let users = decode_holders(holders.edit(txn).get(id.as_bytes())?)?;
+                for holder in users {
+                    let names = rows::playlist_names(&holder);
+                    let mut names = names.edit(txn);
+                    for key in old.keys(id) {
+                        names.remove(&key)?;
+                    }
+                    for key in new.keys(id) {
+                        names.insert(key, Vec::new())?;
+                    }
+                }
             }
         }
         LibraryEvent::PlaylistsAdded { playlists } | LibraryEvent::PlaylistsUpdated { playlists } => {
+            let mut known = Vec::with_capacity(playlists.len());
             {
                 let shared = rows::shared_playlists();
                 let mut shared = shared.edit(txn);
                 for p in playlists {
-                    if !shared.contains(p.id.as_bytes())? {
-                        return Err(StoreFault::new(format!(
-                            "event {} adds playlist {:?}, which was never saved",
-                            meta.seq, p.id
-                        )));
+                    match shared.get(p.id.as_bytes())? {
+                        Some(json) => known.push(PlaylistNames::decode(json)?),
+                        None => {
+                            return Err(StoreFault::new(format!(
+                                "event {} adds playlist {:?}, which was never saved",
+                                meta.seq, p.id
+                            )))
+                        }
+                    }
+                }
+            }
+            {
+                let names = rows::playlist_names(user);
+                let mut names = names.edit(txn);
+                for (p, known) in playlists.iter().zip(&known) {
+                    for key in known.keys(&p.id) {
+                        names.insert(key, Vec::new())?;
                     }
                 }
             }
@@ -173,6 +211,18 @@ pub fn apply(meta: &EventMeta, event: &LibraryEvent, txn: &mut dyn ProjectionTxn
                 }
             }
             for id in released {
+                let known = {
+                    let shared = rows::shared_playlists();
+                    let mut shared = shared.edit(txn);
+                    shared.get(id.as_bytes())?.map(PlaylistNames::decode).transpose()?
+                };
+                if let Some(known) = known {
+                    let names = rows::playlist_names(user);
+                    let mut names = names.edit(txn);
+                    for key in known.keys(id) {
+                        names.remove(&key)?;
+                    }
+                }
                 release_playlist(txn, id, user)?;
             }
         }

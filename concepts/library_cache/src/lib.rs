@@ -112,6 +112,14 @@ macro_rules! read {
     };
 }
 
+/// A query of [`queries`] answering a typed value, written straight to JSON text (no
+/// intermediate `serde_json::Value`), as a table entry.
+macro_rules! read_json {
+    ($f:path) => {
+        |_: &LibraryCache, _: &ActionCtx, view: &dyn ProjectionRead, input| queries::to_json(&$f(view, input)?)
+    };
+}
+
 /// A query of [`queries`] that reads the clock, as a table entry.
 macro_rules! read_at {
     ($f:path) => {
@@ -133,13 +141,16 @@ impl Concept for LibraryCache {
             .query_json::<GetLikedInput, GetLikedOutput, _>("_getLiked", read!(queries::get_liked))
             .query_json::<GetPlaylistInput, GetPlaylistOutput, _>("_getPlaylist", read!(queries::get_playlist))
             .query("_getPlaylists", read!(queries::get_playlists))
-            .query("_resolvePlaylist", read!(queries::resolve_playlist))
+            .query_json::<ResolvePlaylistInput, PlaylistsOutput, _>(
+                "_resolvePlaylist",
+                read_json!(queries::resolve_playlist),
+            )
             .query_json::<GetTracksInput, GetTracksOutput, _>("_getTracks", read!(queries::get_tracks))
             .query_json::<GetTrackInput, Track, _>("_getTrack", read!(queries::get_track))
-            .query("_getPlays", read!(queries::get_plays))
+            .query_json::<GetPlaysInput, GetPlaysOutput, _>("_getPlays", read!(queries::get_plays))
             .query("_getStatus", read_at!(queries::get_status))
             .query("_staleUsers", read_at!(queries::stale_users))
-            .query("_getChanges", read!(queries::get_changes))
+            .query_json::<GetChangesInput, ChangesOutput, _>("_getChanges", read_json!(queries::get_changes))
             .query("_getLikes", read!(queries::get_likes))
             .query("_getUsers", read!(queries::get_users))
             .query_json::<GetLikedTracksInput, LikedTracksOutput, _>(

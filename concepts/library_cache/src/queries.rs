@@ -28,6 +28,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A typed answer as JSON text, serialised directly (the engine need not build a value of it).
+pub fn to_json<T: serde::Serialize>(answer: &T) -> Result<Bytes, ActionError> {
+    serde_json::to_vec(answer)
+        .map(Bytes::from)
+        .map_err(|e| ActionError::internal(format!("could not write an answer: {e}")))
+}
+
 /// JSON text being written: an answer built from stored pieces.
 struct Json(Vec<u8>);
 
@@ -51,6 +58,19 @@ impl Json {
 
     fn str(&mut self, s: &str) -> &mut Self {
         self.escaped_str(&rows::json_escaped(s))
+    }
+
+    /// A string given as bytes (an id as stored): written as it is when it is ASCII with
+    /// nothing to escape.
+    fn id_str(&mut self, raw: &[u8]) -> &mut Self {
+        if raw
+            .iter()
+            .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.escaped_str(raw)
+        } else {
+            self.str(&String::from_utf8_lossy(raw))
+        }
     }
 
     /// A separator before the next item of an array or object, unless it is the first.
@@ -136,23 +156,50 @@ fn load_playlist(view: &dyn ProjectionRead, id: &str) -> Result<Option<Playlist>
     }
 }
 
-fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummary>, ActionError> {
-    let mut out = Vec::new();
-    for (id, _) in rows::playlists(user).entries(view)? {
-        if let Some(p) = load_playlist(view, &text(&id))? {
-            out.push(PlaylistSummary {
-                track_count: p.entries.len() as u64,
-                id: p.id,
-                name: p.name,
-                owner: p.owner,
-                public: p.public,
-                collaborative: p.collaborative,
-                snapshot_id: p.snapshot_id,
-                uri: p.uri,
-            });
-        }
+/// A stored playlist read as its summary: its entries are counted, not kept.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredSummary {
+    id: String,
+    name: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    public: Option<bool>,
+    #[serde(default)]
+    collaborative: Option<bool>,
+    #[serde(default)]
+    snapshot_id: Option<String>,
+    #[serde(default)]
+    uri: Option<String>,
+    entries: Vec<serde::de::IgnoredAny>,
+}
+
+/// The summaries of the stored playlists `ids` (in that order; ids with no stored playlist are
+/// left out).
+fn summaries_of(view: &dyn ProjectionRead, ids: &[&[u8]]) -> Result<Vec<PlaylistSummary>, ActionError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for bytes in rows::shared_playlists().get_many(view, ids)?.into_iter().flatten() {
+        let p: StoredSummary = serde_json::from_slice(&bytes)
+            .map_err(|e| ActionError::internal(format!("a stored playlist does not decode: {e}")))?;
+        out.push(PlaylistSummary {
+            track_count: p.entries.len() as u64,
+            id: p.id,
+            name: p.name,
+            owner: p.owner,
+            public: p.public,
+            collaborative: p.collaborative,
+            snapshot_id: p.snapshot_id,
+            uri: p.uri,
+        });
     }
     Ok(out)
+}
+
+fn summaries(view: &dyn ProjectionRead, user: &str) -> Result<Vec<PlaylistSummary>, ActionError> {
+    let entries = rows::playlists(user).entries(view)?;
+    let ids: Vec<&[u8]> = entries.iter().map(|(id, _)| id.as_slice()).collect();
+    summaries_of(view, &ids)
 }
 
 pub fn get_playlists(view: &dyn ProjectionRead, input: UserInput) -> Result<PlaylistsOutput, ActionError> {
@@ -162,16 +209,63 @@ pub fn get_playlists(view: &dyn ProjectionRead, input: UserInput) -> Result<Play
     })
 }
 
+/// The ids of the user's playlists under `prefix` in the name index, in id order.
+fn indexed(view: &dyn ProjectionRead, user: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>, ActionError> {
+    const STEP: usize = 64;
+    let map = rows::playlist_names(user);
+    let mut ids = Vec::new();
+    let mut from = prefix.to_vec();
+    loop {
+        let found = map.range_from(view, &from, STEP)?;
+        for (key, _) in &found {
+            match key.strip_prefix(prefix) {
+                Some(id) => ids.push(id.to_vec()),
+                None => return Ok(ids),
+            }
+        }
+        match found.last() {
+            Some((last, _)) if found.len() == STEP => from = cursor::successor(last.clone()),
+            _ => return Ok(ids),
+        }
+    }
+}
+
+/// `_resolvePlaylist`: the playlist whose id or uri is `nameOrUri`, else every playlist of that
+/// name (case-insensitive), in id order. It reads the user's name index and the playlists it
+/// names, not every playlist (a library ingested before the index reads them all).
 pub fn resolve_playlist(
     view: &dyn ProjectionRead,
     input: ResolvePlaylistInput,
 ) -> Result<PlaylistsOutput, ActionError> {
-    meta(view, &input.user_id)?;
+    let m = meta(view, &input.user_id)?;
     let wanted = input.name_or_uri.trim();
     if wanted.is_empty() {
         return Err(ActionError::invalid("EMPTY_ID", "`nameOrUri` must not be empty"));
     }
-    let all = summaries(view, &input.user_id)?;
+    if !m.playlist_index {
+        return resolve_by_reading_all(view, &input.user_id, wanted);
+    }
+    let user = &input.user_id;
+    let mut exact = indexed(view, user, &rows::name_prefix(rows::BY_URI, wanted))?;
+    if rows::playlists(user).get(view, wanted.as_bytes())?.is_some() {
+        exact.push(wanted.as_bytes().to_vec());
+        exact.sort_unstable();
+        exact.dedup();
+    }
+    let ids = if exact.is_empty() {
+        indexed(view, user, &rows::name_prefix(rows::BY_NAME, &wanted.to_lowercase()))?
+    } else {
+        exact
+    };
+    let keys: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+    Ok(PlaylistsOutput {
+        playlists: summaries_of(view, &keys)?,
+    })
+}
+
+/// `_resolvePlaylist` for a library without the name index: every playlist is read.
+fn resolve_by_reading_all(view: &dyn ProjectionRead, user: &str, wanted: &str) -> Result<PlaylistsOutput, ActionError> {
+    let all = summaries(view, user)?;
     // An exact id or uri names one playlist; otherwise every case-insensitive name match.
     let exact: Vec<PlaylistSummary> = all
         .iter()
@@ -281,7 +375,9 @@ pub fn get_track(view: &dyn ProjectionRead, input: GetTrackInput) -> Result<Byte
         })
 }
 
-pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetPlaysOutput, ActionError> {
+/// `_getPlays`: a page of plays, newest first, written straight to JSON text from the keys of
+/// the plays map (a play's key is its time and its track id).
+pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<Bytes, ActionError> {
     let since = validate::opt_time("since", input.since.as_deref())?;
     let until = validate::opt_time("until", input.until.as_deref())?;
     let after = input
@@ -303,42 +399,47 @@ pub fn get_plays(view: &dyn ProjectionRead, input: GetPlaysInput) -> Result<GetP
     .flatten()
     .max();
     let take = limit.saturating_add(1);
-    let entries = match from {
-        Some(from) => map.range_from(view, &from, take)?,
+    let keys: Vec<Vec<u8>> = match from {
+        Some(from) => map.range_from(view, &from, take)?.into_iter().map(|(k, _)| k).collect(),
         None => {
             let mut page = Vec::new();
-            map.page(view, 0, take, |k, v| {
-                page.push((k.to_vec(), v.to_vec()));
+            map.page(view, 0, take, |k, _| {
+                page.push(k.to_vec());
                 Ok(())
             })?;
             page
         }
     };
-    let mut plays = Vec::new();
-    let mut next_cursor = None;
-    for (key, _) in entries {
-        let at = rows::time_of(&key);
+    let mut out = Json::with_capacity(keys.len().min(limit) * 72 + 64);
+    out.raw(b"{\"plays\":[");
+    let mut first = true;
+    let mut last: Option<(String, &[u8])> = None;
+    let mut more = false;
+    for (written, key) in keys.iter().enumerate() {
+        let at = rows::time_of(key);
         if since.is_some_and(|s| at < s) {
             break;
         }
-        if plays.len() == limit {
-            next_cursor = (limit > 0).then(|| cursor::encode(cursor::PLAYS, &last_play_key(&plays)));
+        if written == limit {
+            more = limit > 0;
             break;
         }
-        plays.push(Play {
-            track_id: text(&key[8..]),
-            played_at: format_rfc3339(&at),
-        });
+        let played_at = format_rfc3339(&at);
+        let track = key.get(8..).unwrap_or_default();
+        out.comma(&mut first).raw(b"{\"trackId\":").id_str(track);
+        out.raw(b",\"playedAt\":").id_str(played_at.as_bytes()).raw(b"}");
+        last = Some((played_at, track));
     }
-    Ok(GetPlaysOutput { plays, next_cursor })
-}
-
-/// The key of the last play of a page (its time and track, as stored).
-fn last_play_key(plays: &[Play]) -> Vec<u8> {
-    plays
-        .last()
-        .and_then(|p| concept_core::time::parse_rfc3339(&p.played_at).map(|at| rows::play_key(&at, &p.track_id)))
-        .unwrap_or_default()
+    out.raw(b"]");
+    if more {
+        // The cursor names the last play as its answer says it (its time as written).
+        let place = last
+            .and_then(|(at, track)| parse_rfc3339(&at).map(|at| rows::play_key(&at, &text(track))))
+            .unwrap_or_default();
+        out.raw(b",\"nextCursor\":").str(&cursor::encode(cursor::PLAYS, &place));
+    }
+    out.raw(b"}");
+    Ok(out.done())
 }
 
 /// Opaque paging cursors: a query's kind and a place in its order, as hex. A place is a key of
@@ -516,14 +617,12 @@ pub fn get_changes(view: &dyn ProjectionRead, input: GetChangesInput) -> Result<
                 break;
             }
             after = meta.version;
-            let event: LibraryEvent =
-                serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
             let at = format_rfc3339(&meta.at);
             let (_, pending) = action.get_or_insert_with(|| (meta.action, Vec::new()));
             for c in pending.iter_mut() {
                 c.version = meta.version;
             }
-            pending.extend(changes_of(event, meta.version, &at));
+            pending.extend(changes_in(&meta.kind, &data, meta.version, &at)?);
         }
     }
     if let Some((id, mut pending)) = action {
@@ -588,10 +687,8 @@ fn changes_page(
             at = meta.version;
             last_action = Some(meta.action);
             ends.insert(meta.action, meta.version);
-            let event: LibraryEvent =
-                serde_json::from_slice(&data).map_err(|e| ActionError::internal(e.to_string()))?;
             let time = format_rfc3339(&meta.at);
-            let changes = changes_of(event, meta.version, &time);
+            let changes = changes_in(&meta.kind, &data, meta.version, &time)?;
             let from = if meta.version == start { skip } else { 0 };
             skip = 0;
             for (i, change) in changes.into_iter().enumerate().skip(from as usize) {
@@ -645,6 +742,19 @@ fn action_end(view: &dyn ProjectionRead, user: &str, action: u64, mut after: u64
             after = meta.version;
         }
     }
+}
+
+/// Kinds of events that change nothing a `_getChanges` lists (shared content, renewed hashes):
+/// they are the largest events of the log and are not decoded.
+const SILENT: &[&str] = &["TracksSaved", "PlaylistsSaved", "Rehashed"];
+
+/// What the stored event `data` of kind `kind` changed (see [`changes_of`]).
+fn changes_in(kind: &str, data: &[u8], version: u64, at: &str) -> Result<Vec<Change>, ActionError> {
+    if SILENT.contains(&kind) {
+        return Ok(Vec::new());
+    }
+    let event: LibraryEvent = serde_json::from_slice(data).map_err(|e| ActionError::internal(e.to_string()))?;
+    Ok(changes_of(event, version, at))
 }
 
 /// What one event changed, each change stamped with `version` and the action's time `at`.
@@ -728,4 +838,235 @@ pub fn get_likes(view: &dyn ProjectionRead, input: GetTracksInput) -> Result<Get
         Ok(())
     })?;
     Ok(GetLikesOutput { likes, total: m.likes })
+}
+
+#[cfg(test)]
+mod tests {
+    //! `_resolvePlaylist` through the name index, after renames by another holder and removals,
+    //! and the same answers for a library ingested before the index (read by the full scan).
+    use super::*;
+    use crate::apply::apply;
+    use crate::events::PlaylistRef;
+    use concept_core::chunked::MapCache;
+    use concept_core::{Entries, EventMeta, ProjectionTxn, StoreFault, StoredEventData};
+    use std::collections::BTreeMap;
+    use std::ops::Bound;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Space(BTreeMap<Vec<u8>, Bytes>);
+
+    impl ProjectionRead for Space {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            Ok(self
+                .0
+                .range(from.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone()))
+                .collect())
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            let upper = if inclusive {
+                Bound::Included(key.to_vec())
+            } else {
+                Bound::Excluded(key.to_vec())
+            };
+            Ok(self
+                .0
+                .range((Bound::Unbounded, upper))
+                .next_back()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone())))
+        }
+        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
+            Ok(0)
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Projection rows in memory and a commit's map cache over them.
+    #[derive(Default)]
+    struct Memory {
+        rows: Space,
+        cache: MapCache,
+    }
+
+    impl ProjectionRead for Memory {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            self.rows.get(key)
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            self.rows.scan(prefix, from, limit)
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            self.rows.seek_back(prefix, key, inclusive)
+        }
+        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
+            Ok(0)
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionTxn for Memory {
+        fn put(&mut self, key: &[u8], value: Vec<u8>) {
+            self.rows.0.insert(key.to_vec(), Bytes::from(value));
+        }
+        fn delete(&mut self, key: &[u8]) {
+            self.rows.0.remove(key);
+        }
+        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
+            (&mut self.cache, &self.rows)
+        }
+    }
+
+    impl Memory {
+        /// Applies one event of `user` as its own commit.
+        fn apply(&mut self, user: &str, event: LibraryEvent) {
+            let meta = EventMeta {
+                seq: 1,
+                stream: user.to_string(),
+                version: 1,
+                kind: String::new(),
+                action: 1,
+                at: chrono::Utc::now(),
+            };
+            apply(&meta, &event, self).expect("apply");
+            let mut writes = Vec::new();
+            self.cache
+                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
+                .expect("flush");
+            for (k, v) in writes {
+                match v {
+                    Some(v) => self.put(&k, v),
+                    None => self.delete(&k),
+                }
+            }
+        }
+
+        fn resolve(&self, user: &str, wanted: &str) -> Vec<String> {
+            let input = ResolvePlaylistInput {
+                user_id: user.to_string(),
+                name_or_uri: wanted.to_string(),
+            };
+            let out = resolve_playlist(self, input).expect("resolve");
+            out.playlists.into_iter().map(|p| p.id).collect()
+        }
+    }
+
+    fn playlist(id: &str, name: &str, uri: Option<&str>) -> Arc<Playlist> {
+        Arc::new(Playlist {
+            id: id.to_string(),
+            name: name.to_string(),
+            owner: None,
+            public: None,
+            collaborative: None,
+            snapshot_id: None,
+            uri: uri.map(str::to_string),
+            entries: vec!["t:1".to_string()],
+            extra: Default::default(),
+        })
+    }
+
+    fn refs(ids: &[&str]) -> Vec<PlaylistRef> {
+        ids.iter()
+            .map(|id| PlaylistRef {
+                id: id.to_string(),
+                hash: 1,
+                snapshot_id: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resolve_reads_the_name_index_and_answers_as_the_full_scan_does() {
+        let mut m = Memory::default();
+        for user in ["u1", "u2"] {
+            m.apply(user, LibraryEvent::Ingested { hash_version: 2 });
+        }
+        m.apply(
+            "u1",
+            LibraryEvent::PlaylistsSaved {
+                playlists: vec![
+                    playlist("pl:a", "Mix", Some("sp:a")),
+                    playlist("pl:b", "mix", None),
+                    playlist("pl:c", "Other", None),
+                ],
+            },
+        );
+        m.apply(
+            "u1",
+            LibraryEvent::PlaylistsAdded {
+                playlists: refs(&["pl:a", "pl:b", "pl:c"]),
+            },
+        );
+        m.apply(
+            "u2",
+            LibraryEvent::PlaylistsAdded {
+                playlists: refs(&["pl:a"]),
+            },
+        );
+        assert_eq!(m.resolve("u1", " MIX "), ["pl:a", "pl:b"]);
+        assert_eq!(m.resolve("u2", "mix"), ["pl:a"]);
+        // Another holder's sync renames the shared playlist and moves its uri.
+        m.apply(
+            "u2",
+            LibraryEvent::PlaylistsSaved {
+                playlists: vec![playlist("pl:a", "Road", Some("sp:a2"))],
+            },
+        );
+        m.apply(
+            "u2",
+            LibraryEvent::PlaylistsUpdated {
+                playlists: refs(&["pl:a"]),
+            },
+        );
+        let asked = ["mix", "road", "ROAD", "sp:a", "sp:a2", "pl:c", "pl:a", "Other", "none"];
+        let answers = |m: &Memory| -> Vec<Vec<String>> { asked.iter().map(|w| m.resolve("u1", w)).collect() };
+        let expected: Vec<Vec<&str>> = vec![
+            vec!["pl:b"],
+            vec!["pl:a"],
+            vec!["pl:a"],
+            vec![],
+            vec!["pl:a"],
+            vec!["pl:c"],
+            vec!["pl:a"],
+            vec!["pl:c"],
+            vec![],
+        ];
+        assert_eq!(answers(&m), expected);
+        m.apply(
+            "u1",
+            LibraryEvent::PlaylistsRemoved {
+                playlist_ids: vec!["pl:b".to_string()],
+            },
+        );
+        assert_eq!(m.resolve("u1", "mix"), Vec::<String>::new());
+        assert_eq!(m.resolve("u2", "road"), ["pl:a"]);
+
+        // The same library as one ingested before the index: no index rows, the flag unset.
+        let indexed = answers(&m);
+        let mut old = Memory::default();
+        let index = rows::playlist_names("u1");
+        for (k, v) in &m.rows.0 {
+            if !k.starts_with(index.base()) {
+                old.rows.0.insert(k.clone(), v.clone());
+            }
+        }
+        let mut meta = rows::load_meta(&old, "u1").expect("meta").expect("a library");
+        assert!(meta.playlist_index);
+        meta.playlist_index = false;
+        old.put(&rows::meta_key("u1"), rows::encode(&meta));
+        assert_eq!(answers(&old), indexed);
+        // An index entry left after a Cleared library is gone with it.
+        m.apply("u1", LibraryEvent::Cleared {});
+        assert!(!m.rows.0.keys().any(|k| k.starts_with(index.base())));
+    }
 }

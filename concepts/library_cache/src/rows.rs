@@ -7,7 +7,9 @@
 //!   be written into an answer as they are);
 //! - `uU\0l`: chunked map trackId → like key (to find a like by track);
 //! - `uU\0P`: chunked map play key → () (plays, newest first);
-//! - `uU\0Y`: chunked map playlistId → [`PlaylistMark`] (the user's playlists).
+//! - `uU\0Y`: chunked map playlistId → [`PlaylistMark`] (the user's playlists);
+//! - `uU\0N`: chunked map [`name_key`] → () (the user's playlists by lower-case name and by
+//!   uri, for `_resolvePlaylist`; kept while [`UserMeta::playlist_index`] is set).
 //!
 //! Shared by every user, each a chunked map (a few hundred rows for 100,000 tracks, not one row
 //! per track):
@@ -39,6 +41,12 @@ pub struct UserMeta {
     /// [`legacy_hash`], until a complete read renews them).
     #[serde(default)]
     pub hashes_v2: bool,
+    /// True for libraries ingested since the playlist name index (`uU\0N`) exists: it then
+    /// holds every playlist of the library. A library ingested before it answers
+    /// `_resolvePlaylist` by reading each of its playlists, until a rebuild (or a new ingest)
+    /// fills the index.
+    #[serde(default)]
+    pub playlist_index: bool,
 }
 
 /// What a user's library remembers of one of its playlists.
@@ -96,14 +104,73 @@ pub fn playlists(user: &str) -> ChunkedMap {
     user_map(user, b'Y')
 }
 
+/// The user's playlists by lower-case name and by uri: keys from [`name_key`], no values.
+pub fn playlist_names(user: &str) -> ChunkedMap {
+    ChunkedMap::with_region(user_base(user, b'N'), INDEX_REGION)
+}
+
+/// The tag of a name entry of [`playlist_names`].
+pub const BY_NAME: u8 = b'n';
+/// The tag of a uri entry of [`playlist_names`].
+pub const BY_URI: u8 = b'u';
+
+/// The part of a [`playlist_names`] key before the playlist id: the tag, the text's length
+/// (so a text cannot run into the id) and the text.
+pub fn name_prefix(tag: u8, text: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + text.len());
+    k.push(tag);
+    k.extend_from_slice(&(text.len() as u32).to_be_bytes());
+    k.extend_from_slice(text.as_bytes());
+    k
+}
+
+/// A [`playlist_names`] key: [`name_prefix`] and the playlist id.
+pub fn name_key(tag: u8, text: &str, id: &str) -> Vec<u8> {
+    let mut k = name_prefix(tag, text);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// What [`playlist_names`] knows a playlist by, read from its stored JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PlaylistNames {
+    pub name: String,
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+impl PlaylistNames {
+    pub fn of(p: &Playlist) -> Self {
+        PlaylistNames {
+            name: p.name.clone(),
+            uri: p.uri.clone(),
+        }
+    }
+
+    /// Read from a stored playlist's JSON.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StoreFault> {
+        serde_json::from_slice(bytes).map_err(|e| StoreFault::new(format!("a stored playlist does not decode: {e}")))
+    }
+
+    /// The [`playlist_names`] keys of playlist `id` known by these names.
+    pub fn keys(&self, id: &str) -> Vec<Vec<u8>> {
+        let mut keys = vec![name_key(BY_NAME, &self.name.to_lowercase(), id)];
+        if let Some(uri) = &self.uri {
+            keys.push(name_key(BY_URI, uri, id));
+        }
+        keys
+    }
+}
+
 /// Every user map, for clearing a library.
-pub fn user_maps(user: &str) -> [ChunkedMap; 5] {
+pub fn user_maps(user: &str) -> [ChunkedMap; 6] {
     [
         tracks(user),
         liked(user),
         like_index(user),
         plays(user),
         playlists(user),
+        playlist_names(user),
     ]
 }
 
