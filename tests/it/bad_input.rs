@@ -4,7 +4,7 @@
 //! Also: a library liking one track 100,000 times (one like), and sync and trace files of
 //! random bytes given to the CLI (a non-zero exit naming the place, never a panic).
 
-mod common;
+use crate::common;
 
 use common::server::{Rng, Server};
 use serde_json::{json, Value};

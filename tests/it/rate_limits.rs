@@ -6,7 +6,7 @@
 //! `retryAt` and a checkpoint; once the clock passes `retryAt` the read resumes by itself and
 //! asks only for what it had not read.
 
-mod common;
+use crate::common;
 
 use common::in_process::InProcess;
 use common::manual_clock;

@@ -3,7 +3,7 @@
 //! the action's answer (or refusal) and every query agree with the model; at the end a rebuild
 //! from the log reproduces the projections byte for byte and the queries still agree.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::{dump, fresh_engine};

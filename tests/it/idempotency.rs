@@ -2,7 +2,7 @@
 //! answer) is applied once, and the retry gets the first answer; the key is committed with the
 //! action, so concurrent retries race safely and the key survives a restart.
 
-mod common;
+use crate::common;
 
 use common::{ok, TestStore};
 use librarycache::store::EngineKey;

@@ -6,7 +6,7 @@
 //! never because real time passed. Waits for the timer (async work) are generous polls (up to
 //! 10 s), never timing assertions.
 
-mod common;
+use crate::common;
 
 use common::*;
 use librarycache::engine::Engine;

@@ -3,7 +3,7 @@
 //! LibraryCache's and SpotifySource's queries over HTTP — full and incremental reads, a read
 //! interrupted by a restart, rate limits, token refresh and a revoked refresh token.
 
-mod common;
+use crate::common;
 
 use common::server::{Reply, Server};
 use common::spotify::{episode, local_file, track, FakePlaylist, FakeSpotify, Liked};

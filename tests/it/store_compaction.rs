@@ -3,7 +3,7 @@
 //! straddling flows stay whole, the concepts' events and projections are never touched, and ids
 //! are never reused.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;

@@ -18,7 +18,7 @@
 //! `cargo test --test crash` runs 20 rounds; `LIBRARYCACHE_LONG=1` runs 200 (`LIBRARYCACHE_ROUNDS`
 //! sets any number, `LIBRARYCACHE_SEED` replays a run's random choices).
 
-mod common;
+use crate::common;
 
 use common::server::{self, send, Reply, Rng, Server};
 use common::TestStore;

@@ -3,7 +3,7 @@
 //! `not` and comparisons, composite `then` values, the cascade bound, and the guard committed
 //! with the fired action's record.
 
-mod common;
+use crate::common;
 
 use common::{ok, TestStore};
 use librarycache::engine::{Answer, Engine, Registry, SyncSet};

@@ -4,7 +4,7 @@
 //! log, records, engine rows, counters and, after its rebuild, byte for byte the same projections.
 //! Copying into a store that is not empty is refused.
 
-mod common;
+use crate::common;
 
 use common::{alice_library, big_library, ok, TestStore};
 use librarycache::engine::{Engine, Registry, SyncSet};

@@ -2,7 +2,7 @@
 //! rebuild equals live (I2), atomic actions (I1), restart, input validation, proportional
 //! writes (I3) and user isolation (I6).
 
-mod common;
+use crate::common;
 
 use common::*;
 use librarycache::store::{Commit, StoreError};

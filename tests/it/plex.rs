@@ -4,7 +4,7 @@
 //! library, ratings that change without `updatedAt` moving, ratingKeys that change, a server
 //! swap, playlists with repeats and smart ones, the play history, and a refused token.
 
-mod common;
+use crate::common;
 
 use common::plex::{track, FakePlaylist, FakePlex, Viewed};
 use common::server::{Reply, Server};

@@ -7,7 +7,7 @@
 //! Music-User-Token (NEEDS_REAUTH until connecting again), a 429 (retryAt, fetch refused), and
 //! connect's refusals.
 
-mod common;
+use crate::common;
 
 use common::apple::{musickit_key, song, FakeAppleMusic};
 use common::server::Server;

@@ -3,7 +3,7 @@
 //! opens it. Its events, records, guards and idempotency keys are kept, its projections rebuilt
 //! and verified, and the service answers every query as it did before the upgrade.
 
-mod common;
+use crate::common;
 
 use common::server::Server;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! second read asking only from the last play, scrobbles arriving during a read (shifting
 //! pages), loved tracks merged as likes beside another source's, and Last.fm's errors.
 
-mod common;
+use crate::common;
 
 use common::lastfm::{scrobble, FakeLastfm, Scrobble};
 use common::server::Server;

@@ -5,7 +5,7 @@
 //!
 //! 256 cases per target by default; `PROPTEST_CASES=N` runs more.
 
-mod common;
+use crate::common;
 
 use concept_core::ErrorKind;
 use librarycache::engine::{Engine, Registry, SyncSet};

@@ -6,7 +6,7 @@
 //! sequence and the action ids have no gap (I5); and a rebuild reproduces the live projections
 //! (I2). Needs `LIBRARYCACHE_TEST_PG` (runs nothing, and says so, without it).
 
-mod common;
+use crate::common;
 
 use common::server::{self, send, Server};
 use common::TestStore;

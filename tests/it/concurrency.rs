@@ -11,7 +11,7 @@
 //! - A reader tailing the global log from a checkpoint while writers run sees every event, in
 //!   order, ending at the last sequence number (I5).
 
-mod common;
+use crate::common;
 
 use common::server::{self, Rng, Server};
 use common::{ok, TestStore};

@@ -4,7 +4,7 @@
 //! pages neither hide nor repeat an entry that was there before (a property test on a real engine
 //! over a real store).
 
-mod common;
+use crate::common;
 
 use common::{fresh_engine, ok};
 use librarycache::engine::Engine;

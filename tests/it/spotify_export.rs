@@ -9,7 +9,7 @@
 //! malformed file named with the exact line:column of the bad value and nothing written (also an
 //! empty file and a Git LFS pointer), history without `YourLibrary.json`.
 
-mod common;
+use crate::common;
 
 use common::{engine_at, ok};
 use serde_json::{json, Value};

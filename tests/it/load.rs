@@ -4,7 +4,7 @@
 //! every client writes). Asserted: no 5xx, no other unexpected status, and every acknowledged
 //! merge's like is present at the end. Throughput and latency are printed, never asserted.
 
-mod common;
+use crate::common;
 
 use common::server::{self, percentile, Rng, Server};
 use serde_json::json;

@@ -7,7 +7,7 @@
 //! With no browser installed the test prints why and passes, unless
 //! `LIBRARYCACHE_REQUIRE_BROWSER` is set (as `.ci/run` does): then a missing browser fails it.
 
-mod common;
+use crate::common;
 
 use common::lastfm::{scrobble, FakeLastfm};
 use common::server::Server;

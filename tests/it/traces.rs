@@ -2,7 +2,7 @@
 //! real fresh store of each kind (sled, and PostgreSQL when configured).
 //! A failure prints the file, line, step, expected and actual output.
 
-mod common;
+use crate::common;
 
 use common::TestStore;
 use librarycache::engine::{Engine, Registry, SyncSet};

@@ -2,7 +2,7 @@
 //! and `_staleUsers` lists exactly those users (for a scheduler). The engine runs on a manual
 //! clock, so nothing here depends on the day it runs or on how long a step takes.
 
-mod common;
+use crate::common;
 
 use common::{engine_on, manual_clock, ok};
 use serde_json::json;

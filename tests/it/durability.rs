@@ -10,7 +10,7 @@
 //! Needs `strace` (Debian's package; `.ci/run` installs it). Without it the test says so and
 //! passes, unless `LIBRARYCACHE_REQUIRE_STRACE=1` (as in CI) makes it fail.
 
-mod common;
+use crate::common;
 
 use common::server::Server;
 use serde_json::json;

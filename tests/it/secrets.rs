@@ -6,7 +6,7 @@
 //! appears in no message, record, log line or store file when the service is unreachable or
 //! misbehaves; `--help` does not show `LIBRARYCACHE_STORE`'s value.
 
-mod common;
+use crate::common;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};

@@ -5,7 +5,7 @@
 //! and `GET /metrics` reports what the service does. Raw requests go over a plain TCP socket,
 //! so every header is exactly what a browser (or an attacker) would send.
 
-mod common;
+use crate::common;
 
 use common::lastfm::{scrobble, FakeLastfm};
 use common::server::Server;
