@@ -1,5 +1,5 @@
 //! Apple Music's library file end to end: `Library.xml` files written here as Music.app exports
-//! them (tests/common/apple.rs), `librarycache import --format apple-library` run as the real
+//! them (tests/it/common/apple.rs), `librarycache import --format apple-library` run as the real
 //! binary on a real store, and the AppleLibraryFile source watching a file through the real
 //! server; results read back through LibraryCache's queries. Tracks, likes (Loved, Favorited —
 //! not Disliked), last plays, playlists (master library, kinds and folders left out, smart ones

@@ -1,5 +1,5 @@
 //! AppleMusicSource against a local server speaking the part of the Apple Music API it reads
-//! (tests/common/apple.rs), through the real service: library songs in pages followed by
+//! (tests/it/common/apple.rs), through the real service: library songs in pages followed by
 //! `next`, ratings as likes (a love is a like, a dislike is not), playlists and their tracks in
 //! order (one without tracks, answered 404 as Apple does), a song without a catalog id, the
 //! developer token signed by the service with the MusicKit key (the fake checks the ES256

@@ -15,7 +15,7 @@
 //! - after the last kill only (it rewrites the projections): a rebuild reproduces the live
 //!   projections byte for byte.
 //!
-//! `cargo test --test crash` runs 20 rounds; `LIBRARYCACHE_LONG=1` runs 200 (`LIBRARYCACHE_ROUNDS`
+//! `cargo test --test it crash::` runs 20 rounds; `LIBRARYCACHE_LONG=1` runs 200 (`LIBRARYCACHE_ROUNDS`
 //! sets any number, `LIBRARYCACHE_SEED` replays a run's random choices).
 
 use crate::common;

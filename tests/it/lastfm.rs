@@ -1,5 +1,5 @@
 //! LastfmSource end to end: the real `librarycache serve` reads from a local server that speaks
-//! the Last.fm API 2.0 (tests/common/lastfm.rs), and every outcome is checked through
+//! the Last.fm API 2.0 (tests/it/common/lastfm.rs), and every outcome is checked through
 //! LibraryCache's and LastfmSource's queries over HTTP — paging, the now-playing item dropped, a
 //! second read asking only from the last play, scrobbles arriving during a read (shifting
 //! pages), loved tracks merged as likes beside another source's, and Last.fm's errors.
@@ -255,7 +255,7 @@ fn last_fm_errors_fail_the_read_with_clear_codes_and_fetch_honours_them() {
     lastfm.error("user.getrecenttracks", 29, 1);
     let dir = tempfile::tempdir().expect("tempdir");
     // No rate-limit wait is waited out inside a read here, so error 29 ends it (the wait inside
-    // the read, and the resumption at retryAt, are tests/rate_limits.rs's, on a manual clock).
+    // the read, and the resumption at retryAt, are tests/it/rate_limits.rs's, on a manual clock).
     let server = Server::start(
         dir.path(),
         &["--lastfm-api-base", &lastfm.api_base(), "--rate-limit-wait", "0s"],

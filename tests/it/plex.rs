@@ -1,5 +1,5 @@
 //! PlexSource end to end: the real `librarycache serve` reads from a local server that speaks
-//! the Plex Media Server API (tests/common/plex.rs), and every outcome is checked through
+//! the Plex Media Server API (tests/it/common/plex.rs), and every outcome is checked through
 //! LibraryCache's and PlexSource's queries over HTTP — paging with totals and progress, a large
 //! library, ratings that change without `updatedAt` moving, ratingKeys that change, a server
 //! swap, playlists with repeats and smart ones, the play history, and a refused token.

@@ -1,5 +1,5 @@
 //! Rate limits do not throw reads away: the service runs in this process on a manual clock
-//! (tests/common/in_process.rs) and reads from local servers that speak the outside services'
+//! (tests/it/common/in_process.rs) and reads from local servers that speak the outside services'
 //! protocols and answer 429 when told to. A short wait is waited out inside the read — on the
 //! engine's clock, which the test moves when `_getFetch` shows the read `waiting` — and every
 //! page is asked for once plus its throttled tries. A long wait ends the read `failed` with

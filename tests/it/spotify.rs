@@ -1,5 +1,5 @@
 //! SpotifySource end to end: the real `librarycache serve` reads from a local server that speaks
-//! the Spotify Web API (tests/common/spotify.rs), and every outcome is checked through
+//! the Spotify Web API (tests/it/common/spotify.rs), and every outcome is checked through
 //! LibraryCache's and SpotifySource's queries over HTTP — full and incremental reads, a read
 //! interrupted by a restart, rate limits, token refresh and a revoked refresh token.
 
@@ -410,7 +410,7 @@ fn a_short_rate_limit_is_waited_out_and_a_long_one_stops_the_read_until_retry_at
     let dir = tempfile::tempdir().expect("tempdir");
     let spotify = FakeSpotify::start("access-0", "refresh-0");
     seed(&spotify);
-    // A 429 asking for a second: the read waits it out and goes on (tests/rate_limits.rs shows
+    // A 429 asking for a second: the read waits it out and goes on (tests/it/rate_limits.rs shows
     // the wait on a manual clock; here the real binary waits a real second).
     spotify.rate_limit("/v1/me/playlists", 1, 1);
     let server = start(dir.path(), &spotify);

@@ -1,4 +1,4 @@
-//! What the stand-ins for outside services share (tests/common/spotify.rs, plex.rs, lastfm.rs):
+//! What the stand-ins for outside services share (tests/it/common/spotify.rs, plex.rs, lastfm.rs):
 //! the router served on a free loopback port by a runtime of its own, which stops when the last
 //! handle to it is dropped; and, for the fakes that gate requests by path, the request log and
 //! the injected faults ([`Script`]).
