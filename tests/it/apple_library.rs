@@ -250,6 +250,9 @@ fn a_malformed_library_is_refused_with_its_place_and_nothing_is_written() {
 /// process, in bytes, from its own `wait4`. (Not `getrusage(RUSAGE_CHILDREN)`: that is the
 /// largest of every child this test process ever waited for, and the other tests of this binary
 /// run servers, browsers and imports of their own.)
+// The child is reaped by `wait4` below, which std's `wait` cannot stand in for (it gives no
+// rusage): clippy sees no `wait()` call.
+#[allow(clippy::zombie_processes)]
 fn import_with_peak_rss(data: &Path, file: &Path) -> ((bool, String, String), u64) {
     use std::io::Read;
     use std::process::Stdio;
