@@ -1,8 +1,8 @@
 //! The real `librarycache serve` binary on a loopback port: the Alice scenario over HTTP, the
 //! status codes and error bodies the README's curl session lists, and durability across SIGKILL.
 
+use crate::common::server;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,27 +14,23 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data)
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--syncs")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
+        // Port 0: the server binds a free port and logs it (`common::server::spawn_listening`).
+        let (mut child, listening) = server::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_librarycache"))
+                .arg("serve")
+                .arg("--data")
+                .arg(data)
+                .arg("--addr")
+                .arg("127.0.0.1:0")
+                .arg("--syncs")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
+                .args(extra)
+                .stdout(Stdio::null()),
+        );
+        let addr = server::await_listening(&mut child, &listening, Duration::from_secs(20));
         let server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{addr}"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

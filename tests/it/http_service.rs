@@ -3,8 +3,8 @@
 //! documents (the OpenAPI document parses as OpenAPI 3.1 and every reference resolves), and a
 //! graceful shutdown (SIGTERM) that loses no acknowledged write.
 
+use crate::common::server;
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,25 +17,21 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data"])
-            .arg(data)
-            .arg("--syncs")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
-            .args(extra)
-            .env_remove("LIBRARYCACHE_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
+        // Port 0: the server binds a free port and logs it (`common::server::spawn_listening`).
+        let (mut child, listening) = server::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_librarycache"))
+                .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+                .arg(data)
+                .arg("--syncs")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
+                .args(extra)
+                .env_remove("LIBRARYCACHE_TOKEN")
+                .stdout(Stdio::null()),
+        );
+        let addr = server::await_listening(&mut child, &listening, Duration::from_secs(20));
         let server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{addr}"),
             client: reqwest::blocking::Client::builder()
                 .gzip(false)
                 .build()

@@ -4,15 +4,17 @@
 //! the local stand-ins for Spotify, Plex, Last.fm and Apple Music).
 //!
 //! One binary, because each test binary links the library, axum, postgres and headless_chrome
-//! again: 31 of them were a large share of CI's time on two cores. None needs a process of its
-//! own. The tests that drive the server, crash it or time it run the real `librarycache` binary
-//! as a child (`common::server`), so the test process's own state never enters them; no test
-//! sets environment variables or the working directory of the test process (children get
-//! theirs through `Command`); every server, real or fake, is on a port of its own the kernel
-//! hands out; and a figure that belongs to one child (the peak memory of an import in
-//! `apple_library`) is read from that child's own `wait4`, never from all the children the
-//! process ever had. The harness runs as many tests at once as before (one per core), only now
-//! from every file rather than from one.
+//! again: 31 of them were a large share of CI's time on two cores. None needs a process of its own.
+//! The tests that drive the server, crash it or time it run the real `librarycache` binary as a
+//! child (`common::server`), so the test process's own state never enters them; no test sets
+//! environment variables or the working directory of the test process (children get theirs through
+//! `Command`); every server, real or fake, binds port 0 and so gets a port no other test holds (the
+//! real binary's is read from its log: `common::server::spawn_listening`, never picked by the test
+//! and freed for the server, a window in which another test's server could take it and answer in
+//! its place); and a figure that belongs to one child (the peak memory of an import in
+//! `apple_library`) is read from that child's own `wait4`, never from all the children the process
+//! ever had. The harness runs as many tests at once as before (one per core), only now from every
+//! file rather than from one.
 //!
 //! Run one file's tests with a filter: `cargo test --test it -- crash::` (a filter is a
 //! substring of `module::…::test`; add `--exact` for one test).

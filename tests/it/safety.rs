@@ -380,18 +380,17 @@ fn listening_beyond_loopback_needs_a_token_or_the_explicit_opt_out() {
     );
     // With a token, or with the opt-out, it serves (reached here through loopback).
     for extra in [&["--token", "T"][..], &["--insecure-no-token"][..]] {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        let port = free.local_addr().expect("addr").port();
-        drop(free);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_librarycache"))
-            .args(["serve", "--addr", &format!("0.0.0.0:{port}"), "--data"])
-            .arg(dir.path())
-            .args(extra)
-            .env_remove("LIBRARYCACHE_TOKEN")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("starts");
+        // Port 0: the server binds a free port and logs it (`common::server::spawn_listening`).
+        let (mut child, listening) = common::server::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_librarycache"))
+                .args(["serve", "--addr", "0.0.0.0:0", "--data"])
+                .arg(dir.path())
+                .args(extra)
+                .env_remove("LIBRARYCACHE_TOKEN")
+                .stdout(std::process::Stdio::null()),
+        );
+        let addr = common::server::await_listening(&mut child, &listening, Duration::from_secs(30));
+        let port = addr.rsplit(':').next().expect("a port").to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = common::server::client();
         loop {

@@ -38,15 +38,10 @@ fn closed_base() -> String {
 
 /// `serve` on `store` with `extra`, its log (RUST_LOG=info: every crate's lines) in `log`.
 fn serve(store: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
     let spotify = closed_base();
     let mut command = Command::new(env!("CARGO_BIN_EXE_librarycache"));
     command
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--store"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--store"])
         .arg(store)
         .arg("--syncs")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
@@ -68,12 +63,28 @@ fn serve(store: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Serv
     for (k, v) in env {
         command.env(k, v);
     }
-    let server = Server {
-        child: command.spawn().expect("server starts"),
-        base: format!("http://127.0.0.1:{port}"),
-        client: common::server::client(),
-    };
+    // The server binds port 0 and logs the address it got; earlier servers' lines are before
+    // `from` in the log it appends to.
+    let from = read(log).len();
+    let mut child = command.spawn().expect("server starts");
     let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let text = read(log);
+        if let Some(addr) = text
+            .get(from..)
+            .unwrap_or_default()
+            .lines()
+            .find_map(common::server::listening_addr)
+        {
+            break addr;
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("server exited ({status}) before it listened: {text}");
+        }
+        assert!(Instant::now() < deadline, "server did not start: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let server = Server::at(child, format!("http://{addr}"));
     while !server.healthy() {
         assert!(Instant::now() < deadline, "server did not start: {}", read(log));
         std::thread::sleep(Duration::from_millis(20));

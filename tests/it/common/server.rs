@@ -1,16 +1,92 @@
 //! The real `librarycache serve` binary on a loopback port over a data directory the caller
 //! owns (keep its `TempDir` alive while the server runs: sled hangs if its directory vanishes).
+//!
+//! The server binds port 0 itself and the test reads the port from its "listening" log line
+//! ([`spawn_listening`]): a port picked by the test and freed for the server to bind could be
+//! taken meanwhile by another test of this binary, and its `/healthz` answered by that test's
+//! server.
 
 use serde_json::Value;
-use std::net::TcpListener;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub struct Server {
     pub child: Child,
+    /// `http://127.0.0.1:PORT`; empty until [`Server::ready`] (or [`Server::start`]) read it.
     pub base: String,
     pub client: reqwest::blocking::Client,
+    listening: Option<mpsc::Receiver<String>>,
+}
+
+/// Spawns `command`, a `serve` told to listen on port 0 (`--addr 127.0.0.1:0`), with its
+/// standard error piped: the receiver gets the address it bound (`127.0.0.1:PORT`) from its
+/// `librarycache listening` log line. The rest of the log is read and dropped, so the pipe never
+/// fills. `RUST_LOG` is removed so the line is logged (and the trace log stays off).
+pub fn spawn_listening(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let (Some(sender), Some(addr)) = (&tx, listening_addr(&line)) {
+                let _ = sender.send(addr);
+                tx = None;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The address in a `librarycache listening addr=…` log line (its colours taken out).
+pub fn listening_addr(line: &str) -> Option<String> {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An ANSI escape: `ESC [ … letter`.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    if !plain.contains("librarycache listening") {
+        return None;
+    }
+    let addr = plain.split_once("addr=")?.1.split_whitespace().next()?;
+    Some(addr.to_string())
+}
+
+/// Waits for the address [`spawn_listening`] reads, failing if `child` exits first or it takes
+/// longer than `limit`.
+pub fn await_listening(child: &mut Child, listening: &mpsc::Receiver<String>, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        match listening.recv_timeout(Duration::from_millis(50)) {
+            Ok(addr) => return addr,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("wait");
+                panic!("the server exited ({status}) before it listened");
+            }
+        }
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("the server exited ({status}) before it listened");
+        }
+        assert!(Instant::now() < deadline, "the server did not listen within {limit:?}");
+    }
 }
 
 /// One HTTP answer: status, JSON body (Null when the body is not JSON), and headers of interest.
@@ -42,7 +118,11 @@ impl Server {
 
     /// Waits until the spawned server answers `/healthz`.
     pub fn ready(self) -> Server {
-        let server = self;
+        let mut server = self;
+        if let Some(listening) = server.listening.take() {
+            let addr = await_listening(&mut server.child, &listening, Duration::from_secs(30));
+            server.base = format!("http://{addr}");
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if server.healthy() {
@@ -61,11 +141,6 @@ impl Server {
     /// Starts the server as the last argument of `wrapper` (e.g. `strace -f -o FILE`); with an
     /// empty `wrapper`, directly.
     pub fn spawn_under(wrapper: &[&str], store: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
         let binary = env!("CARGO_BIN_EXE_librarycache");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -75,8 +150,8 @@ impl Server {
             }
             None => Command::new(binary),
         };
-        let child = command
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--store"])
+        command
+            .args(["serve", "--addr", "127.0.0.1:0", "--store"])
             .arg(store)
             .arg("--syncs")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"))
@@ -84,14 +159,23 @@ impl Server {
             .env_remove("LIBRARYCACHE_TOKEN")
             .env_remove("LIBRARYCACHE_STORE")
             .env_remove("LIBRARYCACHE_BODY_LIMIT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
+            .stdout(Stdio::null());
+        let (child, listening) = spawn_listening(&mut command);
         Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             client: client(),
+            listening: Some(listening),
+        }
+    }
+
+    /// A server the caller started, listening at `base`.
+    pub fn at(child: Child, base: String) -> Server {
+        Server {
+            child,
+            base,
+            client: client(),
+            listening: None,
         }
     }
 
