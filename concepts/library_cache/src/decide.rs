@@ -979,3 +979,388 @@ fn rows_u64(bytes: &[u8]) -> u64 {
 fn decode_mark(bytes: &[u8]) -> Option<PlaylistMark> {
     postcard::from_bytes(bytes).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The merge join against plain models: [`Groups`] and [`join`] against maps and sets, and
+    //! `ingest`/`sync`/`merge` of likes and tracks, decided and applied over an in-memory key
+    //! space, against a model of the liked list and the tracks.
+
+    use super::*;
+    use crate::model::{GetLikedInput, GetTracksInput};
+    use crate::{apply, queries, LibraryCache};
+    use concept_core::chunked::MapCache;
+    use concept_core::{Bytes, Concept, Entries, EventMeta, ProjectionTxn, StoreFault, StoredEventData};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+    fn name(n: u8) -> String {
+        format!("id{n:02}")
+    }
+
+    /// A finding as text (`Found` has no `Debug`: the planner never prints it).
+    fn kind(found: Option<Found>) -> &'static str {
+        match found {
+            None => "-",
+            Some(Found::New) => "new",
+            Some(Found::Changed) => "changed",
+            Some(Found::Same) => "same",
+            Some(Found::Rehash) => "rehash",
+        }
+    }
+
+    proptest! {
+        /// Each id's positions form one ascending run; `last_of_each` is the last copy of each
+        /// id in id order ("last one wins"), and `in_input_order` the chosen copy of each id in
+        /// the order the input first names them.
+        #[test]
+        fn groups_find_every_copy_and_keep_the_last_of_each(ids in prop::collection::vec(0u8..12, 0..60)) {
+            let names: Vec<String> = ids.iter().map(|&i| name(i)).collect();
+            let groups = Groups::of(names.len(), |i| names[i].as_str());
+
+            let mut last: BTreeMap<&str, usize> = BTreeMap::new();
+            let mut first_seen: Vec<&str> = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                if last.insert(n.as_str(), i).is_none() {
+                    first_seen.push(n.as_str());
+                }
+            }
+            prop_assert_eq!(groups.last_of_each(), last.values().copied().collect::<Vec<_>>());
+            let want: Vec<usize> = first_seen.iter().map(|n| last[n]).collect();
+            prop_assert_eq!(groups.in_input_order(|run| *run.last().expect("a run is never empty")), want);
+
+            let runs: Vec<&[usize]> = groups.runs().collect();
+            prop_assert_eq!(runs.len(), last.len());
+            prop_assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), names.len());
+            for run in runs {
+                prop_assert!(run.windows(2).all(|w| w[0] < w[1]), "run {:?} not ascending", run);
+                prop_assert!(run.iter().all(|&i| names[i] == names[run[0]]), "run {:?} mixes ids", run);
+            }
+        }
+
+        /// The join of the input's last copies with the cached rows: an id not cached is new,
+        /// one cached with the same value the same, with another value changed; other copies
+        /// are not looked at; and what is gone is exactly the cached ids the input leaves out,
+        /// in id order.
+        #[test]
+        fn the_merge_join_tells_new_changed_same_and_gone(
+            input in prop::collection::vec((0u8..16, 0u8..3), 0..40),
+            cached in prop::collection::btree_map(0u8..16, 0u8..3, 0..16),
+        ) {
+            let names: Vec<String> = input.iter().map(|&(i, _)| name(i)).collect();
+            let values: Vec<u8> = input.iter().map(|&(_, v)| v).collect();
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = cached.iter().map(|(&k, &v)| (name(k).into_bytes(), vec![v])).collect();
+            let groups = Groups::of(names.len(), |i| names[i].as_str());
+            let sorted = groups.last_of_each();
+            let (found, gone) = join(names.len(), &sorted, |i| names[i].as_str(), &rows, |i, stored| {
+                if stored == [values[i]] { Found::Same } else { Found::Changed }
+            });
+
+            let last: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            for (i, n) in names.iter().enumerate() {
+                let want = if last[n.as_str()] != i {
+                    "-"
+                } else {
+                    match cached.get(&input[i].0) {
+                        None => "new",
+                        Some(&v) if v == values[i] => "same",
+                        Some(_) => "changed",
+                    }
+                };
+                prop_assert_eq!(kind(found[i]), want, "position {} ({})", i, n);
+            }
+            let named: BTreeSet<u8> = input.iter().map(|&(i, _)| i).collect();
+            let want_gone: Vec<String> = cached.keys().filter(|k| !named.contains(k)).map(|&k| name(k)).collect();
+            prop_assert_eq!(gone, want_gone);
+        }
+    }
+
+    /// An ordered in-memory key space with stream versions, and a commit's cache of decoded
+    /// chunked maps over it: what a store gives a concept, without a store.
+    #[derive(Default)]
+    struct Memory {
+        rows: Space,
+        cache: MapCache,
+        versions: HashMap<String, u64>,
+        seq: u64,
+    }
+
+    #[derive(Default)]
+    struct Space(BTreeMap<Vec<u8>, Bytes>);
+
+    impl ProjectionRead for Space {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            Ok(self
+                .0
+                .range(from.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (Bytes::from(k.clone()), v.clone()))
+                .collect())
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            let found = if inclusive {
+                self.0.range(..=key.to_vec()).next_back()
+            } else {
+                self.0.range(..key.to_vec()).next_back()
+            };
+            Ok(found
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (Bytes::from(k.clone()), v.clone())))
+        }
+        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
+            Ok(0)
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionRead for Memory {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            self.rows.get(key)
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
+            self.rows.scan(prefix, from, limit)
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            self.rows.seek_back(prefix, key, inclusive)
+        }
+        fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
+            Ok(self.versions.get(stream).copied().unwrap_or(0))
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionTxn for Memory {
+        fn put(&mut self, key: &[u8], value: Vec<u8>) {
+            self.rows.0.insert(key.to_vec(), Bytes::from(value));
+        }
+        fn delete(&mut self, key: &[u8]) {
+            self.rows.0.remove(key);
+        }
+        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
+            (&mut self.cache, &self.rows)
+        }
+    }
+
+    impl Memory {
+        /// Applies a plan's events as one commit: each event's apply, then the maps written.
+        fn commit(&mut self, user: &str, plan: &Plan, at: DateTime<Utc>) {
+            for event in &plan.events {
+                self.seq += 1;
+                let version = self.versions.entry(user.to_string()).or_insert(0);
+                *version += 1;
+                let meta = EventMeta {
+                    seq: self.seq,
+                    stream: user.to_string(),
+                    version: *version,
+                    kind: LibraryCache::event_kind(event).to_string(),
+                    action: self.seq,
+                    at,
+                };
+                apply::apply(&meta, event, self).expect("apply");
+            }
+            let mut writes = Vec::new();
+            self.cache
+                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
+                .expect("flush");
+            for (k, v) in writes {
+                match v {
+                    Some(v) => self.put(&k, v),
+                    None => self.delete(&k),
+                }
+            }
+        }
+
+        fn liked(&self, user: &str) -> Vec<String> {
+            let input = GetLikedInput {
+                user_id: user.to_string(),
+                since: None,
+                offset: None,
+                limit: None,
+                cursor: None,
+            };
+            let bytes = queries::get_liked(self, input).expect("_getLiked");
+            let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
+            serde_json::from_value(answer["trackIds"].clone()).expect("trackIds")
+        }
+
+        /// The user's tracks: id → title.
+        fn tracks(&self, user: &str) -> BTreeMap<String, String> {
+            let input = GetTracksInput {
+                user_id: user.to_string(),
+                offset: None,
+                limit: Some(1000),
+            };
+            let bytes = queries::get_tracks(self, input).expect("_getTracks");
+            let answer: Value = serde_json::from_slice(&bytes).expect("JSON");
+            answer["tracks"]
+                .as_array()
+                .expect("tracks")
+                .iter()
+                .map(|t| {
+                    let id = t["id"].as_str().expect("id").to_string();
+                    (id, t["title"].as_str().unwrap_or_default().to_string())
+                })
+                .collect()
+        }
+    }
+
+    const USER: &str = "user:model";
+
+    /// One action of the model run: a complete read (`sync`; the first is `ingest`) or a merge.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Likes (track, time) and tracks (id, title) of a complete read.
+        Read(Vec<(u8, u16)>, Vec<(u8, u8)>),
+        /// Likes, unlikes and tracks of a merge.
+        Merge(Vec<(u8, u16)>, Vec<u8>, Vec<(u8, u8)>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let likes = || prop::collection::vec((0u8..20, 0u16..400), 0..14);
+        let tracks = || prop::collection::vec((0u8..20, 0u8..3), 0..14);
+        prop_oneof![
+            (likes(), tracks()).prop_map(|(l, t)| Step::Read(l, t)),
+            (likes(), prop::collection::vec(0u8..20, 0..6), tracks()).prop_map(|(l, u, t)| Step::Merge(l, u, t)),
+        ]
+    }
+
+    /// Times unique over the whole run (step and position in the low bits), so the liked
+    /// list's order is the model's without ties, while a later step may still like a track at
+    /// an earlier time than before.
+    fn time(at: u16, step: usize, pos: usize) -> DateTime<Utc> {
+        let secs = 1_700_000_000 + i64::from(at) * 4096 + (step as i64) * 64 + pos as i64;
+        DateTime::from_timestamp(secs, 0).expect("time")
+    }
+
+    /// A step's input as JSON: `likes` (with unique times), `tracks`, and for a merge `unlikes`.
+    fn input_of(step: &Step, s: usize) -> Value {
+        let (likes, tracks) = match step {
+            Step::Read(l, t) | Step::Merge(l, _, t) => (l, t),
+        };
+        let mut input = json!({
+            "userId": USER,
+            "likes": likes
+                .iter()
+                .enumerate()
+                .map(|(p, &(t, at))| json!({"trackId": name(t), "likedAt": format_rfc3339(&time(at, s, p))}))
+                .collect::<Vec<_>>(),
+            "tracks": tracks
+                .iter()
+                .map(|&(t, title)| json!({"id": name(t), "title": format!("title {title}")}))
+                .collect::<Vec<_>>(),
+        });
+        if let Step::Merge(_, unlikes, _) = step {
+            input["unlikes"] = json!(unlikes.iter().map(|&u| name(u)).collect::<Vec<_>>());
+        }
+        input
+    }
+
+    /// Decides `step` as the `s`-th action (an ingest first) over `mem`.
+    fn decide(mem: &Memory, step: &Step, s: usize, ctx: &ActionCtx) -> Result<Plan, ActionError> {
+        let input = input_of(step, s);
+        let plan = match step {
+            _ if s == 0 => {
+                let mut input = input;
+                input.as_object_mut().expect("object").remove("unlikes");
+                ingest(ctx, mem, &serde_json::from_value(input).expect("input"))?
+            }
+            Step::Read(..) => sync(ctx, mem, &serde_json::from_value(input).expect("input"))?,
+            Step::Merge(..) => merge(ctx, mem, &serde_json::from_value(input).expect("input"))?,
+        };
+        Ok(plan.1)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Ingest, then syncs and merges, decided and applied: after each, the liked list is
+        /// the model's, newest first (a complete read's likes replace it; a merge adds its likes
+        /// and takes away its unlikes; a track liked twice in one input keeps its newest time),
+        /// the user's tracks are the model's (the last copy of a track wins; a complete read
+        /// drops the tracks it leaves out, a merge none), the counts say what was added,
+        /// updated and is gone, and the same action again plans no event.
+        #[test]
+        fn likes_and_tracks_follow_a_plain_model(steps in prop::collection::vec(step(), 1..8)) {
+            let mut mem = Memory::default();
+            let mut liked: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+            let mut titles: BTreeMap<String, String> = BTreeMap::new();
+            let first = ActionCtx::new(Default::default(), time(0, 0, 63));
+            if let Step::Merge(..) = &steps[0] {
+                let input: MergeInput = serde_json::from_value(input_of(&steps[0], 0)).expect("input");
+                let refused = merge(&first, &mem, &input).err().expect("a merge before any ingest is refused");
+                prop_assert_eq!(refused.code.as_str(), "USER_NOT_FOUND");
+            }
+            for (s, step) in steps.iter().enumerate() {
+                let now = time(0, s, 63);
+                let ctx = ActionCtx::new(Default::default(), now);
+                let (likes, tracks, unlikes) = match step {
+                    Step::Read(l, t) => (l, t, &Vec::new()),
+                    Step::Merge(l, u, t) => (l, t, u),
+                };
+                let complete = s == 0 || matches!(step, Step::Read(..));
+
+                // The model: each liked track's newest time among the input's copies; each
+                // track's last title.
+                let mut wanted: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+                for (p, &(t, at)) in likes.iter().enumerate() {
+                    let at = time(at, s, p);
+                    let w = wanted.entry(name(t)).or_insert(at);
+                    *w = (*w).max(at);
+                }
+                let mut given: BTreeMap<String, String> = BTreeMap::new();
+                for &(t, title) in tracks {
+                    given.insert(name(t), format!("title {title}"));
+                }
+                let (liked_before, titles_before) = (liked.clone(), titles.clone());
+                if complete {
+                    liked = wanted.clone();
+                    titles = given.clone();
+                } else {
+                    for u in unlikes {
+                        if !wanted.contains_key(&name(*u)) {
+                            liked.remove(&name(*u));
+                        }
+                    }
+                    liked.extend(wanted.clone());
+                    titles.extend(given.clone());
+                }
+
+                let plan = decide(&mem, step, s, &ctx).expect("decided");
+                let count = |n: usize| n as u64;
+                let out = &plan.out;
+                prop_assert_eq!(out.added.likes, count(liked.keys().filter(|k| !liked_before.contains_key(*k)).count()), "step {}: {:?}", s, step);
+                prop_assert_eq!(out.removed.likes, count(liked_before.keys().filter(|k| !liked.contains_key(*k)).count()), "step {}: {:?}", s, step);
+                prop_assert_eq!(out.added.tracks, count(given.keys().filter(|k| !titles_before.contains_key(*k)).count()), "step {}: {:?}", s, step);
+                prop_assert_eq!(
+                    out.updated.tracks,
+                    count(given.iter().filter(|(k, t)| titles_before.get(*k).is_some_and(|b| b != *t)).count()),
+                    "step {}: {:?}", s, step
+                );
+                prop_assert_eq!(out.removed.tracks, count(titles_before.keys().filter(|k| !titles.contains_key(*k)).count()), "step {}: {:?}", s, step);
+                mem.commit(USER, &plan, now);
+
+                let mut order: Vec<(&String, &DateTime<Utc>)> = liked.iter().collect();
+                order.sort_by(|a, b| b.1.cmp(a.1));
+                let want: Vec<String> = order.into_iter().map(|(k, _)| k.clone()).collect();
+                prop_assert_eq!(mem.liked(USER), want, "step {}: {:?}", s, step);
+                prop_assert_eq!(mem.tracks(USER), titles.clone(), "step {}: {:?}", s, step);
+
+                // The same action again changes nothing and so records nothing (an ingest
+                // again is refused instead).
+                if s > 0 {
+                    let again = decide(&mem, step, s, &ctx).expect("decided again");
+                    prop_assert!(again.events.is_empty(), "step {} again: {} events", s, again.events.len());
+                }
+            }
+        }
+    }
+}

@@ -436,3 +436,275 @@ impl Concept for Scheduling {
         Some(Box::pin(timer::run(host, Arc::clone(&self.wake))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The concept's actions decided and applied over an in-memory key space, against a plain
+    //! model of the jobs: each job's due time is `(lastTickAt or scheduledAt) + every`.
+
+    use super::*;
+    use concept_core::chunked::MapCache;
+    use concept_core::{Bytes, Entries, StoredEventData};
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    /// An ordered in-memory key space with stream versions: what a store gives a concept.
+    #[derive(Default)]
+    struct Memory {
+        rows: BTreeMap<Vec<u8>, Bytes>,
+        versions: HashMap<String, u64>,
+        seq: u64,
+    }
+
+    impl ProjectionRead for Memory {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
+            Ok(self.rows.get(key).cloned())
+        }
+        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<concept_core::Entries, StoreFault> {
+            let rows: Entries = self
+                .rows
+                .range(from.to_vec()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, v)| (Bytes::from(k.clone()), v.clone()))
+                .collect();
+            Ok(rows)
+        }
+        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
+            let found = if inclusive {
+                self.rows.range(..=key.to_vec()).next_back()
+            } else {
+                self.rows.range(..key.to_vec()).next_back()
+            };
+            Ok(found
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (Bytes::from(k.clone()), v.clone())))
+        }
+        fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
+            Ok(self.versions.get(stream).copied().unwrap_or(0))
+        }
+        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ProjectionTxn for Memory {
+        fn put(&mut self, key: &[u8], value: Vec<u8>) {
+            self.rows.insert(key.to_vec(), Bytes::from(value));
+        }
+        fn delete(&mut self, key: &[u8]) {
+            self.rows.remove(key);
+        }
+        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
+            unreachable!("Scheduling keeps no chunked maps")
+        }
+    }
+
+    impl Memory {
+        /// Commits a decision: checks each append's expected version, then applies its events.
+        fn commit<O>(&mut self, concept: &Scheduling, decision: &Decision<SchedulingEvent, O>, at: DateTime<Utc>) {
+            for (stream, expected, events) in &decision.appends {
+                let version = self.versions.get(stream).copied().unwrap_or(0);
+                assert_eq!(*expected, ExpectedVersion::Exact(version), "stream {stream}");
+                for (n, event) in events.iter().enumerate() {
+                    self.seq += 1;
+                    let meta = EventMeta {
+                        seq: self.seq,
+                        stream: stream.clone(),
+                        version: version + 1 + n as u64,
+                        kind: Scheduling::event_kind(event).to_string(),
+                        action: self.seq,
+                        at,
+                    };
+                    concept.apply(&meta, event, self).expect("apply");
+                }
+                self.versions.insert(stream.clone(), version + events.len() as u64);
+            }
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + secs, 0).expect("time")
+    }
+
+    fn ctx(now: DateTime<Utc>) -> ActionCtx {
+        ActionCtx::new(Default::default(), now)
+    }
+
+    fn schedule_input(job: &str, every: &str) -> ScheduleInput {
+        ScheduleInput {
+            job: job.to_string(),
+            every: every.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_job_is_due_one_interval_after_it_was_scheduled_and_after_each_tick() {
+        let (concept, mut mem) = (Scheduling::new(), Memory::default());
+        let scheduled = at(0);
+        let d = concept
+            .schedule(&ctx(scheduled), &mem, &schedule_input("refresh", "24h"))
+            .expect("schedule");
+        assert_eq!(d.output.next_at, "2026-01-02T00:00:00Z");
+        mem.commit(&concept, &d, scheduled);
+        let due = due_times(&mem).expect("due");
+        assert_eq!(
+            due,
+            vec![Due {
+                job: "refresh".into(),
+                next_at: scheduled + chrono::Duration::hours(24)
+            }]
+        );
+
+        // Ticked late (the service was down for days): due one interval after the tick, not
+        // after the missed due times.
+        let tick = TickInput {
+            job: "refresh".into(),
+            at: "2026-01-05T03:00:00Z".into(),
+        };
+        let d = concept.tick(&ctx(at(4 * 86_400)), &mem, &tick).expect("tick");
+        assert_eq!(d.output.next_at, "2026-01-06T03:00:00Z");
+        mem.commit(&concept, &d, at(4 * 86_400));
+        assert_eq!(
+            due_times(&mem).expect("due")[0].next_at,
+            concept_core::time::parse_rfc3339("2026-01-06T03:00:00Z").expect("time")
+        );
+        let view = concept
+            .get_job(&ctx(at(0)), &mem, JobInput { job: "refresh".into() })
+            .expect("_getJob");
+        assert_eq!(view.scheduled_at, "2026-01-01T00:00:00Z");
+        assert_eq!(view.last_tick_at.as_deref(), Some("2026-01-05T03:00:00Z"));
+    }
+
+    #[test]
+    fn every_is_a_duration_of_at_least_a_second_and_the_same_interval_again_changes_nothing() {
+        let (concept, mut mem) = (Scheduling::new(), Memory::default());
+        for bad in ["999ms", "0", "", "soon", "-5", "1w"] {
+            let e = concept
+                .schedule(&ctx(at(0)), &mem, &schedule_input("j", bad))
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.code, "INVALID_DURATION", "{bad:?}");
+        }
+        let d = concept
+            .schedule(&ctx(at(0)), &mem, &schedule_input("j", "90"))
+            .expect("90");
+        assert_eq!(d.appends.len(), 1);
+        mem.commit(&concept, &d, at(0));
+        // "90s" is another spelling of "90": the same interval appends nothing.
+        let again = concept
+            .schedule(&ctx(at(50)), &mem, &schedule_input("j", "90s"))
+            .expect("90s");
+        assert!(again.appends.is_empty());
+        assert_eq!(again.output.next_at, "2026-01-01T00:01:30Z");
+        // Another length reschedules: the job keeps when it was scheduled.
+        let d = concept
+            .schedule(&ctx(at(50)), &mem, &schedule_input("j", "1m"))
+            .expect("1m");
+        mem.commit(&concept, &d, at(50));
+        assert_eq!(d.output.next_at, "2026-01-01T00:01:00Z");
+        assert_eq!(due_times(&mem).expect("due")[0].next_at, at(60));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Schedule(u8, usize),
+        /// A tick `back` seconds before now (0: now).
+        Tick(u8, i64),
+        Cancel(u8),
+        Wait(i64),
+    }
+
+    const EVERY: [(&str, i64); 6] = [
+        ("1", 1_000),
+        ("90s", 90_000),
+        ("90", 90_000),
+        ("30m", 1_800_000),
+        ("24h", 86_400_000),
+        ("7d", 604_800_000),
+    ];
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..4, 0..EVERY.len()).prop_map(|(j, e)| Op::Schedule(j, e)),
+            3 => (0u8..4, prop_oneof![3 => Just(0i64), 1 => 1i64..100_000]).prop_map(|(j, b)| Op::Tick(j, b)),
+            1 => (0u8..4).prop_map(Op::Cancel),
+            2 => (1i64..200_000).prop_map(Op::Wait),
+        ]
+    }
+
+    /// A job of the model: interval, when scheduled, last tick (seconds on the test's clock).
+    #[derive(Debug, Clone, Copy)]
+    struct Job {
+        every_ms: i64,
+        scheduled: i64,
+        last_tick: Option<i64>,
+    }
+
+    impl Job {
+        fn next_at(&self) -> DateTime<Utc> {
+            at(self.last_tick.unwrap_or(self.scheduled)) + chrono::Duration::milliseconds(self.every_ms)
+        }
+    }
+
+    proptest! {
+        /// Any run of schedules, ticks (some out of order), cancels and waits: the due times
+        /// the timer reads are the model's, for every job, in name order; the actions answer
+        /// the model's due time, and refuse what the model says they must.
+        #[test]
+        fn due_times_follow_a_plain_model(ops in prop::collection::vec(op(), 1..40)) {
+            let (concept, mut mem) = (Scheduling::new(), Memory::default());
+            let mut jobs: BTreeMap<String, Job> = BTreeMap::new();
+            let mut now = 0i64;
+            for op in &ops {
+                let c = ctx(at(now));
+                match *op {
+                    Op::Schedule(j, e) => {
+                        let (every, every_ms) = EVERY[e];
+                        let job = format!("job{j}");
+                        // A new job, or a new interval, is an event; the same interval again none.
+                        let changes = !matches!(jobs.get(&job), Some(m) if m.every_ms == every_ms);
+                        let d = concept.schedule(&c, &mem, &schedule_input(&job, every)).expect("schedule");
+                        prop_assert_eq!(!d.appends.is_empty(), changes, "{:?}", op);
+                        let model = jobs.entry(job.clone()).or_insert(Job { every_ms, scheduled: now, last_tick: None });
+                        model.every_ms = every_ms;
+                        prop_assert_eq!(&d.output.next_at, &format_rfc3339(&model.next_at()));
+                        mem.commit(&concept, &d, at(now));
+                    }
+                    Op::Tick(j, back) => {
+                        let job = format!("job{j}");
+                        let when = now - back;
+                        let input = TickInput { job: job.clone(), at: format_rfc3339(&at(when)) };
+                        let result = concept.tick(&c, &mem, &input);
+                        match jobs.get_mut(&job) {
+                            None => prop_assert_eq!(result.err().map(|e| e.code), Some("JOB_NOT_FOUND".to_string())),
+                            Some(model) if model.last_tick.is_some_and(|last| when < last) => {
+                                prop_assert_eq!(result.err().map(|e| e.code), Some("TICK_OUT_OF_ORDER".to_string()))
+                            }
+                            Some(model) => {
+                                let d = result.expect("tick");
+                                model.last_tick = Some(when);
+                                prop_assert_eq!(&d.output.next_at, &format_rfc3339(&model.next_at()));
+                                mem.commit(&concept, &d, at(now));
+                            }
+                        }
+                    }
+                    Op::Cancel(j) => {
+                        let job = format!("job{j}");
+                        let result = concept.cancel(&c, &mem, &JobInput { job: job.clone() });
+                        match jobs.remove(&job) {
+                            None => prop_assert_eq!(result.err().map(|e| e.code), Some("JOB_NOT_FOUND".to_string())),
+                            Some(_) => mem.commit(&concept, &result.expect("cancel"), at(now)),
+                        }
+                    }
+                    Op::Wait(secs) => now += secs,
+                }
+                let want: Vec<Due> = jobs.iter().map(|(job, m)| Due { job: job.clone(), next_at: m.next_at() }).collect();
+                prop_assert_eq!(due_times(&mem).expect("due"), want, "after {:?}", op);
+                let listed = concept.get_jobs(&c, &mem, NoInput {}).expect("_getJobs").jobs;
+                let names: Vec<&str> = listed.iter().map(|v| v.job.as_str()).collect();
+                prop_assert_eq!(names, jobs.keys().map(String::as_str).collect::<Vec<_>>());
+            }
+        }
+    }
+}
