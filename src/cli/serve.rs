@@ -65,7 +65,7 @@ pub struct Args {
     pub cache_size: u64,
     #[command(flatten)]
     pub sources: SourceArgs,
-    /// How often the scheduled job `refresh` ticks (syncs/schedule.sync reads stale libraries
+    /// How often the scheduled job `refresh` ticks (syncs/sources.sync reads stale libraries
     /// from Spotify on each tick), e.g. 30m; `off` cancels the job.
     #[arg(long, env = "LIBRARYCACHE_REFRESH_EVERY", default_value = "30m")]
     pub refresh_every: String,

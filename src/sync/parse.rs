@@ -32,7 +32,7 @@ pub fn parse_sync_file(path: &str, text: &str) -> Result<SyncFile, Vec<SyncError
         match &token.tok {
             Tok::Eof => break,
             Tok::Keyword("sync") => match parser.sync() {
-                Ok(sync) => syncs.push(sync),
+                Ok(expanded) => syncs.extend(expanded),
                 Err(e) => {
                     errors.push(e);
                     parser.recover();
@@ -68,6 +68,44 @@ struct Parser<'t> {
     eof: Token,
     i: usize,
     depth: usize,
+}
+
+/// The syncs a `sync Name for Var in Concept, …` template stands for: one per concept, named
+/// `{Concept}{Name}`, each with `Var` replaced by the concept wherever a pattern or an
+/// invocation names a concept. A template whose body never names `Var` is an error.
+fn expand(template: Sync, var: &str, var_pos: &Pos, concepts: &[String]) -> PResult<Vec<Sync>> {
+    let names_var = template.when.iter().any(|p| p.concept == var)
+        || template.then.iter().any(|i| i.concept == var)
+        || template
+            .where_
+            .iter()
+            .any(|w| matches!(w, WhereClause::Query { pattern, .. } if pattern.concept == var));
+    if !names_var {
+        return Err(var_pos.error(format!(
+            "sync {} says `for {var} in …` but never names {var} as a concept (`{var}.action (...)`)",
+            template.name
+        )));
+    }
+    Ok(concepts
+        .iter()
+        .map(|concept| {
+            let mut sync = template.clone();
+            sync.name = format!("{concept}{}", template.name);
+            let put = |name: &mut String| {
+                if name == var {
+                    *name = concept.clone();
+                }
+            };
+            sync.when.iter_mut().for_each(|p| put(&mut p.concept));
+            sync.then.iter_mut().for_each(|i| put(&mut i.concept));
+            for clause in &mut sync.where_ {
+                if let WhereClause::Query { pattern, .. } = clause {
+                    put(&mut pattern.concept);
+                }
+            }
+            sync
+        })
+        .collect())
 }
 
 /// What an argument list belongs to, for messages: "the input pattern of Requesting.request".
@@ -154,10 +192,41 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// `sync Name when patterns [where clauses] then invocations`
-    fn sync(&mut self) -> PResult<Sync> {
+    /// `sync Name [for Var in Concept, …] when patterns [where clauses] then invocations`: one
+    /// sync, or with `for` one per concept listed, named `{Concept}{Name}`, with `Var` standing
+    /// for that concept wherever a concept is named.
+    fn sync(&mut self) -> PResult<Vec<Sync>> {
         let sync_token = self.bump();
         let (name, _) = self.ident("a name after `sync`")?;
+        let template = match &self.peek().tok {
+            Tok::Ident(word) if word == "for" => {
+                self.bump();
+                Some(self.concept_list(&name)?)
+            }
+            _ => None,
+        };
+        let sync = self.sync_body(name, sync_token)?;
+        match template {
+            None => Ok(vec![sync]),
+            Some((var, var_pos, concepts)) => expand(sync, &var, &var_pos, &concepts),
+        }
+    }
+
+    /// `Var in Concept, Concept, …` after `sync Name for`.
+    fn concept_list(&mut self, name: &str) -> PResult<(String, Pos, Vec<String>)> {
+        let (var, var_pos) = self.ident(&format!("a name after `sync {name} for`"))?;
+        if !self.eat(&Tok::Keyword("in")) {
+            return Err(self.expected(&format!("`in` after `sync {name} for {var}`")));
+        }
+        let mut concepts = vec![self.ident(&format!("a concept name after `for {var} in`"))?.0];
+        while self.eat(&Tok::Comma) {
+            concepts.push(self.ident(&format!("a concept name after `,` in `for {var} in`"))?.0);
+        }
+        Ok((var, var_pos, concepts))
+    }
+
+    /// A sync's `when`, `where` and `then`, after its name.
+    fn sync_body(&mut self, name: String, sync_token: Token) -> PResult<Sync> {
         if !self.eat(&Tok::Keyword("when")) {
             return Err(self.expected(&format!("`when` after `sync {name}`")));
         }

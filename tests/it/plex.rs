@@ -415,7 +415,7 @@ fn a_server_swap_fails_the_read_and_leaves_the_cache_until_connected_again() {
     );
     assert_eq!(plex.requests(), ["/identity?"], "the server was not asked again");
 
-    // Connecting again accepts the new server (PlexReadOnConnect reads it).
+    // Connecting again accepts the new server (PlexSourceReadOnConnect reads it).
     assert_eq!(connect(&server, &plex).status, 200);
     let accepted = wait_read(&server, Some(&swapped));
     assert_eq!(accepted["phase"], "done", "{accepted}");

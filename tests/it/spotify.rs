@@ -151,7 +151,7 @@ fn a_full_read_caches_the_whole_library_as_spotify_lists_it() {
     let spotify = FakeSpotify::start("access-0", "refresh-0");
     seed(&spotify);
     let server = start(dir.path(), &spotify);
-    // Connecting starts the first read (syncs/spotify.sync: ReadOnConnect).
+    // Connecting starts the first read (syncs/sources.sync: SpotifySourceReadOnConnect).
     let connected = connect(&server);
     assert_eq!(connected.status, 200, "{}", connected.body);
     let f = wait_read(&server, None);
@@ -524,7 +524,7 @@ fn the_scheduled_refresh_reads_stale_libraries_through_the_default_syncs() {
     assert_eq!(job["every"], "1s");
 
     // Alice likes a song on Spotify; nobody asks for a read: the schedule does
-    // (tick -> RefreshStaleLibraries -> fetch -> fetched -> IncrementalRead -> merge -> confirm).
+    // (tick -> SpotifySourceRefreshStaleLibraries -> fetch -> fetched -> IncrementalRead -> merge -> confirm).
     spotify.library(|l| {
         l.liked.insert(
             0,

@@ -474,3 +474,44 @@ fn floats_read_back_exactly() {
         assert_eq!(sync.when[0].inputs[0].value, Term::Lit(json!(f), at(1, 21)), "{text}");
     }
 }
+
+#[test]
+fn a_sync_for_several_concepts_is_one_sync_per_concept() {
+    let file = parse(
+        "sync ReadOnConnect for Source in SpotifySource, PlexSource\n\
+         when\n    Source.connect (userId) : (userId)\n\
+         where\n    not Source._getFetch (userId)\n\
+         then\n    Source.fetch (userId)\n    LibraryCache.touch (userId)\n",
+    );
+    let names: Vec<&str> = file.syncs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["SpotifySourceReadOnConnect", "PlexSourceReadOnConnect"]);
+    for (sync, concept) in file.syncs.iter().zip(["SpotifySource", "PlexSource"]) {
+        assert_eq!(sync.when[0].concept, concept);
+        let WhereClause::Query { pattern, negated: true } = &sync.where_[0] else {
+            panic!("a negated query: {:?}", sync.where_)
+        };
+        assert_eq!(pattern.concept, concept);
+        assert_eq!(sync.then[0].concept, concept);
+        assert_eq!(sync.then[1].concept, "LibraryCache", "other concepts stay as written");
+        assert_eq!(sync.pos, Pos::new("t.sync".into(), 1, 1));
+    }
+}
+
+#[test]
+fn a_sync_for_several_concepts_must_name_them_and_its_expansions_must_not_clash() {
+    assert_eq!(
+        errors("sync A for in X\nwhen\n    X.a (k) : (k)\nthen\n    X.b (k)\n"),
+        ["t.sync:1:12: expected a name after `sync A for`, found keyword `in`"]
+    );
+    assert_eq!(
+        errors("sync A for S X\nwhen\n    X.a (k) : (k)\nthen\n    X.b (k)\n"),
+        ["t.sync:1:14: expected `in` after `sync A for S`, found `X`"]
+    );
+    assert_eq!(
+        errors("sync A for S in X\nwhen\n    X.a (k) : (k)\nthen\n    X.b (k)\n"),
+        ["t.sync:1:12: sync A says `for S in …` but never names S as a concept (`S.action (...)`)"]
+    );
+    let clash = errors("sync A for S in X, X\nwhen\n    S.a (k) : (k)\nthen\n    S.b (k)\n");
+    assert_eq!(clash.len(), 1, "{clash:?}");
+    assert!(clash[0].contains("XA"), "{clash:?}");
+}
