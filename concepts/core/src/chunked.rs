@@ -798,98 +798,9 @@ impl MapEdit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Entries, StoredEventData};
+    use crate::memory::Memory;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-
-    /// An ordered in-memory key space, and a commit's cache over it.
-    #[derive(Default)]
-    struct Memory {
-        rows: Space,
-        cache: MapCache,
-    }
-
-    #[derive(Default)]
-    struct Space(BTreeMap<Vec<u8>, Bytes>);
-
-    impl ProjectionRead for Memory {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            self.rows.get(key)
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            self.rows.scan(prefix, from, limit)
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            self.rows.seek_back(prefix, key, inclusive)
-        }
-        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
-            Ok(0)
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionRead for Space {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            Ok(self
-                .0
-                .range(from.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .take(limit)
-                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone()))
-                .collect())
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            let upper = if inclusive {
-                Bound::Included(key.to_vec())
-            } else {
-                Bound::Excluded(key.to_vec())
-            };
-            Ok(self
-                .0
-                .range((Bound::Unbounded, upper))
-                .next_back()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone())))
-        }
-        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
-            Ok(0)
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionTxn for Memory {
-        fn put(&mut self, key: &[u8], value: Vec<u8>) {
-            self.rows.0.insert(key.to_vec(), Bytes::from(value));
-        }
-        fn delete(&mut self, key: &[u8]) {
-            self.rows.0.remove(key);
-        }
-        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
-            (&mut self.cache, &self.rows)
-        }
-    }
-
-    impl Memory {
-        fn commit(&mut self) {
-            let mut writes = Vec::new();
-            self.cache
-                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
-                .expect("flush");
-            for (k, v) in writes {
-                match v {
-                    Some(v) => self.put(&k, v),
-                    None => self.delete(&k),
-                }
-            }
-        }
-    }
 
     #[derive(Debug, Clone)]
     enum Op {
@@ -951,7 +862,7 @@ mod tests {
                     prop_assert_eq!(old, model.remove(&key(k)));
                 }
                 Op::Commit => {
-                    mem.commit();
+                    mem.commit().expect("commit");
                     let stored = map.entries(&mem).expect("entries");
                     prop_assert_eq!(stored, model.clone().into_iter().collect::<Vec<_>>());
                 }
@@ -961,7 +872,7 @@ mod tests {
         let seen = map.edit(&mut mem).entries().expect("entries");
         let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
         prop_assert_eq!(&seen, &want);
-        mem.commit();
+        mem.commit().expect("commit");
         prop_assert_eq!(&map.entries(&mem).expect("entries"), &want);
         prop_assert_eq!(map.len(&mem).expect("len"), model.len());
         for (k, v) in model.iter().step_by(37) {
@@ -1003,7 +914,7 @@ mod tests {
                 edit.insert(k.clone(), v.clone()).expect("insert");
             }
         }
-        fresh.commit();
+        fresh.commit().expect("commit");
         prop_assert!(
             fresh.scan_prefix(b"m:").expect("scan") == chunks,
             "the rows depend on their history"
@@ -1044,15 +955,15 @@ mod tests {
                         edit.insert(k.clone(), v.clone()).expect("insert");
                     }
                 }
-                at_once.commit();
+                at_once.commit().expect("commit");
                 let mut one_by_one = Memory::default();
                 for ((k, v), commit) in &arrivals {
                     map.edit(&mut one_by_one).insert(k.clone(), v.clone()).expect("insert");
                     if *commit {
-                        one_by_one.commit();
+                        one_by_one.commit().expect("commit");
                     }
                 }
-                one_by_one.commit();
+                one_by_one.commit().expect("commit");
                 let rows = at_once.scan_prefix(b"m:").expect("scan");
                 prop_assert!(one_by_one.scan_prefix(b"m:").expect("scan") == rows, "the rows depend on the order");
                 prop_assert_eq!(map.entries(&one_by_one).expect("entries"), sorted.clone());

@@ -101,6 +101,7 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod input;
+pub mod memory;
 pub mod projection;
 pub mod redact;
 pub mod spec;

@@ -989,8 +989,8 @@ mod tests {
     use super::*;
     use crate::model::{GetLikedInput, GetTracksInput};
     use crate::{apply, queries, LibraryCache};
-    use concept_core::chunked::MapCache;
-    use concept_core::{Bytes, Concept, Entries, EventMeta, ProjectionTxn, StoreFault, StoredEventData};
+    use concept_core::memory::Memory;
+    use concept_core::{Concept, EventMeta};
     use proptest::prelude::*;
     use serde_json::{json, Value};
     use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -1076,107 +1076,30 @@ mod tests {
         }
     }
 
-    /// An ordered in-memory key space with stream versions, and a commit's cache of decoded
-    /// chunked maps over it: what a store gives a concept, without a store.
-    #[derive(Default)]
-    struct Memory {
-        rows: Space,
-        cache: MapCache,
-        versions: HashMap<String, u64>,
-        seq: u64,
+    /// What the tests do with the in-memory key space (`concept_core::memory::Memory`): commit a
+    /// plan as a store would, and read the liked list and the tracks back through the queries.
+    trait Library {
+        fn commit_plan(&mut self, user: &str, plan: &Plan, at: DateTime<Utc>);
+        fn liked(&self, user: &str) -> Vec<String>;
+        fn tracks(&self, user: &str) -> BTreeMap<String, String>;
     }
 
-    #[derive(Default)]
-    struct Space(BTreeMap<Vec<u8>, Bytes>);
-
-    impl ProjectionRead for Space {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            Ok(self
-                .0
-                .range(from.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .take(limit)
-                .map(|(k, v)| (Bytes::from(k.clone()), v.clone()))
-                .collect())
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            let found = if inclusive {
-                self.0.range(..=key.to_vec()).next_back()
-            } else {
-                self.0.range(..key.to_vec()).next_back()
-            };
-            Ok(found
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (Bytes::from(k.clone()), v.clone())))
-        }
-        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
-            Ok(0)
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionRead for Memory {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            self.rows.get(key)
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            self.rows.scan(prefix, from, limit)
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            self.rows.seek_back(prefix, key, inclusive)
-        }
-        fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
-            Ok(self.versions.get(stream).copied().unwrap_or(0))
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionTxn for Memory {
-        fn put(&mut self, key: &[u8], value: Vec<u8>) {
-            self.rows.0.insert(key.to_vec(), Bytes::from(value));
-        }
-        fn delete(&mut self, key: &[u8]) {
-            self.rows.0.remove(key);
-        }
-        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
-            (&mut self.cache, &self.rows)
-        }
-    }
-
-    impl Memory {
+    impl Library for Memory {
         /// Applies a plan's events as one commit: each event's apply, then the maps written.
-        fn commit(&mut self, user: &str, plan: &Plan, at: DateTime<Utc>) {
+        fn commit_plan(&mut self, user: &str, plan: &Plan, at: DateTime<Utc>) {
             for event in &plan.events {
-                self.seq += 1;
-                let version = self.versions.entry(user.to_string()).or_insert(0);
-                *version += 1;
+                let seq = self.next_seq();
                 let meta = EventMeta {
-                    seq: self.seq,
+                    seq,
                     stream: user.to_string(),
-                    version: *version,
+                    version: self.next_version(user),
                     kind: LibraryCache::event_kind(event).to_string(),
-                    action: self.seq,
+                    action: seq,
                     at,
                 };
                 apply::apply(&meta, event, self).expect("apply");
             }
-            let mut writes = Vec::new();
-            self.cache
-                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
-                .expect("flush");
-            for (k, v) in writes {
-                match v {
-                    Some(v) => self.put(&k, v),
-                    None => self.delete(&k),
-                }
-            }
+            self.commit().expect("commit");
         }
 
         fn liked(&self, user: &str) -> Vec<String> {
@@ -1346,7 +1269,7 @@ mod tests {
                     "step {}: {:?}", s, step
                 );
                 prop_assert_eq!(out.removed.tracks, count(titles_before.keys().filter(|k| !titles.contains_key(*k)).count()), "step {}: {:?}", s, step);
-                mem.commit(USER, &plan, now);
+                mem.commit_plan(USER, &plan, now);
 
                 let mut order: Vec<(&String, &DateTime<Utc>)> = liked.iter().collect();
                 order.sort_by(|a, b| b.1.cmp(a.1));

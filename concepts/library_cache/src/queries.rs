@@ -847,89 +847,20 @@ mod tests {
     use super::*;
     use crate::apply::apply;
     use crate::events::PlaylistRef;
-    use concept_core::chunked::MapCache;
-    use concept_core::{Entries, EventMeta, ProjectionTxn, StoreFault, StoredEventData};
-    use std::collections::BTreeMap;
-    use std::ops::Bound;
+    use concept_core::memory::Memory;
+    use concept_core::{EventMeta, ProjectionTxn};
     use std::sync::Arc;
 
-    #[derive(Default)]
-    struct Space(BTreeMap<Vec<u8>, Bytes>);
-
-    impl ProjectionRead for Space {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            Ok(self
-                .0
-                .range(from.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .take(limit)
-                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone()))
-                .collect())
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            let upper = if inclusive {
-                Bound::Included(key.to_vec())
-            } else {
-                Bound::Excluded(key.to_vec())
-            };
-            Ok(self
-                .0
-                .range((Bound::Unbounded, upper))
-                .next_back()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (Bytes::copy_from_slice(k), v.clone())))
-        }
-        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
-            Ok(0)
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
+    /// What the tests do with the in-memory key space (`concept_core::memory::Memory`): apply an
+    /// event as its own commit, and resolve a playlist name.
+    trait Library {
+        fn apply_one(&mut self, user: &str, event: LibraryEvent);
+        fn resolve(&self, user: &str, wanted: &str) -> Vec<String>;
     }
 
-    /// Projection rows in memory and a commit's map cache over them.
-    #[derive(Default)]
-    struct Memory {
-        rows: Space,
-        cache: MapCache,
-    }
-
-    impl ProjectionRead for Memory {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            self.rows.get(key)
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreFault> {
-            self.rows.scan(prefix, from, limit)
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            self.rows.seek_back(prefix, key, inclusive)
-        }
-        fn stream_version(&self, _: &str) -> Result<u64, StoreFault> {
-            Ok(0)
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionTxn for Memory {
-        fn put(&mut self, key: &[u8], value: Vec<u8>) {
-            self.rows.0.insert(key.to_vec(), Bytes::from(value));
-        }
-        fn delete(&mut self, key: &[u8]) {
-            self.rows.0.remove(key);
-        }
-        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
-            (&mut self.cache, &self.rows)
-        }
-    }
-
-    impl Memory {
+    impl Library for Memory {
         /// Applies one event of `user` as its own commit.
-        fn apply(&mut self, user: &str, event: LibraryEvent) {
+        fn apply_one(&mut self, user: &str, event: LibraryEvent) {
             let meta = EventMeta {
                 seq: 1,
                 stream: user.to_string(),
@@ -939,16 +870,7 @@ mod tests {
                 at: chrono::Utc::now(),
             };
             apply(&meta, &event, self).expect("apply");
-            let mut writes = Vec::new();
-            self.cache
-                .flush(&self.rows, &mut |k, v| writes.push((k, v)))
-                .expect("flush");
-            for (k, v) in writes {
-                match v {
-                    Some(v) => self.put(&k, v),
-                    None => self.delete(&k),
-                }
-            }
+            self.commit().expect("commit");
         }
 
         fn resolve(&self, user: &str, wanted: &str) -> Vec<String> {
@@ -989,9 +911,9 @@ mod tests {
     fn resolve_reads_the_name_index_and_answers_as_the_full_scan_does() {
         let mut m = Memory::default();
         for user in ["u1", "u2"] {
-            m.apply(user, LibraryEvent::Ingested { hash_version: 2 });
+            m.apply_one(user, LibraryEvent::Ingested { hash_version: 2 });
         }
-        m.apply(
+        m.apply_one(
             "u1",
             LibraryEvent::PlaylistsSaved {
                 playlists: vec![
@@ -1001,13 +923,13 @@ mod tests {
                 ],
             },
         );
-        m.apply(
+        m.apply_one(
             "u1",
             LibraryEvent::PlaylistsAdded {
                 playlists: refs(&["pl:a", "pl:b", "pl:c"]),
             },
         );
-        m.apply(
+        m.apply_one(
             "u2",
             LibraryEvent::PlaylistsAdded {
                 playlists: refs(&["pl:a"]),
@@ -1016,13 +938,13 @@ mod tests {
         assert_eq!(m.resolve("u1", " MIX "), ["pl:a", "pl:b"]);
         assert_eq!(m.resolve("u2", "mix"), ["pl:a"]);
         // Another holder's sync renames the shared playlist and moves its uri.
-        m.apply(
+        m.apply_one(
             "u2",
             LibraryEvent::PlaylistsSaved {
                 playlists: vec![playlist("pl:a", "Road", Some("sp:a2"))],
             },
         );
-        m.apply(
+        m.apply_one(
             "u2",
             LibraryEvent::PlaylistsUpdated {
                 playlists: refs(&["pl:a"]),
@@ -1042,7 +964,7 @@ mod tests {
             vec![],
         ];
         assert_eq!(answers(&m), expected);
-        m.apply(
+        m.apply_one(
             "u1",
             LibraryEvent::PlaylistsRemoved {
                 playlist_ids: vec!["pl:b".to_string()],
@@ -1066,7 +988,7 @@ mod tests {
         old.put(&rows::meta_key("u1"), rows::encode(&meta));
         assert_eq!(answers(&old), indexed);
         // An index entry left after a Cleared library is gone with it.
-        m.apply("u1", LibraryEvent::Cleared {});
+        m.apply_one("u1", LibraryEvent::Cleared {});
         assert!(!m.rows.0.keys().any(|k| k.starts_with(index.base())));
     }
 }

@@ -443,83 +443,45 @@ mod tests {
     //! model of the jobs: each job's due time is `(lastTickAt or scheduledAt) + every`.
 
     use super::*;
-    use concept_core::chunked::MapCache;
-    use concept_core::{Bytes, Entries, StoredEventData};
+    use concept_core::memory::Memory;
     use proptest::prelude::*;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
 
-    /// An ordered in-memory key space with stream versions: what a store gives a concept.
-    #[derive(Default)]
-    struct Memory {
-        rows: BTreeMap<Vec<u8>, Bytes>,
-        versions: HashMap<String, u64>,
-        seq: u64,
+    /// A decision committed to the in-memory key space (`concept_core::memory::Memory`) as a store
+    /// would: each append's expected version checked, then its events applied.
+    trait Commit {
+        fn commit_decision<O>(
+            &mut self,
+            concept: &Scheduling,
+            decision: &Decision<SchedulingEvent, O>,
+            at: DateTime<Utc>,
+        );
     }
 
-    impl ProjectionRead for Memory {
-        fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreFault> {
-            Ok(self.rows.get(key).cloned())
-        }
-        fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<concept_core::Entries, StoreFault> {
-            let rows: Entries = self
-                .rows
-                .range(from.to_vec()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .take(limit)
-                .map(|(k, v)| (Bytes::from(k.clone()), v.clone()))
-                .collect();
-            Ok(rows)
-        }
-        fn seek_back(&self, prefix: &[u8], key: &[u8], inclusive: bool) -> Result<Option<(Bytes, Bytes)>, StoreFault> {
-            let found = if inclusive {
-                self.rows.range(..=key.to_vec()).next_back()
-            } else {
-                self.rows.range(..key.to_vec()).next_back()
-            };
-            Ok(found
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (Bytes::from(k.clone()), v.clone())))
-        }
-        fn stream_version(&self, stream: &str) -> Result<u64, StoreFault> {
-            Ok(self.versions.get(stream).copied().unwrap_or(0))
-        }
-        fn stream_events(&self, _: &str, _: u64, _: usize) -> Result<Vec<StoredEventData>, StoreFault> {
-            Ok(Vec::new())
-        }
-    }
-
-    impl ProjectionTxn for Memory {
-        fn put(&mut self, key: &[u8], value: Vec<u8>) {
-            self.rows.insert(key.to_vec(), Bytes::from(value));
-        }
-        fn delete(&mut self, key: &[u8]) {
-            self.rows.remove(key);
-        }
-        fn maps(&mut self) -> (&mut MapCache, &dyn ProjectionRead) {
-            unreachable!("Scheduling keeps no chunked maps")
-        }
-    }
-
-    impl Memory {
-        /// Commits a decision: checks each append's expected version, then applies its events.
-        fn commit<O>(&mut self, concept: &Scheduling, decision: &Decision<SchedulingEvent, O>, at: DateTime<Utc>) {
+    impl Commit for Memory {
+        fn commit_decision<O>(
+            &mut self,
+            concept: &Scheduling,
+            decision: &Decision<SchedulingEvent, O>,
+            at: DateTime<Utc>,
+        ) {
             for (stream, expected, events) in &decision.appends {
-                let version = self.versions.get(stream).copied().unwrap_or(0);
+                let version = self.stream_version(stream).expect("version");
                 assert_eq!(*expected, ExpectedVersion::Exact(version), "stream {stream}");
-                for (n, event) in events.iter().enumerate() {
-                    self.seq += 1;
+                for event in events {
+                    let seq = self.next_seq();
                     let meta = EventMeta {
-                        seq: self.seq,
+                        seq,
                         stream: stream.clone(),
-                        version: version + 1 + n as u64,
+                        version: self.next_version(stream),
                         kind: Scheduling::event_kind(event).to_string(),
-                        action: self.seq,
+                        action: seq,
                         at,
                     };
                     concept.apply(&meta, event, self).expect("apply");
                 }
-                self.versions.insert(stream.clone(), version + events.len() as u64);
             }
+            self.commit().expect("commit");
         }
     }
 
@@ -546,7 +508,7 @@ mod tests {
             .schedule(&ctx(scheduled), &mem, &schedule_input("refresh", "24h"))
             .expect("schedule");
         assert_eq!(d.output.next_at, "2026-01-02T00:00:00Z");
-        mem.commit(&concept, &d, scheduled);
+        mem.commit_decision(&concept, &d, scheduled);
         let due = due_times(&mem).expect("due");
         assert_eq!(
             due,
@@ -564,7 +526,7 @@ mod tests {
         };
         let d = concept.tick(&ctx(at(4 * 86_400)), &mem, &tick).expect("tick");
         assert_eq!(d.output.next_at, "2026-01-06T03:00:00Z");
-        mem.commit(&concept, &d, at(4 * 86_400));
+        mem.commit_decision(&concept, &d, at(4 * 86_400));
         assert_eq!(
             due_times(&mem).expect("due")[0].next_at,
             concept_core::time::parse_rfc3339("2026-01-06T03:00:00Z").expect("time")
@@ -590,7 +552,7 @@ mod tests {
             .schedule(&ctx(at(0)), &mem, &schedule_input("j", "90"))
             .expect("90");
         assert_eq!(d.appends.len(), 1);
-        mem.commit(&concept, &d, at(0));
+        mem.commit_decision(&concept, &d, at(0));
         // "90s" is another spelling of "90": the same interval appends nothing.
         let again = concept
             .schedule(&ctx(at(50)), &mem, &schedule_input("j", "90s"))
@@ -601,7 +563,7 @@ mod tests {
         let d = concept
             .schedule(&ctx(at(50)), &mem, &schedule_input("j", "1m"))
             .expect("1m");
-        mem.commit(&concept, &d, at(50));
+        mem.commit_decision(&concept, &d, at(50));
         assert_eq!(d.output.next_at, "2026-01-01T00:01:00Z");
         assert_eq!(due_times(&mem).expect("due")[0].next_at, at(60));
     }
@@ -669,7 +631,7 @@ mod tests {
                         let model = jobs.entry(job.clone()).or_insert(Job { every_ms, scheduled: now, last_tick: None });
                         model.every_ms = every_ms;
                         prop_assert_eq!(&d.output.next_at, &format_rfc3339(&model.next_at()));
-                        mem.commit(&concept, &d, at(now));
+                        mem.commit_decision(&concept, &d, at(now));
                     }
                     Op::Tick(j, back) => {
                         let job = format!("job{j}");
@@ -685,7 +647,7 @@ mod tests {
                                 let d = result.expect("tick");
                                 model.last_tick = Some(when);
                                 prop_assert_eq!(&d.output.next_at, &format_rfc3339(&model.next_at()));
-                                mem.commit(&concept, &d, at(now));
+                                mem.commit_decision(&concept, &d, at(now));
                             }
                         }
                     }
@@ -694,7 +656,7 @@ mod tests {
                         let result = concept.cancel(&c, &mem, &JobInput { job: job.clone() });
                         match jobs.remove(&job) {
                             None => prop_assert_eq!(result.err().map(|e| e.code), Some("JOB_NOT_FOUND".to_string())),
-                            Some(_) => mem.commit(&concept, &result.expect("cancel"), at(now)),
+                            Some(_) => mem.commit_decision(&concept, &result.expect("cancel"), at(now)),
                         }
                     }
                     Op::Wait(secs) => now += secs,
