@@ -83,16 +83,18 @@ pub(super) fn run(
     // Decoded once: a retry after a lost race runs on the same decoded input.
     let decoded = concept.decode(action, &input);
     // (Moved, not copied: the input is not needed past this point.)
-    let live = open.then(|| input.into_value().unwrap_or_else(|_| kept.clone()));
+    let mut live = open.then(|| input.into_value().unwrap_or_else(|_| kept.clone()));
     let mut attempt = 0;
     loop {
         let ctx = ActionCtx::new(flow, engine.now());
-        // The action as the flow sees it; its record is made from it (with the kept input).
+        // The action as the flow sees it; its record is made from it (with the kept input). Its
+        // own input is put in once it committed (moved, not copied: a large open input is the
+        // HTTP answer).
         let completed = |output: Value, failed: bool| Completed {
             id: 0,
             concept: concept.name().to_string(),
             action: action.to_string(),
-            input: live.as_ref().unwrap_or(&kept).clone(),
+            input: Value::Null,
             output,
             failed,
             sync: cause.map(|c| c.sync.clone()),
@@ -132,6 +134,7 @@ pub(super) fn run(
                     concept.committed(action, &done.output);
                 }
                 done.id = receipt.action;
+                done.input = live.take().unwrap_or(kept);
                 // A refusal changes no state: its record need not be waited for.
                 let wait = refusal.is_none().then_some(receipt.generation);
                 return Ok(Ran::Done {

@@ -80,8 +80,8 @@ impl<'e> Flow<'e> {
             Some(refusal) => Err(refusal),
             None => Ok(first.output.clone()),
         };
-        flow.completed.push(first.clone());
-        flow.cascade(&first, Arc::new(Vec::new()));
+        flow.completed.push(first);
+        flow.cascade(0, Arc::new(Vec::new()));
         if let Err(e) = flow.durable() {
             return Answer::refused(id, e);
         }
@@ -99,9 +99,17 @@ impl<'e> Flow<'e> {
     pub(super) fn redeliver(engine: &'e Engine, record: ActionRecord) -> Result<Answer, ActionError> {
         let id = record.flow;
         let mut flow = Flow::new(engine, id, engine.recorded_flow(id)?);
-        let before = flow.completed.len();
         let trigger = Completed::from(record);
-        flow.cascade(&trigger, Arc::new(Vec::new()));
+        // The recorded flow holds the trigger (it was read back from the same records).
+        let at = match flow.completed.iter().position(|c| c.id == trigger.id) {
+            Some(at) => at,
+            None => {
+                flow.completed.push(trigger.clone());
+                flow.completed.len() - 1
+            }
+        };
+        let before = flow.completed.len();
+        flow.cascade(at, Arc::new(Vec::new()));
         let mut actions = vec![trigger.clone()];
         actions.extend(flow.completed.split_off(before));
         flow.durable()?;
@@ -125,8 +133,8 @@ impl<'e> Flow<'e> {
         durable.map_err(super::store_error)
     }
 
-    /// Fires everything `trigger` sets off, depth first.
-    fn cascade(&mut self, trigger: &Completed, chain: Arc<Vec<String>>) {
+    /// Fires everything the flow's action at `trigger` sets off, depth first.
+    fn cascade(&mut self, trigger: usize, chain: Arc<Vec<String>>) {
         let mut stack: Vec<Pending> = Vec::new();
         self.firings(trigger, &chain, &mut stack);
         while let Some(next) = stack.pop() {
@@ -156,8 +164,9 @@ impl<'e> Flow<'e> {
                     let done = *done;
                     trace_log::emit(&done);
                     self.wait = self.wait.max(wait);
-                    self.completed.push(done.clone());
-                    self.firings(&done, &next.chain, &mut stack);
+                    // The flow keeps the action; syncs read it there (a large answer is not copied).
+                    self.completed.push(done);
+                    self.firings(self.completed.len() - 1, &next.chain, &mut stack);
                 }
                 Ok(Ran::AlreadyFired) => {}
                 Err(e) => {
@@ -168,10 +177,11 @@ impl<'e> Flow<'e> {
         }
     }
 
-    /// Pushes onto `stack` (so that they pop in order) the invocations of every sync that
-    /// `trigger` completes a match for.
-    fn firings(&mut self, trigger: &Completed, chain: &Arc<Vec<String>>, stack: &mut Vec<Pending>) {
+    /// Pushes onto `stack` (so that they pop in order) the invocations of every sync that the
+    /// flow's action at `trigger` completes a match for.
+    fn firings(&mut self, trigger: usize, chain: &Arc<Vec<String>>, stack: &mut Vec<Pending>) {
         let engine = self.engine;
+        let trigger = &self.completed[trigger];
         let query = |c: &str, q: &str, input: Value| engine.query(c, q, input);
         let mut found: Vec<Pending> = Vec::new();
         for sync in engine.syncs.triggered_by(&trigger.concept, &trigger.action) {
