@@ -867,7 +867,8 @@ mod tests {
                 version: 1,
                 kind: String::new(),
                 action: 1,
-                at: chrono::Utc::now(),
+                // A fixed time: no test reads the wall clock.
+                at: chrono::DateTime::from_timestamp(1_767_225_600, 0).expect("a time"),
             };
             apply(&meta, &event, self).expect("apply");
             self.commit().expect("commit");
