@@ -108,7 +108,7 @@ impl Args {
 }
 
 pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
-    let config = args.server_config()?;
+    let mut config = args.server_config()?;
     let sources = args.sources.sources(|| args.secrets.secrets(&args.store.key_dir()))?;
     let spec = args.store.spec();
     tracing::info!(store = %spec, "opening the store");
@@ -119,7 +119,6 @@ pub fn exec(app: &App, args: Args) -> Result<ExitCode, String> {
     let engine = Arc::new(setup::engine(store, &args.syncs, app.registry(sources), None)?);
     setup::upgrade_projections(&engine)?;
     // The external concepts' services raise their callbacks over HTTP.
-    let mut config = config;
     config.exposure = config
         .exposure
         .with_callbacks(engine.registry().remote_names().map(str::to_string));

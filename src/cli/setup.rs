@@ -42,18 +42,15 @@ pub fn open_with(spec: &StoreSpec, options: &SledOptions) -> Result<Arc<dyn Stor
 /// Rebuilds projections older than this build's projection layout (with a message on stderr),
 /// so `serve` answers every query from current rows.
 pub fn upgrade_projections(engine: &Engine) -> Result<(), String> {
-    let old = upgrade::libraries_without_name_index(engine).map_err(|e| e.to_string())?;
-    if old.is_empty() {
-        return Ok(());
-    }
-    eprintln!(
-        "rebuilding the projections: {} librar{} predate the playlist name index…",
-        old.len(),
-        if old.len() == 1 { "y" } else { "ies" }
-    );
-    if let Some(report) =
-        upgrade::rebuild_old_projections(engine).map_err(|e| format!("cannot upgrade the projections: {e}"))?
-    {
+    let announce = |old: usize| {
+        eprintln!(
+            "rebuilding the projections: {old} librar{} predate the playlist name index…",
+            if old == 1 { "y" } else { "ies" }
+        )
+    };
+    let report = upgrade::rebuild_old_projections(engine, announce)
+        .map_err(|e| format!("cannot upgrade the projections: {e}"))?;
+    if let Some(report) = report {
         eprintln!("{report}");
     }
     Ok(())

@@ -38,7 +38,7 @@ pub fn exec(app: &App, args: Args) -> Result<std::process::ExitCode, String> {
         println!("{report}");
     }
     let engine = args.store.engine(app)?;
-    match rebuild_old_projections(&engine).map_err(|e| e.to_string())? {
+    match rebuild_old_projections(&engine, |_| {}).map_err(|e| e.to_string())? {
         Some(report) => println!("{report}"),
         None => println!(
             "the store at {} has the current layout and projections: nothing to upgrade",
@@ -293,7 +293,7 @@ impl std::fmt::Display for ProjectionUpgrade {
 /// The LibraryCache libraries whose rows predate the playlist name index (`uU\0N`, see
 /// `library_cache::rows`): they answer `_resolvePlaylist` by reading every playlist until the
 /// projections are rebuilt.
-pub fn libraries_without_name_index(engine: &Engine) -> Result<Vec<String>, UpgradeError> {
+fn libraries_without_name_index(engine: &Engine) -> Result<Vec<String>, UpgradeError> {
     let view = engine.store().view("LibraryCache");
     let mut users = Vec::new();
     for (key, value) in view
@@ -328,14 +328,18 @@ fn library_answers(engine: &Engine, user: &str) -> Result<Vec<serde_json::Value>
 
 /// Rebuilds the projections of a store of the current storage layout whose LibraryCache
 /// libraries predate the playlist name index, and verifies that every library answers as
-/// before; `Ok(None)` when every library has the index. The rebuild writes the other
-/// projection generation and switches to it at the end, so a rebuild that stops leaves the
-/// projections in use as they were.
-pub fn rebuild_old_projections(engine: &Engine) -> Result<Option<ProjectionUpgrade>, UpgradeError> {
+/// before; `Ok(None)` when every library has the index. `announce` is told how many libraries
+/// lack it before the rebuild starts. The rebuild writes the other projection generation and
+/// switches to it at the end, so a rebuild that stops leaves the projections in use as they were.
+pub fn rebuild_old_projections(
+    engine: &Engine,
+    announce: impl FnOnce(usize),
+) -> Result<Option<ProjectionUpgrade>, UpgradeError> {
     let old = libraries_without_name_index(engine)?;
     if old.is_empty() {
         return Ok(None);
     }
+    announce(old.len());
     let users: Vec<String> = engine
         .query("LibraryCache", "_getUsers", serde_json::json!({}))
         .map_err(|e| UpgradeError::Mismatch(format!("_getUsers: {e}")))?["userIds"]
