@@ -74,12 +74,13 @@ pub(super) fn run(
     // The input as records and syncs see it (secrets redacted; large arrays summarised,
     // except in a system action, whose input exists nowhere else): built once, so a 20 MB
     // ingest is not copied again for the record and for sync matching.
-    let system = concept.spec().action(action).map(|a| a.kind) == Some(ActionKind::System);
+    let spec = concept.spec().action(action);
+    let system = spec.map(|a| a.kind) == Some(ActionKind::System);
     let kept = summary::summary(&input, system);
     // An open input (`Requesting.request`'s fields, `Requesting.respond`'s answer) goes
     // whole into the live flow: what a sync passes to `respond` is the HTTP answer, and a
     // 25,000-id `trackIds` must reach the client whole. Only the record is summarised.
-    let open = concept.spec().action(action).is_some_and(|a| a.open_input);
+    let open = spec.is_some_and(|a| a.open_input);
     // Decoded once: a retry after a lost race runs on the same decoded input.
     let decoded = concept.decode(action, &input);
     // (Moved, not copied: the input is not needed past this point.)

@@ -594,18 +594,7 @@ fn a_retried_request_whose_flow_a_crash_cut_short_is_finished(store: TestStore) 
         .send()
         .expect("flow");
     let report: Value = report.json().expect("json");
-    let names: Vec<String> = report["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .map(|a| {
-            format!(
-                "{}.{}",
-                a["concept"].as_str().unwrap_or(""),
-                a["action"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let names = server::action_names(&report);
     assert_eq!(
         names,
         ["Requesting.request", "LibraryCache.merge", "Requesting.respond"]

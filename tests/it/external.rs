@@ -242,18 +242,13 @@ fn get(lc: &Lc, path: &str) -> Value {
 /// The recorded actions of `flow` named `Concept.action`.
 fn recorded(lc: &Lc, flow: &str, name: &str) -> Vec<Value> {
     let report = get(lc, &format!("/api/flows/{flow}"));
-    report["actions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let names = common::server::action_names(&report);
+    let actions = report["actions"].as_array().cloned().unwrap_or_default();
+    names
         .into_iter()
-        .filter(|a| {
-            format!(
-                "{}.{}",
-                a["concept"].as_str().unwrap_or(""),
-                a["action"].as_str().unwrap_or("")
-            ) == name
-        })
+        .zip(actions)
+        .filter(|(n, _)| n == name)
+        .map(|(_, a)| a)
         .collect()
 }
 

@@ -275,18 +275,7 @@ fn requests_are_answered_by_syncs_and_their_flows_survive_sigkill() {
     let (status, report) = server.get(&format!("/api/flows/{like_flow}"));
     assert_eq!(status, 200, "{report}");
     let before_crash = report.clone();
-    let names: Vec<String> = report["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .map(|a| {
-            format!(
-                "{}.{}",
-                a["concept"].as_str().unwrap_or(""),
-                a["action"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
+    let names = server::action_names(&report);
     assert_eq!(
         names,
         ["Requesting.request", "LibraryCache.merge", "Requesting.respond"]

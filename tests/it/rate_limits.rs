@@ -276,19 +276,10 @@ fn a_429_is_waited_out_inside_the_read_and_a_long_one_resumes_from_a_checkpoint(
             .expect("flow")
             .json()
             .expect("json");
-        report["actions"]
-            .as_array()
-            .expect("actions")
-            .iter()
-            .map(|a| {
-                format!(
-                    "{}.{}",
-                    a["concept"].as_str().unwrap_or(""),
-                    a["action"].as_str().unwrap_or("")
-                )
-            })
+        common::server::action_names(&report)
+            .into_iter()
             .filter(|a| a != "SpotifySource.progressed")
-            .collect()
+            .collect::<Vec<_>>()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut actions = flow_actions();

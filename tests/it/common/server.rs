@@ -89,6 +89,25 @@ pub fn await_listening(child: &mut Child, listening: &mpsc::Receiver<String>, li
     }
 }
 
+/// The actions of a `GET /api/flows/{flow}` report, in order, each named `Concept.action`.
+pub fn action_names(report: &Value) -> Vec<String> {
+    report["actions"]
+        .as_array()
+        .map(|actions| {
+            actions
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}.{}",
+                        a["concept"].as_str().unwrap_or(""),
+                        a["action"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One HTTP answer: status, JSON body (Null when the body is not JSON), and headers of interest.
 #[derive(Debug, Clone)]
 pub struct Reply {
