@@ -8,6 +8,7 @@
 //! `LIBRARYCACHE_REQUIRE_BROWSER` is set (as `.ci/run` does): then a missing browser fails it.
 
 use crate::common;
+use crate::common::fake_http::Scripted;
 
 use common::lastfm::{scrobble, FakeLastfm};
 use common::server::Server;

@@ -5,6 +5,7 @@
 //! swap, playlists with repeats and smart ones, the play history, and a refused token.
 
 use crate::common;
+use crate::common::fake_http::Scripted;
 
 use common::plex::{track, FakePlaylist, FakePlex, Viewed};
 use common::server::{Reply, Server};

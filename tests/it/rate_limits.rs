@@ -7,6 +7,7 @@
 //! asks only for what it had not read.
 
 use crate::common;
+use crate::common::fake_http::Scripted;
 
 use common::in_process::InProcess;
 use common::manual_clock;

@@ -4,6 +4,7 @@
 //! interrupted by a restart, rate limits, token refresh and a revoked refresh token.
 
 use crate::common;
+use crate::common::fake_http::Scripted;
 
 use common::server::{Reply, Server};
 use common::spotify::{episode, local_file, track, FakePlaylist, FakeSpotify, Liked};

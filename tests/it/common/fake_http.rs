@@ -34,6 +34,59 @@ pub fn serve(app: Router) -> Served {
     }
 }
 
+/// A fake that gates its requests with a [`Script`] (Spotify, Plex): the script's faults,
+/// throttles and request log, on the fake. A fake gives access to its script; the rest follows.
+pub trait Scripted {
+    /// Runs `f` on the fake's script.
+    fn script<T>(&self, f: impl FnOnce(&mut Script) -> T) -> T;
+
+    /// The next `times` requests whose path starts with `prefix` answer 429 with
+    /// `Retry-After: retry_after`.
+    fn rate_limit(&self, prefix: &str, retry_after: u64, times: u32) {
+        self.script(|s| s.fault(prefix, 429, Some(retry_after), times));
+    }
+
+    /// The next `times` requests whose path starts with `prefix` answer `status` (a 5xx).
+    fn fail(&self, prefix: &str, status: u16, times: u32) {
+        self.script(|s| s.fault(prefix, status, None, times));
+    }
+
+    /// Every `n`-th request from now on answers 429 with `Retry-After: secs`.
+    fn throttle_every(&self, n: u64, secs: u64) {
+        self.script(|s| s.throttle_every(n, secs));
+    }
+
+    /// No more 429s every `n`-th request.
+    fn stop_throttling(&self) {
+        self.script(Script::stop_throttling);
+    }
+
+    /// The `n`-th request from now on answers 429 with `Retry-After: secs`, once.
+    fn throttle_request(&self, n: u64, secs: u64) {
+        self.script(|s| s.throttle_request(n, secs));
+    }
+
+    /// The requests answered with an injected fault, as logged.
+    fn faulted(&self) -> Vec<String> {
+        self.script(|s| s.faulted())
+    }
+
+    /// The requests served so far, as the fake logs them (`path?query`, and Plex's paging
+    /// headers when sent).
+    fn requests(&self) -> Vec<String> {
+        self.script(|s| s.requests())
+    }
+
+    /// How many requests so far had a path starting with `prefix`.
+    fn count(&self, prefix: &str) -> usize {
+        self.script(|s| s.count(prefix))
+    }
+
+    fn clear_log(&self) {
+        self.script(Script::clear_log);
+    }
+}
+
 /// What a fake was asked (its request log) and the faults it was told to answer with, for the
 /// fakes that gate every request by path (Spotify, Plex).
 #[derive(Default)]

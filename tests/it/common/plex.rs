@@ -154,44 +154,11 @@ impl FakePlex {
     pub fn set_token(&self, token: &str) {
         self.with(|i| i.token = token.into());
     }
+}
 
-    /// The next `times` requests whose path starts with `prefix` answer `status`.
-    pub fn fail(&self, prefix: &str, status: u16, times: u32) {
-        self.fault(prefix, status, None, times);
-    }
-
-    /// The next `times` requests whose path starts with `prefix` answer 429 with
-    /// `Retry-After: retry_after`.
-    pub fn rate_limit(&self, prefix: &str, retry_after: u64, times: u32) {
-        self.fault(prefix, 429, Some(retry_after), times);
-    }
-
-    fn fault(&self, prefix: &str, status: u16, retry_after: Option<u64>, times: u32) {
-        self.with(|i| i.script.fault(prefix, status, retry_after, times));
-    }
-
-    /// The `n`-th request from now on answers 429 with `Retry-After: secs`, once.
-    pub fn throttle_request(&self, n: u64, secs: u64) {
-        self.with(|i| i.script.throttle_request(n, secs));
-    }
-
-    /// The requests answered with an injected fault, as logged.
-    pub fn faulted(&self) -> Vec<String> {
-        self.with(|i| i.script.faulted())
-    }
-
-    /// The requests served so far, as `path?query start/size` (the paging headers, when sent).
-    pub fn requests(&self) -> Vec<String> {
-        self.with(|i| i.script.requests())
-    }
-
-    /// How many requests so far had a path starting with `prefix`.
-    pub fn count(&self, prefix: &str) -> usize {
-        self.with(|i| i.script.count(prefix))
-    }
-
-    pub fn clear_log(&self) {
-        self.with(|i| i.script.clear_log());
+impl super::fake_http::Scripted for FakePlex {
+    fn script<T>(&self, f: impl FnOnce(&mut super::fake_http::Script) -> T) -> T {
+        self.with(|i| f(&mut i.script))
     }
 }
 
