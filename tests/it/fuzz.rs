@@ -67,6 +67,7 @@ const FRAGMENTS: &[&str] = &[
     "where\n",
     "then\n",
     "not ",
+    " for ",
     " in ",
     "(",
     ")",

@@ -18,6 +18,7 @@ const PIECES: &[&str] = &[
     "where",
     "then",
     "not",
+    "for",
     "in",
     "true",
     "false",
