@@ -34,7 +34,8 @@ pub fn commit(took: Duration) {
     metrics::histogram!(COMMIT_SECONDS).record(took.as_secs_f64());
 }
 
-/// One `Store::wait_durable` (the flush a flow waits for before it is answered).
+/// One `Store::wait_durable` of a flow that changed state (the flush it waits for before it
+/// is answered).
 pub fn flush(took: Duration) {
     metrics::histogram!(FLUSH_SECONDS).record(took.as_secs_f64());
 }

@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         opened,
         built - opened,
         first - built,
-        out.into_bytes().len()
+        out.into_bytes()?.len()
     );
     Ok(())
 }

@@ -203,7 +203,7 @@ impl OursReader {
     fn concept_query(&self, query: &str, body: &Bytes) -> Result<Bytes, BenchError> {
         self.engine
             .query_output(CONCEPT, query, concept_core::Input::Json(body.clone()))
-            .map(concept_core::Output::into_bytes)
+            .and_then(concept_core::Output::into_bytes)
             .map_err(|e| refusal(e, &subject(body)))
     }
 
@@ -240,7 +240,8 @@ impl OursReader {
             (200, _) => Ok(Bytes::from(serde_json::to_vec(&answer)?)),
             (_, Some("USER_NOT_FOUND")) => Err(BenchError::UnknownUser(subject(body))),
             _ => Err(backend_error(ActionError::internal(format!(
-                "{path} answered {status}: {answer}"
+                "{path} answered {status}: {}",
+                answer.to_value()
             )))),
         }
     }

@@ -28,8 +28,11 @@ pub(super) enum Ran {
     /// Completed (successfully or refused) and recorded.
     Done {
         completed: Box<Completed>,
-        /// The commit's durability generation, when it must be waited for.
-        wait: Option<u64>,
+        /// The commit's durability generation.
+        generation: u64,
+        /// Whether it changed state (appended events) or remembers an idempotency key: what a
+        /// flow must have on disk before it is answered.
+        changed: bool,
         refusal: Option<ActionError>,
     },
     /// Its fire-once guard was already there: this firing happened before.
@@ -113,6 +116,10 @@ pub(super) fn run(
             Ok(p) => (completed(p.output, false), p.appends, None),
             Err(refusal) => (completed(refusal.to_output(), true), Vec::new(), Some(refusal)),
         };
+        // What an answer promises to keep: the events (the state change) and the answer an
+        // idempotency key remembers. A refusal, or an action that appended nothing and
+        // remembers no key (a read through `Requesting`), changed nothing (see `Flow::durable`).
+        let changed = refusal.is_none() && (!appends.is_empty() || idempotency.is_some());
         let commit = Commit {
             concept: concept.name().to_string(),
             at: ctx.now,
@@ -136,11 +143,10 @@ pub(super) fn run(
                 }
                 done.id = receipt.action;
                 done.input = live.take().unwrap_or(kept);
-                // A refusal changes no state: its record need not be waited for.
-                let wait = refusal.is_none().then_some(receipt.generation);
                 return Ok(Ran::Done {
                     completed: Box::new(done),
-                    wait,
+                    generation: receipt.generation,
+                    changed,
                     refusal,
                 });
             }

@@ -6,7 +6,7 @@
 //! waits for durability once, at its end.
 
 use super::action::{self, Cause, Ran};
-use super::matching::{evaluate_where, invocation_input, joins, Completed};
+use super::matching::{evaluate_where, invocation_inputs, joins, Completed};
 use super::trace_log;
 use super::{Answer, Engine};
 use crate::store::{ActionRecord, EngineKey};
@@ -34,8 +34,10 @@ pub(super) struct Flow<'e> {
     completed: Vec<Completed>,
     /// (sync, matched) combinations already fired in this run.
     fired: HashSet<(String, Vec<u64>)>,
-    /// The highest durability generation to wait for.
-    wait: Option<u64>,
+    /// The durability generation of the flow's last commit.
+    last: Option<u64>,
+    /// Whether an action of the flow changed state (or remembers an idempotency key).
+    changed: bool,
     error: Option<ActionError>,
 }
 
@@ -46,7 +48,8 @@ impl<'e> Flow<'e> {
             id,
             completed,
             fired: HashSet::new(),
-            wait: None,
+            last: None,
+            changed: false,
             error: None,
         }
     }
@@ -66,10 +69,11 @@ impl<'e> Flow<'e> {
         let (first, refusal) = match action::run(engine, concept, action, input, id, None, idempotency) {
             Ok(Ran::Done {
                 completed,
-                wait,
+                generation,
+                changed,
                 refusal,
             }) => {
-                flow.wait = wait;
+                flow.committed(generation, changed);
                 (*completed, refusal)
             }
             Ok(Ran::AlreadyFired) => unreachable!("an external action carries no guard"),
@@ -122,13 +126,26 @@ impl<'e> Flow<'e> {
         })
     }
 
-    /// Waits, once, until every commit of the flow is durable.
+    fn committed(&mut self, generation: u64, changed: bool) {
+        self.last = self.last.max(Some(generation));
+        self.changed |= changed;
+    }
+
+    /// Waits, once, before the flow is answered. A flow that changed state waits until every
+    /// commit of it is on disk (one flush, shared with concurrent flows). A flow that changed
+    /// nothing (a read through `Requesting`) waits only until what it may have read is on disk,
+    /// every commit before its last one, which is already so unless another flow's flush is
+    /// under way: its own action records reach the disk with the next flush.
     fn durable(&self) -> Result<(), ActionError> {
-        let Some(generation) = self.wait else {
+        let Some(last) = self.last else {
             return Ok(());
         };
+        let store = &self.engine.store;
+        if !self.changed {
+            return store.wait_durable(last.saturating_sub(1)).map_err(super::store_error);
+        }
         let started = std::time::Instant::now();
-        let durable = self.engine.store.wait_durable(generation);
+        let durable = store.wait_durable(last);
         crate::observe::flush(started.elapsed());
         durable.map_err(super::store_error)
     }
@@ -159,11 +176,14 @@ impl<'e> Flow<'e> {
                 None,
             ) {
                 Ok(Ran::Done {
-                    completed: done, wait, ..
+                    completed: done,
+                    generation,
+                    changed,
+                    ..
                 }) => {
                     let done = *done;
                     trace_log::emit(&done);
-                    self.wait = self.wait.max(wait);
+                    self.committed(generation, changed);
                     // The flow keeps the action; syncs read it there (a large answer is not copied).
                     self.completed.push(done);
                     self.firings(self.completed.len() - 1, &next.chain, &mut stack);
@@ -207,12 +227,13 @@ impl<'e> Flow<'e> {
                 let sync_chain = Arc::new(sync_chain);
                 let rows = evaluate_where(&sync, bindings, &query);
                 let per_row = sync.then.len() as u32;
-                for (row, b) in rows.iter().enumerate() {
-                    for (i, inv) in sync.then.iter().enumerate() {
+                for (row, b) in rows.into_iter().enumerate() {
+                    let inputs = invocation_inputs(&sync.then, b);
+                    for (i, (inv, input)) in sync.then.iter().zip(inputs).enumerate() {
                         found.push(Pending {
                             concept: inv.concept.clone(),
                             action: inv.action.clone(),
-                            input: invocation_input(inv, b),
+                            input,
                             cause: Cause {
                                 sync: sync.name.clone(),
                                 matched: matched.clone(),

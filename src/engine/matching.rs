@@ -106,6 +106,27 @@ fn unify_args(args: &[Arg<Term>], object: &Value, b: &mut Bindings) -> bool {
     })
 }
 
+/// [`unify_args`] over an object no one else needs (a query's answer row): a field bound to a
+/// new variable is moved into the bindings, not copied (a 25,000-id list is bound for free).
+/// Each field is taken once: the parser refuses a pattern that names a field twice.
+fn unify_args_owned(args: &[Arg<Term>], object: Value, b: &mut Bindings) -> bool {
+    let Value::Object(mut fields) = object else {
+        return false;
+    };
+    args.iter().all(|arg| {
+        let Some(value) = fields.swap_remove(&arg.name) else {
+            return false;
+        };
+        match &arg.value {
+            Term::Var(name, _) if !b.contains_key(name) => {
+                b.insert(name.clone(), value);
+                true
+            }
+            term => unify(term, &value, b),
+        }
+    })
+}
+
 /// Matches one `when` pattern against a completed action, extending `b`.
 pub fn match_action(p: &ActionPattern, a: &Completed, b: &Bindings) -> Option<Bindings> {
     if p.concept != a.concept || p.action != a.action || p.matches_errors() != a.failed {
@@ -207,9 +228,61 @@ fn input_of_terms(args: &[Arg<Term>], b: &Bindings) -> Value {
     Value::Object(m)
 }
 
-/// The input of a `then` invocation under `b`.
-pub fn invocation_input(inv: &Invocation, b: &Bindings) -> Value {
-    Value::Object(inv.args.iter().map(|a| (a.name.clone(), eval(&a.value, b))).collect())
+/// The inputs of a sync's `then` invocations under `b`, in order. A variable's value is moved
+/// into the input that uses it last, and copied only into the ones before.
+pub fn invocation_inputs(then: &[Invocation], mut b: Bindings) -> Vec<Value> {
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for arg in then.iter().flat_map(|inv| &inv.args) {
+        count_uses(&arg.value, &mut uses);
+    }
+    then.iter()
+        .map(|inv| {
+            let mut input = Map::new();
+            for arg in &inv.args {
+                input.insert(arg.name.clone(), eval_last(&arg.value, &mut b, &mut uses));
+            }
+            Value::Object(input)
+        })
+        .collect()
+}
+
+/// Counts the variables `e` reads (a field path reads its base).
+fn count_uses<'a>(e: &'a Expr, uses: &mut BTreeMap<&'a str, usize>) {
+    match e {
+        Expr::Var(name, _) | Expr::Field(name, _, _) => *uses.entry(name).or_default() += 1,
+        Expr::Lit(..) => {}
+        Expr::List(items, _) => items.iter().for_each(|i| count_uses(i, uses)),
+        Expr::Object(entries, _) => entries.iter().for_each(|(_, v)| count_uses(v, uses)),
+    }
+}
+
+/// [`eval`], taking a variable's value out of `b` at its last use (as `uses` counts them).
+fn eval_last(e: &Expr, b: &mut Bindings, uses: &mut BTreeMap<&str, usize>) -> Value {
+    let mut take = |name: &str, b: &mut Bindings| -> Value {
+        let left = uses.get_mut(name).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        match left {
+            Some(0) => b.remove(name).unwrap_or(Value::Null),
+            _ => b.get(name).cloned().unwrap_or(Value::Null),
+        }
+    };
+    match e {
+        Expr::Var(name, _) => take(name, b),
+        Expr::Field(base, fields, _) => fields.iter().fold(take(base, b), |v, f| match v {
+            Value::Object(mut m) => m.swap_remove(f).unwrap_or(Value::Null),
+            _ => Value::Null,
+        }),
+        Expr::Lit(v, _) => v.clone(),
+        Expr::List(items, _) => Value::Array(items.iter().map(|i| eval_last(i, b, uses)).collect()),
+        Expr::Object(entries, _) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), eval_last(v, b, uses)))
+                .collect(),
+        ),
+    }
 }
 
 /// The rows a query pattern yields: the answer (each element, if it is a list) for a pattern
@@ -235,9 +308,9 @@ pub fn apply_clause(clause: &WhereClause, bindings: Vec<Bindings>, query: &Query
             WhereClause::Query { negated, pattern } => {
                 let (rows, refusal) = query_rows(pattern, &b, query);
                 refusals.extend(refusal);
-                let mut extended = rows.iter().filter_map(|row| {
+                let mut extended = rows.into_iter().filter_map(|row| {
                     let mut b2 = b.clone();
-                    unify_args(&pattern.outputs, row, &mut b2).then_some(b2)
+                    unify_args_owned(&pattern.outputs, row, &mut b2).then_some(b2)
                 });
                 if *negated {
                     if extended.next().is_none() {
@@ -286,4 +359,92 @@ pub fn evaluate_where(sync: &Sync, start: Bindings, query: &QueryFn) -> Vec<Bind
         bindings = apply_clause(clause, bindings, query).bindings;
     }
     bindings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::parse_sync_file;
+    use serde_json::json;
+
+    fn sync_of(text: &str) -> Sync {
+        let mut file = parse_sync_file("test.sync", text).expect("a valid sync");
+        file.syncs.remove(0)
+    }
+
+    /// A query's answer row is moved into the bindings and a variable into the last input that
+    /// uses it; earlier uses get copies, so every input is whole.
+    #[test]
+    fn answers_move_into_bindings_and_variables_into_their_last_use() {
+        let sync = sync_of(
+            "sync S\nwhen\n    A.a (userId) : (request)\nwhere\n    B._q (userId) : (ids, count)\nthen\n    C.c (request, ids, n: count, both: [ids, count])\n    C.d (request, ids, first: count)\n",
+        );
+        let query = |_: &str, _: &str, input: Value| -> Result<Value, ActionError> {
+            assert_eq!(input, json!({"userId": "u"}));
+            Ok(json!({"ids": ["t1", "t2"], "count": 2, "extra": true}))
+        };
+        let start: Bindings = [("userId".to_string(), json!("u")), ("request".to_string(), json!("r"))].into();
+        let rows = evaluate_where(&sync, start, &query);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0]["ids"], json!(["t1", "t2"]));
+        let inputs = invocation_inputs(&sync.then, rows.into_iter().next().unwrap());
+        assert_eq!(
+            inputs,
+            vec![
+                json!({"request": "r", "ids": ["t1", "t2"], "n": 2, "both": [["t1", "t2"], 2]}),
+                json!({"request": "r", "ids": ["t1", "t2"], "first": 2}),
+            ]
+        );
+    }
+
+    /// A bound variable in an answer row is checked, not rebound; a literal is compared; a row
+    /// missing a field, or not an object, matches nothing.
+    #[test]
+    fn owned_rows_check_bound_variables_and_literals() {
+        let mut b: Bindings = [("userId".to_string(), json!("u"))].into();
+        let args = |text: &str| {
+            sync_of(&format!(
+                "sync S\nwhen\n    A.a () : ()\nwhere\n    B._q () : ({text})\nthen\n    C.c ()\n"
+            ))
+        };
+        let pattern = |s: &Sync| match &s.where_[0] {
+            WhereClause::Query { pattern, .. } => pattern.outputs.clone(),
+            _ => unreachable!("a query clause"),
+        };
+        let checked = args("userId, n");
+        assert!(unify_args_owned(
+            &pattern(&checked),
+            json!({"userId": "u", "n": 1}),
+            &mut b
+        ));
+        assert_eq!(b["n"], json!(1));
+        assert!(!unify_args_owned(
+            &pattern(&checked),
+            json!({"userId": "v", "n": 1}),
+            &mut b.clone()
+        ));
+        let literal = args("n: 3, m");
+        let mut b2 = Bindings::new();
+        assert!(unify_args_owned(
+            &pattern(&literal),
+            json!({"n": 3.0, "m": "x"}),
+            &mut b2
+        ));
+        assert_eq!(b2, [("m".to_string(), json!("x"))].into());
+        assert!(!unify_args_owned(
+            &pattern(&literal),
+            json!({"n": 4, "m": "x"}),
+            &mut Bindings::new()
+        ));
+        assert!(!unify_args_owned(
+            &pattern(&checked),
+            json!(["u", 1]),
+            &mut Bindings::new()
+        ));
+        assert!(!unify_args_owned(
+            &pattern(&checked),
+            json!({"userId": "u"}),
+            &mut Bindings::new()
+        ));
+    }
 }

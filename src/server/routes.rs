@@ -227,13 +227,13 @@ async fn openapi(State(state): State<AppState>) -> Json<Value> {
 
 /// A query's answer: the JSON it wrote (or its value, serialised), or its refusal.
 fn query_answer(output: Result<concept_core::Output, concept_core::ActionError>) -> Response {
-    match output {
+    match output.and_then(concept_core::Output::into_bytes) {
         Ok(output) => (
             [(
                 axum::http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             )],
-            output.into_bytes(),
+            output,
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),

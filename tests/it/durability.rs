@@ -12,7 +12,7 @@
 
 use crate::common;
 
-use common::server::Server;
+use common::server::{metric, send, Server};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,6 +109,55 @@ fn every_acknowledged_write_reached_the_disk_before_its_answer() {
         "durability: {} answers checked against {} store writes, {} syncs, {} files created",
         report.answers, report.store_writes, report.syncs, report.creates
     );
+}
+
+/// A read through `Requesting` (here `POST /api/liked`) changes no state, so its answer waits
+/// for no flush of its own (its two action records reach the disk with the next one); a write,
+/// or a read that an `Idempotency-Key` makes the store remember, is answered only after one.
+/// Counted by the server's own `librarycache_store_flush_seconds_count`.
+#[test]
+fn a_read_waits_for_no_flush_and_a_write_or_a_remembered_key_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path().join("store"), &[]);
+    let flushes = || {
+        let text = server
+            .client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .and_then(|r| r.text())
+            .expect("metrics");
+        metric(&text, "librarycache_store_flush_seconds_count", &[])
+    };
+    let likes: Vec<_> = (0..50)
+        .map(|i| json!({"trackId": format!("t{i}"), "likedAt": common::time_of(i)}))
+        .collect();
+    let r = server.post("/api/LibraryCache/ingest", &json!({"userId": "ann", "likes": likes}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after_ingest = flushes();
+    assert!(
+        after_ingest >= 1.0,
+        "the ingest was answered after a flush: {after_ingest}"
+    );
+
+    for _ in 0..5 {
+        let r = server.post("/api/liked", &json!({"userId": "ann"}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["trackIds"].as_array().map(Vec::len), Some(50), "{}", r.body);
+    }
+    assert_eq!(flushes(), after_ingest, "five reads waited for no flush");
+
+    let body = json!({"userId": "ann"}).to_string().into_bytes();
+    let r = send(&server.client, &server.base, "/api/liked", body, Some("read-1")).expect("answer");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        flushes(),
+        after_ingest + 1.0,
+        "a remembered key is flushed before the answer"
+    );
+
+    let r = server.post("/api/like", &json!({"userId": "ann", "trackId": "t99"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(flushes(), after_ingest + 2.0, "a write is flushed before the answer");
 }
 
 /// SIGTERM to the server (strace's child), then wait for strace to write the rest and exit.

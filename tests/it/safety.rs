@@ -8,7 +8,7 @@
 use crate::common;
 
 use common::lastfm::{scrobble, FakeLastfm};
-use common::server::Server;
+use common::server::{metric, Server};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -701,19 +701,6 @@ fn keys_stored_before_fingerprints_still_replay() {
     assert_eq!(liked(&server, "user:bob"), json!({"trackIds": ["track:e", "track:d"]}));
 }
 
-/// The value of the sample `name{labels}` (labels as rendered, in any order), or 0.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            n == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|(_, v)| v.parse::<f64>().ok())
-        .sum()
-}
-
 #[test]
 fn metrics_report_requests_commits_flows_syncs_sources_and_the_store_behind_the_token() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -778,16 +765,20 @@ fn metrics_report_requests_commits_flows_syncs_sources_and_the_store_behind_the_
             "{family} missing:\n{before}"
         );
     }
-    assert!(sample(&before, "librarycache_store_size_bytes", &[]) > 0.0);
+    assert!(metric(&before, "librarycache_store_size_bytes", &[]) > 0.0);
 
     // A request answered by syncs moves the request, action, firing, flow and commit figures.
-    for _ in 0..3 {
-        assert_eq!(post("/api/like", json!({"userId": "u", "trackId": "t:1"})), 200);
+    // Three likes of three tracks: each changes state, so each flow waits for a flush.
+    for i in 0..3 {
+        assert_eq!(
+            post("/api/like", json!({"userId": "u", "trackId": format!("t:{i}")})),
+            200
+        );
     }
     assert_eq!(post("/api/LibraryCache/sync", json!({"userId": "nobody"})), 404);
     let (_, _, after) = scrape(Some("T"));
     let moved = |name: &str, labels: &[(&str, &str)], by: f64| {
-        let (b, a) = (sample(&before, name, labels), sample(&after, name, labels));
+        let (b, a) = (metric(&before, name, labels), metric(&after, name, labels));
         assert!(a - b >= by, "{name}{labels:?}: {b} -> {a}\n{after}");
     };
     moved(
@@ -852,16 +843,16 @@ fn metrics_report_requests_commits_flows_syncs_sources_and_the_store_behind_the_
     let (_, _, text) = scrape(Some("T"));
     let source = [("source", "LastfmSource")];
     assert_eq!(
-        sample(&text, "librarycache_source_reads", &[source[0], ("state", "connected")]),
+        metric(&text, "librarycache_source_reads", &[source[0], ("state", "connected")]),
         1.0,
         "{text}"
     );
     assert_eq!(
-        sample(&text, "librarycache_source_reads", &[source[0], ("state", "failed")]),
+        metric(&text, "librarycache_source_reads", &[source[0], ("state", "failed")]),
         1.0
     );
     assert_eq!(
-        sample(
+        metric(
             &text,
             "librarycache_source_reads",
             &[source[0], ("state", "rate_limited")]
@@ -869,15 +860,15 @@ fn metrics_report_requests_commits_flows_syncs_sources_and_the_store_behind_the_
         1.0
     );
     assert_eq!(
-        sample(&text, "librarycache_source_reads", &[source[0], ("state", "running")]),
+        metric(&text, "librarycache_source_reads", &[source[0], ("state", "running")]),
         0.0
     );
     assert_eq!(
-        sample(&text, "librarycache_source_retry_at_seconds", &source) as i64,
+        metric(&text, "librarycache_source_retry_at_seconds", &source) as i64,
         retry_at.timestamp()
     );
     assert_eq!(
-        sample(
+        metric(
             &text,
             "librarycache_source_reads",
             &[("source", "SpotifySource"), ("state", "connected")]
@@ -890,7 +881,7 @@ fn metrics_report_requests_commits_flows_syncs_sources_and_the_store_behind_the_
         0.0,
     );
     assert!(
-        sample(
+        metric(
             &text,
             "librarycache_actions_total",
             &[("concept", "LastfmSource"), ("action", "failed")]

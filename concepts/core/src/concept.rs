@@ -73,13 +73,36 @@ impl<E, O> Decision<E, O> {
     }
 }
 
-/// A query's answer: a JSON value, or JSON already written out (a large answer written straight
-/// to bytes, which the HTTP layer sends as it is).
-#[derive(Debug, Clone, PartialEq)]
+/// A query's answer: a JSON value, JSON already written out (a large answer written straight
+/// to bytes, which the HTTP layer sends as it is), or the query's typed output, serialised only
+/// into the form the caller asks for (bytes for the HTTP layer, a value for a sync's `where`),
+/// so neither pays for the other.
+#[derive(Clone)]
 pub enum Output {
     Value(Value),
     /// JSON text; it must be the serialisation of the query's output type.
     Json(Bytes),
+    Typed(Arc<dyn Encode>),
+}
+
+/// A typed query output, serialisable as a JSON value or as JSON text.
+pub trait Encode: Send + Sync {
+    fn value(&self) -> Result<Value, serde_json::Error>;
+    fn json(&self) -> Result<Vec<u8>, serde_json::Error>;
+}
+
+impl<T: Serialize + Send + Sync> Encode for T {
+    fn value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
+
+    fn json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+}
+
+fn encode_failed(e: serde_json::Error) -> ActionError {
+    ActionError::internal(format!("could not encode an output: {e}"))
 }
 
 impl Output {
@@ -89,14 +112,36 @@ impl Output {
             Output::Value(v) => Ok(v),
             Output::Json(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| ActionError::internal(format!("a query wrote invalid JSON: {e}"))),
+            Output::Typed(t) => t.value().map_err(encode_failed),
         }
     }
 
     /// The answer as JSON text.
-    pub fn into_bytes(self) -> Bytes {
+    pub fn into_bytes(self) -> Result<Bytes, ActionError> {
         match self {
-            Output::Value(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
-            Output::Json(bytes) => bytes,
+            Output::Value(v) => serde_json::to_vec(&v).map(Bytes::from).map_err(encode_failed),
+            Output::Json(bytes) => Ok(bytes),
+            Output::Typed(t) => t.json().map(Bytes::from).map_err(encode_failed),
+        }
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Output::Json(bytes) => f.debug_tuple("Json").field(bytes).finish(),
+            Output::Typed(t) => f.debug_tuple("Typed").field(&t.value().ok()).finish(),
+        }
+    }
+}
+
+impl PartialEq for Output {
+    /// Equal when they are the same JSON value.
+    fn eq(&self, other: &Output) -> bool {
+        match (self.clone().into_value(), other.clone().into_value()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
         }
     }
 }
@@ -234,7 +279,7 @@ impl<C: Concept> Actions<C> {
     pub fn query<I, O, F>(mut self, name: &str, handler: F) -> Self
     where
         I: DeserializeOwned + JsonSchema + Send + Sync + 'static,
-        O: Serialize + JsonSchema + 'static,
+        O: Serialize + JsonSchema + Send + Sync + 'static,
         F: Fn(&C, &ActionCtx, &dyn ProjectionRead, I) -> Result<O, ActionError> + Send + Sync + 'static,
     {
         self.bindings.push(Binding {
@@ -245,7 +290,7 @@ impl<C: Concept> Actions<C> {
                     .0
                     .downcast::<I>()
                     .map_err(|_| ActionError::internal("an input was decoded for another query"))?;
-                Ok(Output::Value(encode_output(&handler(c, ctx, view, *input)?)?))
+                Ok(Output::Typed(Arc::new(handler(c, ctx, view, *input)?)))
             })),
         });
         self

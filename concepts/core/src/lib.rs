@@ -110,7 +110,7 @@ pub mod track_name;
 
 pub use background::{BackgroundWork, Host};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use concept::{ActionCtx, Actions, Concept, Decision, Decoded, DynConcept, Output, Performed, Typed};
+pub use concept::{ActionCtx, Actions, Concept, Decision, Decoded, DynConcept, Encode, Output, Performed, Typed};
 pub use error::{ActionError, ErrorKind};
 pub use event::{Append, EventMeta, ExpectedVersion, PendingEvent};
 pub use input::Input;

@@ -29,16 +29,15 @@ pub struct RequestOutput {
     pub request: String,
 }
 
-/// `respond (request, status?, ...fields)`: the answer to a request.
+/// `respond (request, status?, ...fields)`: the answer to a request. The other fields are the
+/// JSON object answered (the input is open); `respond` checks only these two, so decoding it
+/// never copies the answer, which may be 25,000 ids long ([`response_of`] reads it in place).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RespondInput {
     pub request: String,
     /// The HTTP status of the answer (200 when absent).
     #[serde(default)]
     pub status: Option<u16>,
-    /// The JSON object answered.
-    #[serde(flatten)]
-    pub fields: Map<String, Value>,
 }
 
 /// Requesting appends no events; this type has no values.
@@ -54,16 +53,45 @@ impl Requesting {
     }
 }
 
-/// The answer a `respond` input describes: the HTTP status and the JSON object to send.
-pub fn response_of(respond_input: &Value) -> (u16, Value) {
-    let mut body = respond_input.as_object().cloned().unwrap_or_default();
-    body.shift_remove("request");
-    let status = body
-        .shift_remove("status")
-        .and_then(|s| s.as_u64())
+/// The answer a `respond` input describes: the HTTP status and the JSON object to send (the
+/// input's fields but `request` and `status`, serialised in place rather than copied).
+pub fn response_of(respond_input: &Value) -> (u16, ResponseBody<'_>) {
+    let fields = respond_input.as_object();
+    let status = fields
+        .and_then(|f| f.get("status"))
+        .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(200);
-    (status, Value::Object(body))
+    (status, ResponseBody(fields))
+}
+
+/// The JSON object a `respond` input answers: its fields but `request` and `status`.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseBody<'a>(Option<&'a Map<String, Value>>);
+
+impl ResponseBody<'_> {
+    fn fields(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "request" && k.as_str() != "status")
+    }
+
+    /// The answered field `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    }
+
+    /// The body as an owned JSON object.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.fields().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+impl Serialize for ResponseBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.fields())
+    }
 }
 
 impl Requesting {
@@ -129,14 +157,31 @@ mod tests {
 
     #[test]
     fn a_response_is_the_fields_without_request_and_status() {
-        let (status, body) = response_of(&json!({"request": "r1", "status": 404, "error": "no such user"}));
+        let input = json!({"request": "r1", "status": 404, "error": "no such user"});
+        let (status, body) = response_of(&input);
         assert_eq!(status, 404);
-        assert_eq!(body, json!({"error": "no such user"}));
-        let (status, body) = response_of(&json!({"request": "r1", "trackIds": ["a"]}));
+        assert_eq!(body.to_value(), json!({"error": "no such user"}));
+        assert_eq!(body.get("error"), Some(&json!("no such user")));
+        assert_eq!(body.get("request"), None);
+        let input = json!({"request": "r1", "trackIds": ["a"]});
+        let (status, body) = response_of(&input);
         assert_eq!(status, 200);
-        assert_eq!(body, json!({"trackIds": ["a"]}));
-        // The fields keep the order the sync wrote them in.
-        let (_, body) = response_of(&json!({"request": "r", "userId": "u", "status": 201, "version": 5, "added": 1}));
-        assert_eq!(body.to_string(), r#"{"userId":"u","version":5,"added":1}"#);
+        assert_eq!(body.to_value(), json!({"trackIds": ["a"]}));
+        // The fields keep the order the sync wrote them in, serialised in place.
+        let input = json!({"request": "r", "userId": "u", "status": 201, "version": 5, "added": 1});
+        let (_, body) = response_of(&input);
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"userId":"u","version":5,"added":1}"#
+        );
+        assert_eq!(body.to_value().to_string(), r#"{"userId":"u","version":5,"added":1}"#);
+    }
+
+    #[test]
+    fn respond_reads_only_the_request_and_the_status() {
+        let input: RespondInput =
+            serde_json::from_value(json!({"request": "r1", "status": 404, "trackIds": ["a", "b"]})).unwrap();
+        assert_eq!(input.request, "r1");
+        assert_eq!(input.status, Some(404));
     }
 }

@@ -124,7 +124,7 @@ pub trait Source: Send + Sync + Sized + 'static {
     /// What a read leaves for the next one to compare against.
     type Cursor: Serialize + DeserializeOwned + JsonSchema + Clone + Debug + PartialEq + Send + Sync + 'static;
     /// `_getConnection`'s answer: never a secret.
-    type ConnectionOutput: Serialize + JsonSchema + 'static;
+    type ConnectionOutput: Serialize + JsonSchema + Send + Sync + 'static;
 
     /// Checks `connect`'s input: the user and the credentials to store (the user id is checked
     /// by the kit).

@@ -288,6 +288,19 @@ pub fn send(
     })
 }
 
+/// The value of the sample `name{labels}` (labels as rendered, in any order), or 0.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            n == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
 /// A small deterministic random number generator (splitmix64), so a run is described by its seed.
 pub struct Rng(u64);
 
