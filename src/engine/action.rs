@@ -116,10 +116,6 @@ pub(super) fn run(
             Ok(p) => (completed(p.output, false), p.appends, None),
             Err(refusal) => (completed(refusal.to_output(), true), Vec::new(), Some(refusal)),
         };
-        // What an answer promises to keep: the events (the state change) and the answer an
-        // idempotency key remembers. A refusal, or an action that appended nothing and
-        // remembers no key (a read through `Requesting`), changed nothing (see `Flow::durable`).
-        let changed = refusal.is_none() && (!appends.is_empty() || idempotency.is_some());
         let commit = Commit {
             concept: concept.name().to_string(),
             at: ctx.now,
@@ -127,6 +123,10 @@ pub(super) fn run(
             record: Some(done.record(flow, ctx.now, kept.clone())),
             guarded_rows: guarded(&done.output, refusal.as_ref()),
         };
+        // What an answer promises to keep: the events and the answer an idempotency key
+        // remembers. An action that appended nothing and remembers no key (a read through
+        // `Requesting`) changed nothing, and its flow need not flush (see `Flow::durable`).
+        let changed = commit.changes_state();
         let started = std::time::Instant::now();
         let committed = engine.store.commit(commit);
         crate::observe::commit(started.elapsed());

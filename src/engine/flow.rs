@@ -133,16 +133,17 @@ impl<'e> Flow<'e> {
 
     /// Waits, once, before the flow is answered. A flow that changed state waits until every
     /// commit of it is on disk (one flush, shared with concurrent flows). A flow that changed
-    /// nothing (a read through `Requesting`) waits only until what it may have read is on disk,
-    /// every commit before its last one, which is already so unless another flow's flush is
-    /// under way: its own action records reach the disk with the next flush.
+    /// nothing (a read through `Requesting`) waits only until every change it may have read is
+    /// on disk, which is already so unless another flow's flush is under way: its own action
+    /// records reach the disk with the next flush. (Its last commit came after its reads, so
+    /// every change it read was counted by then.)
     fn durable(&self) -> Result<(), ActionError> {
         let Some(last) = self.last else {
             return Ok(());
         };
         let store = &self.engine.store;
         if !self.changed {
-            return store.wait_durable(last.saturating_sub(1)).map_err(super::store_error);
+            return store.wait_changes_durable().map_err(super::store_error);
         }
         let started = std::time::Instant::now();
         let durable = store.wait_durable(last);

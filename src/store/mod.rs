@@ -96,6 +96,19 @@ pub struct Commit {
     pub guarded_rows: Vec<(EngineKey, Vec<u8>)>,
 }
 
+impl Commit {
+    /// Whether an answer promises this commit to survive a crash: it appends events (a state
+    /// change) or remembers an idempotency key. A commit of records only (a read through
+    /// `Requesting`) does not; see [`Store::wait_changes_durable`].
+    pub fn changes_state(&self) -> bool {
+        !self.appends.is_empty()
+            || self
+                .guarded_rows
+                .iter()
+                .any(|(key, _)| matches!(key, EngineKey::Idempotency(_)))
+    }
+}
+
 /// What a commit did: the ids it was given and how much it wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
@@ -130,6 +143,9 @@ pub trait Store: Send + Sync + 'static {
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError>;
     /// Returns once every commit up to `generation` is on disk. Concurrent callers share flushes.
     fn wait_durable(&self, generation: u64) -> Result<(), StoreError>;
+    /// Returns once every commit so far that [changed state](Commit::changes_state) is on disk:
+    /// all that a read may have seen. Commits of records only do not make it flush.
+    fn wait_changes_durable(&self) -> Result<(), StoreError>;
     /// Events with a global sequence above `after`, in order, at most `limit`.
     fn read_log(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// Events of one stream of a concept with a version above `after_version`, in order.

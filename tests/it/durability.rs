@@ -13,10 +13,14 @@
 use crate::common;
 
 use common::server::{metric, send, Server};
+use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::store::{SledStore, Store};
+use librarycache::sync::load_checked;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -158,6 +162,52 @@ fn a_read_waits_for_no_flush_and_a_write_or_a_remembered_key_does() {
     let r = server.post("/api/like", &json!({"userId": "ann", "trackId": "t99"}));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(flushes(), after_ingest + 2.0, "a write is flushed before the answer");
+}
+
+/// The same on the store itself, counting the flushes that reached the disk: reads through
+/// `Requesting` after a write flush nothing (not even for the records of the reads before
+/// them, which are no change), the next write flushes once, and the reads' records are kept.
+#[test]
+fn reads_through_requesting_flush_nothing_and_a_write_flushes_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SledStore::open(dir.path()).expect("open store"));
+    let syncs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
+    let registry = Registry::standard();
+    let syncs = load_checked(&syncs_dir, &registry.specs()).expect("the shipped syncs check");
+    let engine = Engine::new(Arc::clone(&store) as Arc<dyn Store>, registry).with_syncs(SyncSet::new(syncs));
+    let likes: Vec<_> = (0..30)
+        .map(|i| json!({"trackId": format!("t{i}"), "likedAt": common::time_of(i)}))
+        .collect();
+    common::ok(&engine, "LibraryCache.ingest", json!({"userId": "ann", "likes": likes}));
+    let request = |fields: serde_json::Value| {
+        let answer = engine.invoke("Requesting", "request", fields);
+        assert!(answer.result.is_ok() && answer.flow_error.is_none(), "{answer:?}");
+        answer
+    };
+    let flushed = store.flushes();
+    assert!(flushed >= 1, "the ingest was flushed before its answer");
+    let mut flows = Vec::new();
+    for _ in 0..5 {
+        let answer = request(json!({"path": "/liked", "userId": "ann"}));
+        let respond = answer.cascade().iter().find(|c| c.action == "respond").cloned();
+        let ids = respond.map(|r| r.input["trackIds"].as_array().map_or(0, Vec::len));
+        assert_eq!(ids, Some(30), "{answer:?}");
+        flows.push(answer.flow);
+    }
+    assert_eq!(store.flushes(), flushed, "five reads flushed nothing");
+    request(json!({"path": "/like", "userId": "ann", "trackId": "t99"}));
+    assert_eq!(store.flushes(), flushed + 1, "the write flushed once");
+    // Reopened, the store has every read's records.
+    drop(engine);
+    drop(store);
+    let engine = common::engine_at(dir.path());
+    for flow in flows {
+        let recorded = engine.flow_report(flow).expect("read").expect("the flow's records");
+        assert_eq!(
+            common::server::action_names(&serde_json::to_value(&recorded).expect("json")),
+            ["Requesting.request", "Requesting.respond"]
+        );
+    }
 }
 
 /// SIGTERM to the server (strace's child), then wait for strace to write the rest and exit.

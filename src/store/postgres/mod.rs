@@ -412,6 +412,11 @@ impl Store for PgStore {
         Ok(())
     }
 
+    fn wait_changes_durable(&self) -> Result<(), StoreError> {
+        // Each COMMIT was durable before it returned.
+        Ok(())
+    }
+
     fn read_log(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         let mut pooled = self.pool.get()?;
         let conn = pooled.conn();

@@ -17,6 +17,8 @@ use std::sync::{Condvar, Mutex};
 /// The store's durability: the group flush and the files it syncs.
 pub struct Durable {
     group: GroupFlush,
+    /// Flushes that reached the disk (for tests and diagnostics).
+    flushes: std::sync::atomic::AtomicU64,
     /// The store's data file (`dir/db`), opened for `fdatasync`; `None` for a temporary store.
     file: Option<File>,
     /// sled's blob directory (a node too large for its log goes to a file of its own there,
@@ -56,14 +58,20 @@ impl Durable {
         };
         Ok(Durable {
             group: GroupFlush::new(),
+            flushes: Default::default(),
             file,
             blobs,
         })
     }
 
-    /// Records a new commit; returns its generation.
-    pub fn committed(&self) -> u64 {
-        self.group.committed()
+    /// Records a new commit (one that changed state, or of records only); returns its generation.
+    pub fn committed(&self, changes_state: bool) -> u64 {
+        self.group.committed(changes_state)
+    }
+
+    /// The generation of the last commit that changed state.
+    pub fn last_change(&self) -> u64 {
+        self.group.last_change()
     }
 
     /// Returns once generation `generation` is on disk.
@@ -77,7 +85,14 @@ impl Durable {
         if let Some(file) = &self.file {
             file.sync_data().map_err(io_fault)?;
         }
-        self.sync_blobs()
+        self.sync_blobs()?;
+        self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many flushes reached the disk since the store was opened.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Syncs blob files sled wrote since the last flush, and their directory. The store keeps
@@ -119,6 +134,8 @@ fn io_fault(e: std::io::Error) -> StoreError {
 #[derive(Default)]
 struct State {
     committed: u64,
+    /// The last commit that changed state (what a read waits for).
+    last_change: u64,
     durable: u64,
     flushing: bool,
 }
@@ -135,10 +152,18 @@ impl GroupFlush {
     }
 
     /// Records a new commit; returns its generation.
-    pub fn committed(&self) -> u64 {
+    pub fn committed(&self, changes_state: bool) -> u64 {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.committed += 1;
+        if changes_state {
+            s.last_change = s.committed;
+        }
         s.committed
+    }
+
+    /// The generation of the last commit that changed state (0 before any).
+    pub fn last_change(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).last_change
     }
 
     /// Blocks until `generation` is durable, calling `flush` when this caller leads a flush. A
@@ -186,12 +211,34 @@ mod tests {
         // Nothing committed: nothing to wait for.
         group.wait(u64::MAX, flush).expect("flushed");
         assert_eq!(flushes.load(Ordering::SeqCst), 0);
-        let g = group.committed();
-        group.committed();
+        let g = group.committed(true);
+        group.committed(false);
         group.wait(u64::MAX, flush).expect("flushed");
         assert_eq!(flushes.load(Ordering::SeqCst), 1);
         // Already durable: no second flush.
         group.wait(g, flush).expect("flushed");
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn commits_of_records_only_leave_the_last_change_where_it_was() {
+        let group = GroupFlush::new();
+        let flushes = AtomicUsize::new(0);
+        let flush = || -> Result<(), ()> {
+            flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        };
+        assert_eq!(group.last_change(), 0);
+        let change = group.committed(true);
+        group.committed(false);
+        group.committed(false);
+        assert_eq!(group.last_change(), change);
+        // A read waits for the change: one flush, which covers the records too.
+        group.wait(group.last_change(), flush).expect("flushed");
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+        // More reads' records: the change is on disk already, nothing to flush.
+        group.committed(false);
+        group.wait(group.last_change(), flush).expect("flushed");
         assert_eq!(flushes.load(Ordering::SeqCst), 1);
     }
 }

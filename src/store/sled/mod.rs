@@ -180,6 +180,12 @@ impl SledStore {
         Ok(())
     }
 
+    /// How many flushes (sled's flush, then `fdatasync`) reached the disk since the store was
+    /// opened.
+    pub fn flushes(&self) -> u64 {
+        self.durable.flushes()
+    }
+
     /// The bytes the store's files take on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
@@ -215,6 +221,7 @@ impl Store for SledStore {
     }
 
     fn commit(&self, commit: Commit) -> Result<Receipt, StoreError> {
+        let changes_state = commit.changes_state();
         let mut counters = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let prepared = commit::prepare(commit, &self.base(), *counters)?;
         let generation = self.generation();
@@ -257,12 +264,18 @@ impl Store for SledStore {
         self.apply_exclusive(batch)?;
         *counters = next;
         let mut receipt = receipt;
-        receipt.generation = self.durable.committed();
+        // Still under the writer lock: a later commit (a reader's own record) is numbered after
+        // this one is counted, so waiting at its end covers what it read.
+        receipt.generation = self.durable.committed(changes_state);
         Ok(receipt)
     }
 
     fn wait_durable(&self, generation: u64) -> Result<(), StoreError> {
         self.durable.wait(generation, &self.db)
+    }
+
+    fn wait_changes_durable(&self) -> Result<(), StoreError> {
+        self.durable.wait(self.durable.last_change(), &self.db)
     }
 
     fn read_log(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
