@@ -77,13 +77,17 @@ impl Server {
                     }
                 };
                 let _ = ready.send(listener.local_addr());
+                // As `librarycache serve` does: the free heap goes back to the OS now and then.
+                let trimming = tokio::spawn(librarycache::server::heap::trim_periodically());
                 let app = router(AppState::new(engine));
-                axum::serve(listener, app)
+                let served = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
                     })
                     .await
-                    .map_err(BenchError::io("serve", "127.0.0.1"))
+                    .map_err(BenchError::io("serve", "127.0.0.1"));
+                trimming.abort();
+                served
             })
         });
         let addr = addr

@@ -442,6 +442,10 @@ fn http_expected(w: &Workload, plan: &Plan) -> Result<HttpExpected, BenchError> 
     })
 }
 
+/// How long the server is left idle before its resident memory is read (the server returns its
+/// free heap every 10 s: `src/server/heap.rs`).
+const IDLE_PAUSE: Duration = Duration::from_secs(12);
+
 /// LibraryCache served in a worker process: the ingest, the queries at each concurrency, the
 /// writes one at a time; the server process's memory during the ingest and while serving.
 fn measure_http(
@@ -522,15 +526,18 @@ fn measure_http(
             }
         }
         let after = served.memory()?;
-        out.memory.push((
-            "serving_over_http".into(),
-            memory_figures(
-                "the server's process while it answered the HTTP queries above",
-                None,
-                before,
-                after,
-            ),
-        ));
+        let mut serving = memory_figures(
+            "the server's process while it answered the HTTP queries above; then resident after an idle pause",
+            None,
+            before,
+            after,
+        );
+        // Idle for longer than the server's heap trim period, then read what stays resident.
+        std::thread::sleep(IDLE_PAUSE);
+        if let Some(idle) = served.memory()?.rss_bytes {
+            serving.idle_bytes.insert("ours".into(), idle);
+        }
+        out.memory.push(("serving_over_http".into(), serving));
         eprintln!("{label}: over HTTP: syncs and merges, one at a time");
         let k = plan.k;
         let reps = plan.reps.sync_reps.max(1);

@@ -89,6 +89,9 @@ pub struct MemoryFigures {
     pub before_bytes: BTreeMap<String, u64>,
     /// The peak during it, by cache.
     pub peak_bytes: BTreeMap<String, u64>,
+    /// Resident after it and an idle pause (longer than the server's heap trim period), by cache.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub idle_bytes: BTreeMap<String, u64>,
 }
 
 /// The reads of one phase of the reads-during-writes measurement, on one cache.
@@ -437,7 +440,11 @@ impl Report {
                     .iter()
                     .map(|(cache, b)| {
                         let before = m.before_bytes.get(cache).map_or(0, |b| *b);
-                        format!("{cache} {:.0} (from {:.0})", *b as f64 / 1e6, before as f64 / 1e6)
+                        let idle = m
+                            .idle_bytes
+                            .get(cache)
+                            .map_or_else(String::new, |i| format!(", {:.0} after idling", *i as f64 / 1e6));
+                        format!("{cache} {:.0} (from {:.0}{idle})", *b as f64 / 1e6, before as f64 / 1e6)
                     })
                     .collect();
                 let body = m

@@ -15,6 +15,7 @@ mod api_docs;
 mod error;
 pub mod guard;
 mod health;
+pub mod heap;
 pub mod metrics;
 mod routes;
 mod web;
@@ -170,6 +171,7 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         },
     });
     let compaction = tokio::spawn(compact_periodically(Arc::clone(&engine), config.retention));
+    let trimming = tokio::spawn(heap::trim_periodically());
     // The concepts' background work (timers, source reads), each run by whichever instance
     // sharing the store holds its lease. Stopping it mid-way is safe: what it was doing is in
     // the store, and it carries on from there at the next start.
@@ -182,6 +184,7 @@ pub async fn serve(engine: Arc<Engine>, config: ServerConfig) -> std::io::Result
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     compaction.abort();
+    trimming.abort();
     upkeep.abort();
     for work in background {
         work.abort();
