@@ -125,13 +125,16 @@ impl ChunkedMap {
         limit: usize,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreFault>,
     ) -> Result<(), StoreFault> {
-        // The rows are read a few at a time, so a first page reads the map's first rows only.
+        // The rows are read a few at a time, so a first page reads the map's first rows only:
+        // two rows first (a page of 200 small entries fits in one), then twice as many each
+        // time, up to 16.
         const ROWS: usize = 16;
+        let mut batch = 2;
         let mut skipped = 0usize;
         let mut taken = 0usize;
         let mut cursor = self.base.clone();
         'rows: loop {
-            let rows = view.scan(&self.base, &cursor, ROWS)?;
+            let rows = view.scan(&self.base, &cursor, batch)?;
             let Some((last, _)) = rows.last() else { break };
             let next = successor(last);
             for (_, bytes) in &rows {
@@ -153,10 +156,11 @@ impl ChunkedMap {
                     taken += 1;
                 }
             }
-            if rows.len() < ROWS || taken >= limit {
+            if rows.len() < batch || taken >= limit {
                 break;
             }
             cursor = next;
+            batch = (batch * 2).min(ROWS);
         }
         Ok(())
     }
@@ -893,6 +897,17 @@ mod tests {
         })
         .expect("page");
         prop_assert_eq!(&page, &want.iter().skip(10).take(50).cloned().collect::<Vec<_>>());
+        // Pages that cross many chunks (read 2, 4, 8, then 16 rows at a time).
+        for (offset, limit) in [(0, usize::MAX), (100, 2500), (want.len().saturating_sub(7), 50)] {
+            let mut page = Vec::new();
+            map.page(&mem, offset, limit, |k, v| {
+                page.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            })
+            .expect("page");
+            let expected: Vec<_> = want.iter().skip(offset).take(limit).cloned().collect();
+            prop_assert_eq!(&page, &expected);
+        }
         let from = key(1500);
         let tail: Vec<_> = want.iter().filter(|(k, _)| *k >= from).take(20).cloned().collect();
         prop_assert_eq!(map.range_from(&mem, &from, 20).expect("range"), tail);
