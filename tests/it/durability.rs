@@ -122,7 +122,9 @@ fn every_acknowledged_write_reached_the_disk_before_its_answer() {
 #[test]
 fn a_read_waits_for_no_flush_and_a_write_or_a_remembered_key_does() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path().join("store"), &[]);
+    // No scheduled job may tick (and flush) between the readings.
+    let quiet = ["--refresh-every", "off", "--apple-library-watch-every", "off"];
+    let server = Server::start(dir.path().join("store"), &quiet);
     let flushes = || {
         let text = server
             .client
