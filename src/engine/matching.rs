@@ -183,18 +183,23 @@ fn extend(
 
 /// The value of an expression under `b` (an unbound variable or missing field is `null`).
 pub fn eval(e: &Expr, b: &Bindings) -> Value {
+    eval_with(e, &mut |name| b.get(name).cloned().unwrap_or(Value::Null))
+}
+
+/// The value of an expression, each variable's value given by `var` (which may copy it out of
+/// the bindings or take it).
+fn eval_with(e: &Expr, var: &mut impl FnMut(&str) -> Value) -> Value {
     match e {
-        Expr::Var(name, _) => b.get(name).cloned().unwrap_or(Value::Null),
-        Expr::Field(base, fields, _) => {
-            let mut v = b.get(base).cloned().unwrap_or(Value::Null);
-            for f in fields {
-                v = v.get(f).cloned().unwrap_or(Value::Null);
-            }
-            v
-        }
+        Expr::Var(name, _) => var(name),
+        Expr::Field(base, fields, _) => fields.iter().fold(var(base), |v, f| match v {
+            Value::Object(mut m) => m.swap_remove(f).unwrap_or(Value::Null),
+            _ => Value::Null,
+        }),
         Expr::Lit(v, _) => v.clone(),
-        Expr::List(items, _) => Value::Array(items.iter().map(|i| eval(i, b)).collect()),
-        Expr::Object(entries, _) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), eval(v, b))).collect()),
+        Expr::List(items, _) => Value::Array(items.iter().map(|i| eval_with(i, var)).collect()),
+        Expr::Object(entries, _) => {
+            Value::Object(entries.iter().map(|(k, v)| (k.clone(), eval_with(v, var))).collect())
+        }
     }
 }
 
@@ -258,7 +263,7 @@ fn count_uses<'a>(e: &'a Expr, uses: &mut BTreeMap<&'a str, usize>) {
 
 /// [`eval`], taking a variable's value out of `b` at its last use (as `uses` counts them).
 fn eval_last(e: &Expr, b: &mut Bindings, uses: &mut BTreeMap<&str, usize>) -> Value {
-    let mut take = |name: &str, b: &mut Bindings| -> Value {
+    eval_with(e, &mut |name| {
         let left = uses.get_mut(name).map(|n| {
             *n = n.saturating_sub(1);
             *n
@@ -267,22 +272,7 @@ fn eval_last(e: &Expr, b: &mut Bindings, uses: &mut BTreeMap<&str, usize>) -> Va
             Some(0) => b.remove(name).unwrap_or(Value::Null),
             _ => b.get(name).cloned().unwrap_or(Value::Null),
         }
-    };
-    match e {
-        Expr::Var(name, _) => take(name, b),
-        Expr::Field(base, fields, _) => fields.iter().fold(take(base, b), |v, f| match v {
-            Value::Object(mut m) => m.swap_remove(f).unwrap_or(Value::Null),
-            _ => Value::Null,
-        }),
-        Expr::Lit(v, _) => v.clone(),
-        Expr::List(items, _) => Value::Array(items.iter().map(|i| eval_last(i, b, uses)).collect()),
-        Expr::Object(entries, _) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), eval_last(v, b, uses)))
-                .collect(),
-        ),
-    }
+    })
 }
 
 /// The rows a query pattern yields: the answer (each element, if it is a list) for a pattern
