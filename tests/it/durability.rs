@@ -13,9 +13,8 @@
 use crate::common;
 
 use common::server::{metric, send, Server};
-use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::engine::{Engine, Registry};
 use librarycache::store::{SledStore, Store};
-use librarycache::sync::load_checked;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -173,10 +172,8 @@ fn a_read_waits_for_no_flush_and_a_write_or_a_remembered_key_does() {
 fn reads_through_requesting_flush_nothing_and_a_write_flushes_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SledStore::open(dir.path()).expect("open store"));
-    let syncs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
-    let registry = Registry::standard();
-    let syncs = load_checked(&syncs_dir, &registry.specs()).expect("the shipped syncs check");
-    let engine = Engine::new(Arc::clone(&store) as Arc<dyn Store>, registry).with_syncs(SyncSet::new(syncs));
+    let engine =
+        Engine::new(Arc::clone(&store) as Arc<dyn Store>, Registry::standard()).with_syncs(common::shipped_syncs());
     let likes: Vec<_> = (0..30)
         .map(|i| json!({"trackId": format!("t{i}"), "likedAt": common::time_of(i)}))
         .collect();

@@ -8,9 +8,9 @@
 use crate::common;
 
 use concept_core::ErrorKind;
-use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::engine::{Engine, Registry};
 use librarycache::store::SledStore;
-use librarycache::sync::{check, load_checked, parse_sync_file};
+use librarycache::sync::{check, parse_sync_file};
 use librarycache::trace::{parse_trace, parse_trace_bytes, run_trace, trace_clock};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -255,13 +255,9 @@ fn the_trace_parser_never_panics_and_places_its_errors() {
     );
 }
 
-fn default_syncs() -> SyncSet {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
-    SyncSet::new(load_checked(&dir, &specs()).expect("default syncs check"))
-}
-
 fn engine() -> Engine {
-    Engine::new(Arc::new(SledStore::temporary().expect("store")), Registry::standard()).with_syncs(default_syncs())
+    Engine::new(Arc::new(SledStore::temporary().expect("store")), Registry::standard())
+        .with_syncs(common::shipped_syncs())
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use crate::common;
 
 use common::{alice_library, big_library, ok, TestStore};
-use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::engine::{Engine, Registry};
 use librarycache::store::Store;
 use serde_json::json;
 use std::process::Command;
@@ -49,12 +49,7 @@ fn contents(store: &dyn Store) -> Contents {
 fn migrate_copies_everything_there_and_back() {
     let source = TestStore::sled();
     {
-        let syncs = librarycache::sync::load_checked(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs"),
-            &Registry::standard().specs(),
-        )
-        .expect("syncs load");
-        let engine = Engine::new(source.open(), Registry::standard()).with_syncs(SyncSet::new(syncs));
+        let engine = Engine::new(source.open(), Registry::standard()).with_syncs(common::shipped_syncs());
         ok(&engine, "LibraryCache.ingest", alice_library());
         ok(&engine, "LibraryCache.ingest", big_library("user:bob", 2_000, 10));
         ok(

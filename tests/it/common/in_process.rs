@@ -6,7 +6,7 @@
 
 use super::server::{client, send, Reply};
 use librarycache::app::Sources;
-use librarycache::engine::{Engine, Registry, SyncSet};
+use librarycache::engine::{Engine, Registry};
 use librarycache::server::{router, AppState};
 use librarycache::store::SledStore;
 use serde_json::Value;
@@ -27,13 +27,10 @@ impl InProcess {
     /// `sources` says, on `clock`.
     pub fn start(data: &Path, sources: Sources, clock: &Arc<concept_core::ManualClock>) -> InProcess {
         let store = Arc::new(SledStore::open(data).expect("open store"));
-        let syncs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
-        let files =
-            librarycache::sync::load_checked(&syncs_dir, &Registry::standard().specs()).expect("the default syncs");
         let engine = Arc::new(
             Engine::new(store, Registry::configured(sources))
                 .with_clock(Arc::clone(clock) as concept_core::SharedClock)
-                .with_syncs(SyncSet::new(files)),
+                .with_syncs(super::shipped_syncs()),
         );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

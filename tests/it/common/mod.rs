@@ -1,7 +1,7 @@
 //! Shared helpers for the integration tests: real stores, real engines, the real binary.
 #![allow(dead_code)]
 
-use librarycache::engine::{Engine, Registry};
+use librarycache::engine::{Engine, Registry, SyncSet};
 use librarycache::store::{PgStore, SledStore, Store, StoreSpec};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -141,6 +141,14 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 pub fn manual_clock(at: &str) -> Arc<concept_core::ManualClock> {
     let at = concept_core::time::parse_rfc3339(at).expect("an RFC 3339 time");
     Arc::new(concept_core::ManualClock::at(at))
+}
+
+/// The shipped sync files (`syncs/`), loaded and checked against the standard concepts.
+pub fn shipped_syncs() -> SyncSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("syncs");
+    SyncSet::new(
+        librarycache::sync::load_checked(&dir, &Registry::standard().specs()).expect("the shipped syncs check"),
+    )
 }
 
 /// An engine over a fresh temporary sled store on `clock` (keep the directory guard).
