@@ -136,16 +136,6 @@ impl std::fmt::Debug for Output {
     }
 }
 
-impl PartialEq for Output {
-    /// Equal when they are the same JSON value.
-    fn eq(&self, other: &Output) -> bool {
-        match (self.clone().into_value(), other.clone().into_value()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        }
-    }
-}
-
 impl From<Value> for Output {
     fn from(v: Value) -> Self {
         Output::Value(v)
