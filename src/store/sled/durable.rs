@@ -200,14 +200,19 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A flush that only counts its calls in `flushes`.
+    fn counting(flushes: &AtomicUsize) -> impl Fn() -> Result<(), ()> + Copy + '_ {
+        move || {
+            flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
     #[test]
     fn waiting_for_everything_flushes_once_and_returns() {
         let group = GroupFlush::new();
         let flushes = AtomicUsize::new(0);
-        let flush = || -> Result<(), ()> {
-            flushes.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        };
+        let flush = counting(&flushes);
         // Nothing committed: nothing to wait for.
         group.wait(u64::MAX, flush).expect("flushed");
         assert_eq!(flushes.load(Ordering::SeqCst), 0);
@@ -224,10 +229,7 @@ mod tests {
     fn commits_of_records_only_leave_the_last_change_where_it_was() {
         let group = GroupFlush::new();
         let flushes = AtomicUsize::new(0);
-        let flush = || -> Result<(), ()> {
-            flushes.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        };
+        let flush = counting(&flushes);
         assert_eq!(group.last_change(), 0);
         let change = group.committed(true);
         group.committed(false);
