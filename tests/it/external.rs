@@ -215,12 +215,7 @@ fn call_keyed(lc: &Lc, path: &str, body: &Value, token: Option<&str>, key: Optio
     }
     let answer = request.send().expect("request");
     let status = answer.status().as_u16();
-    let flow = answer
-        .headers()
-        .get("x-flow-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let flow = common::server::flow_of(&answer);
     (status, answer.json().unwrap_or(Value::Null), flow)
 }
 

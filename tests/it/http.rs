@@ -64,12 +64,7 @@ impl Server {
             .json(&body)
             .send()
             .expect("request");
-        let flow = resp
-            .headers()
-            .get("x-flow-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let flow = server::flow_of(&resp);
         (resp.status().as_u16(), resp.json().unwrap_or(Value::Null), flow)
     }
 

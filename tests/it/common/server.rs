@@ -254,6 +254,16 @@ impl Drop for Server {
     }
 }
 
+/// The answer's `x-flow-id` header ("" when it has none).
+pub fn flow_of(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("x-flow-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// POSTs `body` to `base` + `path` (with an `Idempotency-Key` when given). An error is a
 /// transport failure: the connection broke before a whole answer arrived.
 pub fn send(
@@ -272,12 +282,7 @@ pub fn send(
     }
     let resp = request.send()?;
     let status = resp.status().as_u16();
-    let flow = resp
-        .headers()
-        .get("x-flow-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let flow = flow_of(&resp);
     let replayed = resp.headers().contains_key("idempotent-replayed");
     let bytes = resp.bytes()?;
     Ok(Reply {
