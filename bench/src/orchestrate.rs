@@ -442,9 +442,9 @@ fn http_expected(w: &Workload, plan: &Plan) -> Result<HttpExpected, BenchError> 
     })
 }
 
-/// How long the server is left idle before its resident memory is read (the server returns its
-/// free heap every 10 s: `src/server/heap.rs`).
-const IDLE_PAUSE: Duration = Duration::from_secs(12);
+/// How long the server is left idle before its resident memory is read: a little longer than
+/// the period at which it returns its free heap.
+const IDLE_PAUSE: Duration = Duration::from_secs(librarycache::server::heap::TRIM_EVERY.as_secs() + 2);
 
 /// LibraryCache served in a worker process: the ingest, the queries at each concurrency, the
 /// writes one at a time; the server process's memory during the ingest and while serving.
